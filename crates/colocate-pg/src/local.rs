@@ -1,0 +1,228 @@
+//! A throwaway PostgreSQL server on 127.0.0.1 for `colocate demo`: initdb into a temporary
+//! directory, start on a free port, stop and delete on drop. PostgreSQL refuses to run as root,
+//! so as root the server runs as the `postgres` user.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+#[derive(Debug, thiserror::Error)]
+pub enum LocalError {
+    #[error("no PostgreSQL server binaries found (looked in {0})")]
+    NoServer(String),
+    #[error("{step} failed: {output}")]
+    Step { step: String, output: String },
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl LocalError {
+    pub fn hint(&self) -> Option<&'static str> {
+        match self {
+            LocalError::NoServer(_) => Some(
+                "install Debian's postgresql-15 (apt-get install postgresql-15) or set COLOCATE_PG_BIN to its bin directory",
+            ),
+            _ => None,
+        }
+    }
+}
+
+pub struct LocalServer {
+    bin: PathBuf,
+    dir: PathBuf,
+    port: u16,
+    citus: bool,
+    keep: bool,
+}
+
+fn is_root() -> bool {
+    // /proc/self/status is always there on Linux and needs no unsafe libc call.
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(1) == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
+fn find_bin() -> Result<PathBuf, LocalError> {
+    if let Ok(b) = std::env::var("COLOCATE_PG_BIN") {
+        return Ok(PathBuf::from(b));
+    }
+    let mut candidates: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| e.path().join("bin"))
+                .collect()
+        })
+        .unwrap_or_default();
+    candidates.retain(|p| p.join("initdb").exists());
+    candidates.sort_by_key(|p| {
+        p.parent()
+            .and_then(|v| v.file_name())
+            .and_then(|v| v.to_str())
+            .and_then(|v| v.parse::<u32>().ok())
+            .unwrap_or(0)
+    });
+    candidates
+        .pop()
+        .ok_or_else(|| LocalError::NoServer("/usr/lib/postgresql/*/bin, $COLOCATE_PG_BIN".into()))
+}
+
+fn free_port() -> Result<u16, LocalError> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(l.local_addr()?.port())
+}
+
+impl LocalServer {
+    /// Start a fresh server (with Citus preloaded when it is installed). With `keep`, it is
+    /// left running when dropped.
+    pub fn start(keep: bool) -> Result<LocalServer, LocalError> {
+        let bin = find_bin()?;
+        let dir = std::env::temp_dir().join(format!(
+            "colocate-demo-{}-{}",
+            std::process::id(),
+            free_port()?
+        ));
+        std::fs::create_dir_all(&dir)?;
+        let root = is_root();
+        if root {
+            chown_postgres(&dir)?;
+        }
+        let data = dir.join("data");
+        let citus = citus_installed(&bin);
+        let mut server = LocalServer {
+            bin,
+            dir,
+            port: 0,
+            citus,
+            keep,
+        };
+        server.run(
+            "initdb",
+            &[
+                "-D",
+                path_str(&data),
+                "-U",
+                "postgres",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "--auth=trust",
+            ],
+        )?;
+        let port = free_port()?;
+        server.port = port;
+        let mut opts = format!(
+            "-c listen_addresses=127.0.0.1 -p {port} -c unix_socket_directories={} -c fsync=off -c synchronous_commit=off -c full_page_writes=off",
+            server.dir.display()
+        );
+        if citus {
+            opts.push_str(" -c shared_preload_libraries=citus");
+        }
+        let log = server.dir.join("server.log");
+        server.run(
+            "pg_ctl",
+            &[
+                "-D",
+                path_str(&data),
+                "-l",
+                path_str(&log),
+                "-o",
+                &opts,
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ],
+        )?;
+        Ok(server)
+    }
+
+    pub fn url(&self, db: &str) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/{db}", self.port)
+    }
+
+    pub fn citus(&self) -> bool {
+        self.citus
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.join("data")
+    }
+
+    fn run(&self, tool: &str, args: &[&str]) -> Result<(), LocalError> {
+        let exe = self.bin.join(tool);
+        let mut cmd = if is_root() {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(&exe);
+            c
+        } else {
+            Command::new(&exe)
+        };
+        let out = cmd
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| LocalError::Step {
+                step: tool.into(),
+                output: e.to_string(),
+            })?;
+        if out.status.success() {
+            return Ok(());
+        }
+        let mut text = String::from_utf8_lossy(&out.stderr).trim().to_string();
+        if text.is_empty() {
+            text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        }
+        Err(LocalError::Step {
+            step: tool.into(),
+            output: text,
+        })
+    }
+}
+
+impl Drop for LocalServer {
+    fn drop(&mut self) {
+        if self.keep || self.port == 0 {
+            return;
+        }
+        let data = self.data_dir();
+        let _ = self.run("pg_ctl", &["-D", path_str(&data), "-m", "fast", "stop"]);
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn path_str(p: &Path) -> &str {
+    p.to_str().unwrap_or_default()
+}
+
+fn chown_postgres(dir: &Path) -> Result<(), LocalError> {
+    let out = Command::new("chown")
+        .arg("postgres:")
+        .arg(dir)
+        .output()
+        .map_err(|e| LocalError::Step {
+            step: "chown".into(),
+            output: e.to_string(),
+        })?;
+    if !out.status.success() {
+        return Err(LocalError::Step {
+            step: "chown (is there a `postgres` user?)".into(),
+            output: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        });
+    }
+    Ok(())
+}
+
+fn citus_installed(bin: &Path) -> bool {
+    let Ok(out) = Command::new(bin.join("pg_config"))
+        .arg("--sharedir")
+        .output()
+    else {
+        return false;
+    };
+    let share = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    Path::new(&share).join("extension/citus.control").exists()
+}

@@ -1,0 +1,718 @@
+//! Running migrations and rollbacks: one advisory lock around the run, one batch number per run,
+//! each migration and its history row committed together, and migrations that opted out of a
+//! transaction run statement by statement with their progress recorded after each one.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use colocate_core::history::{
+    self, plan_migrate, plan_rollback, prefix_checksum, AppliedMigration, RollbackScope,
+    StatusReport,
+};
+use colocate_core::split::line_of_offset;
+use colocate_core::{Migration, MigrationId, MigrationSet, Section};
+use postgres::Client;
+use serde::Serialize;
+
+use crate::error::{Cause, MigrationFailure, PgError};
+use crate::history::{HistoryTable, TableName};
+use crate::lock::Lock;
+
+/// What the runner tells its caller as it goes (the CLI shows it on stderr).
+#[derive(Debug)]
+pub enum Event<'a> {
+    /// Another session holds the lock; the run waits.
+    Waiting { holder: &'a str },
+    /// A migration starts (`index` of `total`, 1-based).
+    Start {
+        migration: &'a Migration,
+        index: usize,
+        total: usize,
+        resume_at: usize,
+    },
+    /// A migration finished.
+    Done {
+        migration: &'a Migration,
+        duration: Duration,
+    },
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct MigrateOptions {
+    /// Stop after this version (inclusive).
+    pub target: Option<MigrationId>,
+    pub allow_out_of_order: bool,
+    /// Report what would run; change nothing (not even create the history table).
+    pub dry_run: bool,
+}
+
+/// One migration a run applied or reverted (or would, on a dry run).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunItem {
+    pub version: MigrationId,
+    pub name: String,
+    pub file: String,
+    pub transaction: bool,
+    /// Statements skipped because an earlier run already ran them.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub resumed_at: usize,
+    pub duration_ms: f64,
+    /// The SQL that runs (dry runs only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sql: Option<String>,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MigrateReport {
+    pub dry_run: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub batch: Option<i32>,
+    pub applied: Vec<RunItem>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RollbackReport {
+    pub dry_run: bool,
+    pub reverted: Vec<RunItem>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BaselineReport {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub batch: Option<i32>,
+    /// Migrations now recorded as applied.
+    pub marked: Vec<RunItem>,
+    /// Already in the history: left alone.
+    pub already_recorded: usize,
+    /// Names in the source table with no migration file of that version.
+    pub unmatched: Vec<String>,
+}
+
+/// Where `baseline` learns which migrations another tool already applied.
+#[derive(Debug, Clone)]
+pub enum BaselineSource {
+    /// A table with a column holding migration names that start with the version
+    /// (`knex_migrations.name`, `schema_migrations.version`, ...).
+    Table { table: String, column: String },
+    /// Every migration up to and including this version.
+    UpTo(MigrationId),
+}
+
+pub struct Runner<'a> {
+    client: &'a mut Client,
+    history: HistoryTable,
+    lock_timeout: Duration,
+}
+
+type Events<'e> = &'e mut dyn FnMut(Event<'_>);
+
+impl<'a> Runner<'a> {
+    pub fn new(client: &'a mut Client, history: HistoryTable, lock_timeout: Duration) -> Self {
+        Runner {
+            client,
+            history,
+            lock_timeout,
+        }
+    }
+
+    pub fn history(&self) -> &HistoryTable {
+        &self.history
+    }
+
+    /// Every migration's state. Takes no lock and changes nothing.
+    pub fn status(&mut self, set: &MigrationSet) -> Result<StatusReport, PgError> {
+        let rows = self.history.read(self.client)?;
+        Ok(history::status(set, &rows))
+    }
+
+    /// The history rows as they are.
+    pub fn rows(&mut self) -> Result<Vec<AppliedMigration>, PgError> {
+        self.history.read(self.client)
+    }
+
+    /// Apply what is pending (and finish what stopped part way), as one batch.
+    pub fn migrate(
+        &mut self,
+        set: &MigrationSet,
+        opts: &MigrateOptions,
+        events: Events<'_>,
+    ) -> Result<MigrateReport, PgError> {
+        if opts.dry_run {
+            let rows = self.history.read(self.client)?;
+            let plan = plan_migrate(set, &rows, opts.target, opts.allow_out_of_order)?;
+            let applied = plan
+                .iter()
+                .filter_map(|r| set.get(r.version).map(|m| (m, r.resume_at)))
+                .map(|(m, at)| item(m, &m.up, at, 0.0, true))
+                .collect();
+            return Ok(MigrateReport {
+                dry_run: true,
+                batch: None,
+                applied,
+            });
+        }
+        self.locked(events, |run, events| {
+            run.history.ensure(run.client)?;
+            let rows = run.history.read(run.client)?;
+            let plan = plan_migrate(set, &rows, opts.target, opts.allow_out_of_order)?;
+            let mut report = MigrateReport {
+                dry_run: false,
+                batch: None,
+                applied: Vec::new(),
+            };
+            if plan.is_empty() {
+                return Ok(report);
+            }
+            let batch = run.history.next_batch(run.client)?;
+            report.batch = Some(batch);
+            let stmts = Prepared::new(run.client, &run.history)?;
+            let total = plan.len();
+            for (i, p) in plan.iter().enumerate() {
+                let Some(m) = set.get(p.version) else {
+                    continue;
+                };
+                events(Event::Start {
+                    migration: m,
+                    index: i + 1,
+                    total,
+                    resume_at: p.resume_at,
+                });
+                let started = Instant::now();
+                let res = if m.up.transaction {
+                    run.up_in_transaction(m, batch, &stmts)
+                } else {
+                    run.up_statements(m, p.resume_at, batch, &stmts)
+                };
+                if let Err(mut e) = res {
+                    if let PgError::Failed(f) = &mut e {
+                        f.completed = report.applied.iter().map(|a| a.file.clone()).collect();
+                    }
+                    return Err(e);
+                }
+                let duration = started.elapsed();
+                events(Event::Done {
+                    migration: m,
+                    duration,
+                });
+                report
+                    .applied
+                    .push(item(m, &m.up, p.resume_at, ms(duration), false));
+            }
+            Ok(report)
+        })
+    }
+
+    /// Undo applied migrations with their down parts, newest first.
+    pub fn rollback(
+        &mut self,
+        set: &MigrationSet,
+        scope: RollbackScope,
+        dry_run: bool,
+        events: Events<'_>,
+    ) -> Result<RollbackReport, PgError> {
+        if dry_run {
+            let rows = self.history.read(self.client)?;
+            let plan = plan_rollback(set, &rows, scope)?;
+            let reverted = plan
+                .iter()
+                .filter_map(|r| set.get(r.version).map(|m| (m, r.resume_at)))
+                .filter_map(|(m, at)| m.down.as_ref().map(|d| item(m, d, at, 0.0, true)))
+                .collect();
+            return Ok(RollbackReport {
+                dry_run: true,
+                reverted,
+            });
+        }
+        self.locked(events, |run, events| {
+            let rows = run.history.read(run.client)?;
+            let plan = plan_rollback(set, &rows, scope)?;
+            let mut report = RollbackReport {
+                dry_run: false,
+                reverted: Vec::new(),
+            };
+            let stmts = Prepared::new(run.client, &run.history)?;
+            let total = plan.len();
+            for (i, p) in plan.iter().enumerate() {
+                let Some(m) = set.get(p.version) else {
+                    continue;
+                };
+                let Some(down) = &m.down else { continue };
+                events(Event::Start {
+                    migration: m,
+                    index: i + 1,
+                    total,
+                    resume_at: p.resume_at,
+                });
+                let started = Instant::now();
+                let res = if down.transaction {
+                    run.down_in_transaction(m, down, &stmts)
+                } else {
+                    run.down_statements(m, down, p.resume_at, &stmts)
+                };
+                if let Err(mut e) = res {
+                    if let PgError::Failed(f) = &mut e {
+                        f.completed = report.reverted.iter().map(|a| a.file.clone()).collect();
+                    }
+                    return Err(e);
+                }
+                let duration = started.elapsed();
+                events(Event::Done {
+                    migration: m,
+                    duration,
+                });
+                report
+                    .reverted
+                    .push(item(m, down, p.resume_at, ms(duration), false));
+            }
+            Ok(report)
+        })
+    }
+
+    /// Record migrations another tool already applied, without running them.
+    pub fn baseline(
+        &mut self,
+        set: &MigrationSet,
+        source: &BaselineSource,
+        events: Events<'_>,
+    ) -> Result<BaselineReport, PgError> {
+        self.locked(events, |run, _| {
+            let (wanted, unmatched) = match source {
+                BaselineSource::UpTo(v) => {
+                    if set.get(*v).is_none() {
+                        return Err(history::Refusal::UnknownTarget(*v).into());
+                    }
+                    let ids: BTreeSet<MigrationId> =
+                        set.iter().map(|m| m.id).filter(|id| id <= v).collect();
+                    (ids, Vec::new())
+                }
+                BaselineSource::Table { table, column } => {
+                    let names = read_names(run.client, &TableName::new(table), column)?;
+                    let mut ids = BTreeSet::new();
+                    let mut unmatched = Vec::new();
+                    for name in names {
+                        match leading_version(&name).filter(|id| set.get(*id).is_some()) {
+                            Some(id) => {
+                                ids.insert(id);
+                            }
+                            None => unmatched.push(name),
+                        }
+                    }
+                    (ids, unmatched)
+                }
+            };
+            run.history.ensure(run.client)?;
+            let rows = run.history.read(run.client)?;
+            let recorded = history::by_version(&rows);
+            let mut report = BaselineReport {
+                batch: None,
+                marked: Vec::new(),
+                already_recorded: 0,
+                unmatched,
+            };
+            let todo: Vec<&Migration> = wanted
+                .iter()
+                .filter_map(|id| set.get(*id))
+                .filter(|m| {
+                    let known = recorded.contains_key(&m.id);
+                    report.already_recorded += usize::from(known);
+                    !known
+                })
+                .collect();
+            if todo.is_empty() {
+                return Ok(report);
+            }
+            let batch = run.history.next_batch(run.client)?;
+            let upsert = run.history.upsert_sql();
+            let mut tx = run
+                .client
+                .transaction()
+                .map_err(|e| PgError::query("begin", &e))?;
+            let stmt = tx
+                .prepare(&upsert)
+                .map_err(|e| PgError::query("prepare history insert", &e))?;
+            for m in &todo {
+                tx.execute(
+                    &stmt,
+                    &row_params(m, batch, 0.0, "applied", None, None).as_refs(),
+                )
+                .map_err(|e| PgError::query(format!("record {}", m.file_name()), &e))?;
+            }
+            tx.commit()
+                .map_err(|e| PgError::query("commit baseline", &e))?;
+            report.batch = Some(batch);
+            report.marked = todo.iter().map(|m| item(m, &m.up, 0, 0.0, false)).collect();
+            Ok(report)
+        })
+    }
+
+    fn locked<T>(
+        &mut self,
+        events: Events<'_>,
+        body: impl FnOnce(&mut Self, Events<'_>) -> Result<T, PgError>,
+    ) -> Result<T, PgError> {
+        let lock = Lock::acquire(self.client, &self.history, self.lock_timeout, &mut |h| {
+            events(Event::Waiting { holder: h })
+        })?;
+        let res = body(self, events);
+        lock.release(self.client);
+        res
+    }
+
+    fn up_in_transaction(
+        &mut self,
+        m: &Migration,
+        batch: i32,
+        stmts: &Prepared,
+    ) -> Result<(), PgError> {
+        let mut tx = self
+            .client
+            .transaction()
+            .map_err(|e| PgError::query("begin", &e))?;
+        let started = Instant::now();
+        if let Err(e) = tx.batch_execute(&m.up.sql) {
+            // Dropping the transaction rolls it back: no history row, no partial DDL.
+            drop(tx);
+            return Err(failure(m, &m.up, "migration", None, &e));
+        }
+        let dur = ms(started.elapsed());
+        tx.execute(
+            &stmts.upsert,
+            &row_params(m, batch, dur, "applied", None, None).as_refs(),
+        )
+        .map_err(|e| PgError::query(format!("record {}", m.file_name()), &e))?;
+        tx.commit()
+            .map_err(|e| failure(m, &m.up, "migration", None, &e))
+    }
+
+    fn up_statements(
+        &mut self,
+        m: &Migration,
+        resume_at: usize,
+        batch: i32,
+        stmts: &Prepared,
+    ) -> Result<(), PgError> {
+        let section = &m.up;
+        let params = row_params(
+            m,
+            batch,
+            0.0,
+            "partial",
+            Some(resume_at as i32),
+            Some(prefix_checksum(section, resume_at)),
+        );
+        self.client
+            .execute(&stmts.upsert, &params.as_refs())
+            .map_err(|e| PgError::query(format!("record {}", m.file_name()), &e))?;
+        self.statements(m, section, resume_at, "migration", stmts)?;
+        let version = m.id.as_u64() as i64;
+        self.client
+            .execute(&stmts.finish, &[&version])
+            .map_err(|e| PgError::query(format!("record {}", m.file_name()), &e))?;
+        Ok(())
+    }
+
+    fn down_in_transaction(
+        &mut self,
+        m: &Migration,
+        down: &Section,
+        stmts: &Prepared,
+    ) -> Result<(), PgError> {
+        let mut tx = self
+            .client
+            .transaction()
+            .map_err(|e| PgError::query("begin", &e))?;
+        if let Err(e) = tx.batch_execute(&down.sql) {
+            drop(tx);
+            return Err(failure(m, down, "rollback", None, &e));
+        }
+        tx.execute(&stmts.delete, &[&(m.id.as_u64() as i64)])
+            .map_err(|e| PgError::query(format!("unrecord {}", m.file_name()), &e))?;
+        tx.commit()
+            .map_err(|e| failure(m, down, "rollback", None, &e))
+    }
+
+    fn down_statements(
+        &mut self,
+        m: &Migration,
+        down: &Section,
+        resume_at: usize,
+        stmts: &Prepared,
+    ) -> Result<(), PgError> {
+        let version = m.id.as_u64() as i64;
+        let prefix = prefix_checksum(down, resume_at);
+        let progress = resume_at as i32;
+        self.client
+            .execute(
+                &stmts.reverting,
+                &[&version, &progress, &prefix, &None::<String>],
+            )
+            .map_err(|e| PgError::query(format!("record {}", m.file_name()), &e))?;
+        self.statements(m, down, resume_at, "rollback", stmts)?;
+        self.client
+            .execute(&stmts.delete, &[&version])
+            .map_err(|e| PgError::query(format!("unrecord {}", m.file_name()), &e))?;
+        Ok(())
+    }
+
+    /// Run a section's statements one by one from `from`, recording progress after each.
+    fn statements(
+        &mut self,
+        m: &Migration,
+        section: &Section,
+        from: usize,
+        direction: &'static str,
+        stmts: &Prepared,
+    ) -> Result<(), PgError> {
+        let version = m.id.as_u64() as i64;
+        let total = section.statements.len();
+        for i in from..total {
+            let stmt = &section.statements[i];
+            let started = Instant::now();
+            if let Err(e) = self.client.batch_execute(&stmt.sql) {
+                let cause = Cause::from_postgres(&e);
+                // Best effort: the connection may be what failed.
+                let _ = self
+                    .client
+                    .execute(&stmts.error, &[&version, &cause.to_string()]);
+                let line = position_line(&stmt.sql, &cause).map(|l| stmt.line + l - 1);
+                return Err(PgError::Failed(Box::new(MigrationFailure {
+                    file: m.path.display().to_string(),
+                    version: m.id.to_string(),
+                    direction,
+                    line: line.or(Some(stmt.line)),
+                    statement: Some((i + 1, total)),
+                    in_transaction: false,
+                    cause,
+                    completed: Vec::new(),
+                })));
+            }
+            let done = (i + 1) as i32;
+            let dur = ms(started.elapsed());
+            self.client
+                .execute(
+                    &stmts.progress,
+                    &[&version, &done, &prefix_checksum(section, i + 1), &dur],
+                )
+                .map_err(|e| PgError::query(format!("record progress of {}", m.file_name()), &e))?;
+        }
+        Ok(())
+    }
+}
+
+/// Statements prepared once per run, so each migration costs one round trip for its history row.
+struct Prepared {
+    upsert: postgres::Statement,
+    finish: postgres::Statement,
+    progress: postgres::Statement,
+    error: postgres::Statement,
+    delete: postgres::Statement,
+    reverting: postgres::Statement,
+}
+
+impl Prepared {
+    fn new(c: &mut Client, h: &HistoryTable) -> Result<Prepared, PgError> {
+        let t = h.sql();
+        let mut prep = |sql: &str| {
+            c.prepare(sql)
+                .map_err(|e| PgError::query(format!("prepare statements on {}", h.display()), &e))
+        };
+        Ok(Prepared {
+            upsert: prep(&h.upsert_sql())?,
+            finish: prep(&format!(
+                "UPDATE {t} SET state = 'applied', progress = NULL, prefix_checksum = NULL, error = NULL, applied_at = now() WHERE version = $1"
+            ))?,
+            progress: prep(&format!(
+                "UPDATE {t} SET progress = $2, prefix_checksum = $3, duration_ms = duration_ms + $4 WHERE version = $1"
+            ))?,
+            error: prep(&format!("UPDATE {t} SET error = $2 WHERE version = $1"))?,
+            delete: prep(&h.delete_sql())?,
+            reverting: prep(&h.reverting_sql())?,
+        })
+    }
+}
+
+/// The values of one history row, in the order of `upsert_history.sql`.
+struct RowParams {
+    version: i64,
+    name: String,
+    dir: String,
+    checksum: String,
+    batch: i32,
+    duration_ms: f64,
+    state: &'static str,
+    progress: Option<i32>,
+    prefix: Option<String>,
+    error: Option<String>,
+}
+
+impl RowParams {
+    fn as_refs(&self) -> [&(dyn postgres::types::ToSql + Sync); 10] {
+        [
+            &self.version,
+            &self.name,
+            &self.dir,
+            &self.checksum,
+            &self.batch,
+            &self.duration_ms,
+            &self.state,
+            &self.progress,
+            &self.prefix,
+            &self.error,
+        ]
+    }
+}
+
+fn row_params(
+    m: &Migration,
+    batch: i32,
+    duration_ms: f64,
+    state: &'static str,
+    progress: Option<i32>,
+    prefix: Option<String>,
+) -> RowParams {
+    RowParams {
+        version: (m.id.as_u64() as i64),
+        name: m.name.clone(),
+        dir: m.dir.display().to_string(),
+        checksum: m.checksum.to_string(),
+        batch,
+        duration_ms,
+        state,
+        progress,
+        prefix,
+        error: None,
+    }
+}
+
+fn item(
+    m: &Migration,
+    section: &Section,
+    resumed_at: usize,
+    duration_ms: f64,
+    dry: bool,
+) -> RunItem {
+    RunItem {
+        version: m.id,
+        name: m.name.clone(),
+        file: m.path.display().to_string(),
+        transaction: section.transaction,
+        resumed_at,
+        duration_ms,
+        sql: dry.then(|| {
+            if resumed_at == 0 {
+                section.sql.trim().to_string()
+            } else {
+                section.statements[resumed_at..]
+                    .iter()
+                    .map(|s| format!("{};", s.sql))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            }
+        }),
+    }
+}
+
+fn failure(
+    m: &Migration,
+    section: &Section,
+    direction: &'static str,
+    statement: Option<(usize, usize)>,
+    e: &postgres::Error,
+) -> PgError {
+    let cause = Cause::from_postgres(e);
+    let line = position_line(&section.sql, &cause).map(|l| section.first_line + l - 1);
+    PgError::Failed(Box::new(MigrationFailure {
+        file: m.path.display().to_string(),
+        version: m.id.to_string(),
+        direction,
+        line,
+        statement,
+        in_transaction: true,
+        cause,
+        completed: Vec::new(),
+    }))
+}
+
+/// The 1-based line within `sql` of the server's error position (a 1-based character index).
+fn position_line(sql: &str, cause: &Cause) -> Option<usize> {
+    let pos = cause.server()?.position? as usize;
+    let offset = sql
+        .char_indices()
+        .nth(pos.saturating_sub(1))
+        .map(|(o, _)| o)
+        .unwrap_or(sql.len());
+    Some(line_of_offset(sql, offset))
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// The version a migration name from another tool starts with (`20240101120000_x.js` → that id).
+pub fn leading_version(name: &str) -> Option<MigrationId> {
+    let digits: String = name.chars().take_while(|c| c.is_ascii_digit()).collect();
+    if digits.len() != 14 {
+        return None;
+    }
+    MigrationId::parse(&digits).ok()
+}
+
+fn read_names(c: &mut Client, table: &TableName, column: &str) -> Result<Vec<String>, PgError> {
+    if !table.exists(c)? {
+        return Err(PgError::NoSuchTable(table.display()));
+    }
+    let has: bool = c
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass($1) AND attname = $2 AND attnum > 0 AND NOT attisdropped)",
+            &[&table.sql(), &column],
+        )
+        .map_err(|e| PgError::query(format!("look up {}", table.display()), &e))?
+        .get(0);
+    if !has {
+        return Err(PgError::NoSuchColumn {
+            table: table.display(),
+            column: column.to_string(),
+        });
+    }
+    let sql = format!(
+        "SELECT {}::text FROM {} WHERE {} IS NOT NULL",
+        postgres_protocol::escape::escape_identifier(column),
+        table.sql(),
+        postgres_protocol::escape::escape_identifier(column),
+    );
+    let rows = c
+        .query(&sql, &[])
+        .map_err(|e| PgError::query(format!("read {}", table.display()), &e))?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn leading_versions() {
+        assert_eq!(
+            leading_version("20240101120000_create_users.cjs").map(|v| v.to_string()),
+            Some("20240101120000".into())
+        );
+        assert_eq!(leading_version("2024_x.js"), None);
+        assert_eq!(leading_version("20241301120000_bad_month.js"), None);
+    }
+
+    #[test]
+    fn error_positions_map_to_lines() {
+        let cause = Cause::Server(crate::error::ServerError {
+            sqlstate: "42601".into(),
+            message: "syntax error".into(),
+            detail: None,
+            hint: None,
+            position: Some(12),
+        });
+        assert_eq!(position_line("SELECT 1;\nSELEC 2;", &cause), Some(2));
+    }
+}

@@ -1,0 +1,196 @@
+//! Test support for colocate: every test gets its own fresh database on the loopback test cluster
+//! that `scripts/pg-test-cluster` started, so tests run in parallel without seeing each other.
+//! The cluster's admin URL comes from `COLOCATE_TEST_URL`, or from the running cluster's state
+//! directory when the variable is unset (so a plain `cargo test` works after
+//! `scripts/pg-test-cluster start`). Tests that need Citus ask [`citus_available`] and skip with a
+//! printed reason when it is absent.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use postgres::{Client, NoTls};
+use postgres_protocol::escape::escape_identifier;
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+fn state_dir() -> PathBuf {
+    if let Ok(dir) = std::env::var("COLOCATE_PG_STATE") {
+        return PathBuf::from(dir);
+    }
+    std::env::temp_dir().join("colocate-pg-test")
+}
+
+fn ports() -> Option<Vec<u16>> {
+    let text = std::fs::read_to_string(state_dir().join("ports")).ok()?;
+    let ports: Vec<u16> = text.lines().filter_map(|l| l.trim().parse().ok()).collect();
+    (!ports.is_empty()).then_some(ports)
+}
+
+/// The admin URL of the test cluster's coordinator.
+pub fn admin_url() -> String {
+    if let Ok(url) = std::env::var("COLOCATE_TEST_URL") {
+        return url;
+    }
+    match ports() {
+        Some(p) => format!("postgres://postgres@127.0.0.1:{}/postgres", p[0]),
+        None => panic!(
+            "no test cluster: set COLOCATE_TEST_URL or run `scripts/pg-test-cluster start` \
+             (the README's test command does both)"
+        ),
+    }
+}
+
+/// Ports of the test cluster's Citus workers (empty for a single instance).
+pub fn worker_ports() -> Vec<u16> {
+    if let Ok(list) = std::env::var("COLOCATE_TEST_WORKER_PORTS") {
+        return list
+            .split_whitespace()
+            .filter_map(|p| p.parse().ok())
+            .collect();
+    }
+    ports().map(|p| p[1..].to_vec()).unwrap_or_default()
+}
+
+/// Replace the database part of a `postgres://` URL.
+pub fn with_database(url: &str, db: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
+    let host_end = base[scheme_end..]
+        .find('/')
+        .map(|i| i + scheme_end)
+        .unwrap_or(base.len());
+    let mut out = format!("{}/{}", &base[..host_end], db);
+    if let Some(q) = query {
+        out.push('?');
+        out.push_str(q);
+    }
+    out
+}
+
+/// Connect with the test harness's own settings (no TLS on loopback).
+pub fn connect(url: &str) -> Client {
+    Client::connect(url, NoTls).unwrap_or_else(|e| panic!("connect to test cluster failed: {e}"))
+}
+
+/// Whether the Citus extension can be created on the test cluster.
+pub fn citus_available() -> bool {
+    let mut c = connect(&admin_url());
+    let row = c
+        .query_one(
+            "SELECT count(*) FROM pg_available_extensions WHERE name = 'citus'",
+            &[],
+        )
+        .expect("query pg_available_extensions");
+    row.get::<_, i64>(0) > 0
+}
+
+/// Print why a Citus test is skipped and return true when it must be.
+pub fn skip_without_citus(test: &str) -> bool {
+    if citus_available() {
+        return false;
+    }
+    eprintln!("SKIPPED {test}: the citus extension is not installed on the test cluster");
+    true
+}
+
+/// A fresh database that is dropped (forcefully) when the value goes out of scope.
+pub struct TestDb {
+    name: String,
+    url: String,
+    admin: String,
+}
+
+impl TestDb {
+    pub fn new() -> TestDb {
+        let admin = admin_url();
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let name = format!(
+            "colocate_test_{}_{}_{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::SeqCst),
+            nanos
+        );
+        let mut c = connect(&admin);
+        c.batch_execute(&format!(
+            "CREATE DATABASE {} TEMPLATE template0",
+            escape_identifier(&name)
+        ))
+        .unwrap_or_else(|e| panic!("create test database {name}: {e}"));
+        let url = with_database(&admin, &name);
+        TestDb { name, url, admin }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub fn connect(&self) -> Client {
+        connect(&self.url)
+    }
+
+    /// The same database on worker `i`'s port (0-based), creating it there first.
+    pub fn on_worker(&self, i: usize) -> String {
+        let port = worker_ports()[i];
+        let worker_admin = format!("postgres://postgres@127.0.0.1:{port}/postgres");
+        let mut c = connect(&worker_admin);
+        c.batch_execute(&format!(
+            "CREATE DATABASE {} TEMPLATE template0",
+            escape_identifier(&self.name)
+        ))
+        .unwrap_or_else(|e| panic!("create worker database {}: {e}", self.name));
+        with_database(&worker_admin, &self.name)
+    }
+}
+
+impl Default for TestDb {
+    fn default() -> Self {
+        TestDb::new()
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let drop_sql = format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            escape_identifier(&self.name)
+        );
+        if let Ok(mut c) = Client::connect(&self.admin, NoTls) {
+            let _ = c.batch_execute(&drop_sql);
+        }
+        for port in worker_ports() {
+            let url = format!("postgres://postgres@127.0.0.1:{port}/postgres");
+            if let Ok(mut c) = Client::connect(&url, NoTls) {
+                let _ = c.batch_execute(&drop_sql);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_database;
+
+    #[test]
+    fn with_database_replaces_only_the_database() {
+        assert_eq!(
+            with_database("postgres://u@h:5/postgres", "x"),
+            "postgres://u@h:5/x"
+        );
+        assert_eq!(
+            with_database("postgres://u@h:5/postgres?sslmode=disable", "x"),
+            "postgres://u@h:5/x?sslmode=disable"
+        );
+        assert_eq!(with_database("postgres://u@h:5", "x"), "postgres://u@h:5/x");
+    }
+}

@@ -1,0 +1,215 @@
+//! The command line, as clap sees it. `--help` text is the first documentation users read.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use colocate_core::MigrationId;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "colocate",
+    version,
+    about = "Move a multi-tenant PostgreSQL schema onto Citus and keep it there.",
+    long_about = "Move a multi-tenant PostgreSQL schema onto Citus and keep it there.\n\n\
+        colocate runs SQL migrations merged from several directories in timestamp order, \
+        tracked in a history table with checksums and rollback.\n\n\
+        Exit codes: 0 ok, 1 findings (pending or changed migrations with --check), 2 error."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Database to work on: a libpq URL or key=value string. Unset parts come from PGHOST,
+    /// PGPORT, PGUSER, PGPASSWORD and PGDATABASE. Printed without its password.
+    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    /// Migration directory (repeatable); replaces `migration_dirs` from colocate.toml.
+    #[arg(long = "dir", value_name = "DIR", global = true)]
+    pub dirs: Vec<PathBuf>,
+
+    /// Configuration file [default: the nearest colocate.toml up from the working directory].
+    #[arg(long, value_name = "FILE", global = true)]
+    pub config: Option<PathBuf>,
+
+    /// Show each migration as it starts, on stderr.
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+
+    /// Answer yes to confirmations (needed for destructive steps when not on a terminal).
+    #[arg(long, global = true)]
+    pub yes: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Apply pending migrations from every directory, merged by version, as one batch.
+    Migrate(MigrateArgs),
+    /// Undo the last batch (or --steps N, or --to VERSION) with each migration's down part.
+    Rollback(RollbackArgs),
+    /// List every migration: applied, pending, changed since applied, missing locally, partial.
+    Status(StatusArgs),
+    /// Create an empty timestamped migration file.
+    New(NewArgs),
+    /// Record migrations another runner already applied, so adopting colocate re-runs nothing.
+    Baseline(BaselineArgs),
+    /// Start a throwaway local PostgreSQL, apply the bundled example migrations, show status.
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LockArgs {
+    /// How long to wait for another run's migration lock (e.g. 30s, 500ms, 2m).
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    pub lock_timeout: Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// Print what would run, with its SQL, and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Apply pending migrations up to and including this version.
+    #[arg(long, value_name = "VERSION")]
+    pub target: Option<MigrationId>,
+    /// Run pending migrations older than the newest applied one (refused otherwise).
+    #[arg(long)]
+    pub allow_out_of_order: bool,
+    #[command(flatten)]
+    pub lock: LockArgs,
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    /// Undo the newest N migrations instead of the last batch.
+    #[arg(long, value_name = "N", conflicts_with = "to")]
+    pub steps: Option<usize>,
+    /// Undo every migration applied after VERSION (VERSION stays applied); 0 undoes all.
+    #[arg(long, value_name = "VERSION", value_parser = parse_rollback_target)]
+    pub to: Option<RollbackTo>,
+    /// Print what would be undone, with its SQL, and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub lock: LockArgs,
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum RollbackTo {
+    Zero,
+    Version(MigrationId),
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Exit 1 when anything is pending, changed since applied, or stopped part way.
+    #[arg(long)]
+    pub check: bool,
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct NewArgs {
+    /// What the migration does, e.g. add_invoice_due_date (made snake_case).
+    pub name: String,
+    /// Directory to create it in [default: the only configured one].
+    #[arg(long = "in", value_name = "DIR")]
+    pub in_dir: Option<PathBuf>,
+    /// Write `transaction:false` sections (for CREATE INDEX CONCURRENTLY, Citus functions).
+    #[arg(long)]
+    pub no_transaction: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["from_table", "to"])))]
+pub struct BaselineArgs {
+    /// Table of another runner whose rows name applied migrations (e.g. knex_migrations).
+    #[arg(long, value_name = "TABLE")]
+    pub from_table: Option<String>,
+    /// Column of --from-table holding names that start with the version.
+    #[arg(
+        long,
+        value_name = "COLUMN",
+        default_value = "name",
+        requires = "from_table"
+    )]
+    pub column: String,
+    /// Mark every migration up to and including VERSION as applied.
+    #[arg(long, value_name = "VERSION")]
+    pub to: Option<MigrationId>,
+    #[command(flatten)]
+    pub lock: LockArgs,
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Leave the server running and print the URL to connect to.
+    #[arg(long)]
+    pub keep: bool,
+}
+
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (num, unit) = match s.find(|c: char| !c.is_ascii_digit() && c != '.') {
+        Some(i) => s.split_at(i),
+        None => (s, "s"),
+    };
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("'{s}' is not a duration (try 30s, 500ms, 2m)"))?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "s" => n,
+        "m" | "min" => n * 60.0,
+        _ => return Err(format!("unknown unit '{unit}' in '{s}' (use ms, s or m)")),
+    };
+    Ok(Duration::from_secs_f64(secs))
+}
+
+fn parse_rollback_target(s: &str) -> Result<RollbackTo, String> {
+    if s == "0" {
+        return Ok(RollbackTo::Zero);
+    }
+    s.parse::<MigrationId>()
+        .map(RollbackTo::Version)
+        .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("30s").unwrap(), Duration::from_secs(30));
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+        assert_eq!(parse_duration("5").unwrap(), Duration::from_secs(5));
+        assert!(parse_duration("5h").is_err());
+    }
+
+    #[test]
+    fn cli_is_well_formed() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

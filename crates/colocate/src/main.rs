@@ -1,0 +1,57 @@
+//! The `colocate` binary: command-line definitions, configuration discovery, rendering and exit
+//! codes. It sends no SQL itself: everything that touches the server is in `colocate-pg`, every
+//! decision in `colocate-core`.
+
+mod cli;
+mod config;
+mod demo;
+mod errors;
+mod migrate;
+mod render;
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use cli::{Cli, Command};
+
+/// Exit codes: the contract CI scripts rely on.
+pub const EXIT_OK: u8 = 0;
+pub const EXIT_FINDINGS: u8 = 1;
+pub const EXIT_ERROR: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { EXIT_ERROR } else { EXIT_OK };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    match run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(err) => {
+            errors::print(&err);
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<u8> {
+    let g = &cli.global;
+    match &cli.command {
+        Command::Migrate(a) => migrate::migrate(g, a),
+        Command::Rollback(a) => migrate::rollback(g, a),
+        Command::Status(a) => migrate::status(g, a),
+        Command::New(a) => migrate::new(g, a),
+        Command::Baseline(a) => migrate::baseline(g, a),
+        Command::Demo(a) => demo::run(g, a),
+    }
+}
+
+/// Whether to show progress lines: on a terminal, or when asked with -v.
+pub fn show_progress(verbose: bool) -> bool {
+    verbose || std::io::stderr().is_terminal()
+}

@@ -1,0 +1,288 @@
+//! `migrate`, `rollback`, `status`, `new` and `baseline`: load the configuration and the merged
+//! migration set (bad input fails here, before any connection), then hand over to the runner.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, Context, Result};
+use colocate_core::history::RollbackScope;
+use colocate_core::{parse_file_name, MigrationId, MigrationSet};
+use colocate_pg::runner::BaselineSource;
+use colocate_pg::{Event, HistoryTable, MigrateOptions, Runner, Target};
+
+use crate::cli::{
+    BaselineArgs, Format, Global, MigrateArgs, NewArgs, RollbackArgs, RollbackTo, StatusArgs,
+};
+use crate::config::{self, Config, ConfigError};
+use crate::render;
+use crate::{EXIT_FINDINGS, EXIT_OK};
+
+/// The configuration and the merged migration set.
+pub fn load(g: &Global) -> Result<(Config, MigrationSet)> {
+    let config = config::load_from(g.config.as_deref())?;
+    let dirs = config.dirs(&g.dirs)?;
+    let set = MigrationSet::load(&dirs)?;
+    Ok((config, set))
+}
+
+pub fn connect(g: &Global, application: &str) -> Result<colocate_pg::Client> {
+    let target = Target::new(g.database_url.as_deref())?;
+    Ok(target.connect(application)?)
+}
+
+fn progress(verbose: bool) -> impl FnMut(Event<'_>) {
+    let show = crate::show_progress(verbose);
+    move |e| match e {
+        Event::Waiting { holder } => {
+            eprintln!("waiting for the migration lock, held by {holder}")
+        }
+        Event::Start {
+            migration,
+            index,
+            total,
+            resume_at,
+        } if show => {
+            if resume_at > 0 {
+                eprintln!(
+                    "[{index}/{total}] {} (resuming at statement {})",
+                    migration.file_name(),
+                    resume_at + 1
+                );
+            } else {
+                eprintln!("[{index}/{total}] {}", migration.file_name());
+            }
+        }
+        _ => {}
+    }
+}
+
+pub fn migrate(g: &Global, a: &MigrateArgs) -> Result<u8> {
+    let (config, set) = load(g)?;
+    let mut client = connect(g, "colocate migrate")?;
+    let mut runner = Runner::new(
+        &mut client,
+        HistoryTable::new(config.history_table()),
+        a.lock.lock_timeout,
+    );
+    let opts = MigrateOptions {
+        target: a.target,
+        allow_out_of_order: a.allow_out_of_order,
+        dry_run: a.dry_run,
+    };
+    let report = runner.migrate(&set, &opts, &mut progress(g.verbose))?;
+    match a.format {
+        Format::Json => render::json("migrate", &report),
+        Format::Human => render::migrate(&report),
+    }
+    Ok(EXIT_OK)
+}
+
+pub fn rollback(g: &Global, a: &RollbackArgs) -> Result<u8> {
+    let (config, set) = load(g)?;
+    let scope = match (a.steps, a.to) {
+        (Some(n), _) => RollbackScope::Steps(n),
+        (None, Some(RollbackTo::Zero)) => RollbackScope::To(None),
+        (None, Some(RollbackTo::Version(v))) => RollbackScope::To(Some(v)),
+        (None, None) => RollbackScope::LastBatch,
+    };
+    let mut client = connect(g, "colocate rollback")?;
+    let mut runner = Runner::new(
+        &mut client,
+        HistoryTable::new(config.history_table()),
+        a.lock.lock_timeout,
+    );
+    let preview = runner.rollback(&set, scope, true, &mut progress(g.verbose))?;
+    if a.dry_run || preview.reverted.is_empty() {
+        match a.format {
+            Format::Json => render::json("rollback", &preview),
+            Format::Human => render::rollback(&preview),
+        }
+        return Ok(EXIT_OK);
+    }
+    let names: Vec<String> = preview
+        .reverted
+        .iter()
+        .map(|r| format!("{}_{}", r.version, r.name))
+        .collect();
+    confirm(
+        g,
+        &format!(
+            "roll back {} migration(s): {}",
+            names.len(),
+            names.join(", ")
+        ),
+    )?;
+    let report = runner.rollback(&set, scope, false, &mut progress(g.verbose))?;
+    match a.format {
+        Format::Json => render::json("rollback", &report),
+        Format::Human => render::rollback(&report),
+    }
+    Ok(EXIT_OK)
+}
+
+/// Ask on a terminal; elsewhere require `--yes`.
+fn confirm(g: &Global, what: &str) -> Result<()> {
+    if g.yes {
+        return Ok(());
+    }
+    if !std::io::stdin().is_terminal() {
+        bail!(ConfigError {
+            message: format!("refusing to {what} without confirmation"),
+            hint: Some("pass --yes to confirm when not running on a terminal".into()),
+        });
+    }
+    eprint!("{what}? [y/N] ");
+    std::io::stderr().flush().ok();
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer)?;
+    if matches!(answer.trim(), "y" | "Y" | "yes") {
+        return Ok(());
+    }
+    bail!(ConfigError {
+        message: "cancelled: nothing was rolled back".into(),
+        hint: None,
+    })
+}
+
+pub fn status(g: &Global, a: &StatusArgs) -> Result<u8> {
+    let (config, set) = load(g)?;
+    let mut client = connect(g, "colocate status")?;
+    let mut runner = Runner::new(
+        &mut client,
+        HistoryTable::new(config.history_table()),
+        Default::default(),
+    );
+    let report = runner.status(&set)?;
+    match a.format {
+        Format::Json => render::json("status", &report),
+        Format::Human => render::status(&report),
+    }
+    Ok(if a.check && report.needs_attention() {
+        EXIT_FINDINGS
+    } else {
+        EXIT_OK
+    })
+}
+
+pub fn baseline(g: &Global, a: &BaselineArgs) -> Result<u8> {
+    let (config, set) = load(g)?;
+    let source = match (&a.from_table, a.to) {
+        (Some(t), _) => BaselineSource::Table {
+            table: t.clone(),
+            column: a.column.clone(),
+        },
+        (None, Some(v)) => BaselineSource::UpTo(v),
+        (None, None) => unreachable!("clap requires --from-table or --to"),
+    };
+    let mut client = connect(g, "colocate baseline")?;
+    let mut runner = Runner::new(
+        &mut client,
+        HistoryTable::new(config.history_table()),
+        a.lock.lock_timeout,
+    );
+    let report = runner.baseline(&set, &source, &mut progress(g.verbose))?;
+    match a.format {
+        Format::Json => render::json("baseline", &report),
+        Format::Human => render::baseline(&report),
+    }
+    Ok(EXIT_OK)
+}
+
+pub fn new(g: &Global, a: &NewArgs) -> Result<u8> {
+    let config = config::load_from(g.config.as_deref())?;
+    let dir = match &a.in_dir {
+        Some(d) => d.clone(),
+        None => {
+            let dirs = config.dirs(&g.dirs)?;
+            if dirs.len() > 1 {
+                bail!(ConfigError {
+                    message: format!(
+                        "{} migration directories are configured; which one?",
+                        dirs.len()
+                    ),
+                    hint: Some(format!(
+                        "pass --in with one of: {}",
+                        dirs.iter()
+                            .map(|d| d.display().to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )),
+                });
+            }
+            dirs[0].clone()
+        }
+    };
+    let name = snake_case(&a.name);
+    if name.is_empty() {
+        bail!(ConfigError {
+            message: format!("'{}' has no letters or digits to name a migration", a.name),
+            hint: Some("e.g. colocate new add_invoice_due_date".into()),
+        });
+    }
+    std::fs::create_dir_all(&dir)
+        .with_context(|| format!("cannot create directory {}", dir.display()))?;
+    // Stay after every existing version, so the new file sorts last even if clocks disagree.
+    let mut existing: Vec<PathBuf> = config.dirs(&g.dirs).unwrap_or_default();
+    existing.push(dir.clone());
+    existing.retain(|d| d.is_dir());
+    // File names only: a freshly created, still empty file must not stop the next `new`.
+    let newest = existing
+        .iter()
+        .filter_map(|d| std::fs::read_dir(d).ok())
+        .flatten()
+        .filter_map(|e| e.ok())
+        .filter_map(|e| parse_file_name(&e.file_name().to_string_lossy()).ok())
+        .map(|(id, _)| id)
+        .max();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let mut id = MigrationId::from_unix_seconds(now);
+    if let Some(n) = newest.filter(|n| *n >= id) {
+        id = n.next_second();
+    }
+    let path = dir.join(format!("{id}_{name}.sql"));
+    let opt = if a.no_transaction {
+        " transaction:false"
+    } else {
+        ""
+    };
+    let body = format!("-- migrate:up{opt}\n\n\n-- migrate:down{opt}\n\n");
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .and_then(|mut f| f.write_all(body.as_bytes()))
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    println!("{}", path.display());
+    eprintln!(
+        "write its up part (and a down part, so it can be rolled back) before running migrate"
+    );
+    Ok(EXIT_OK)
+}
+
+fn snake_case(s: &str) -> String {
+    let mut out = String::new();
+    for c in s.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.ends_with('_') {
+            out.push('_');
+        }
+    }
+    out.trim_matches('_').to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::snake_case;
+
+    #[test]
+    fn names_become_snake_case() {
+        assert_eq!(snake_case("Add invoice due-date!"), "add_invoice_due_date");
+        assert_eq!(snake_case("  __x__ "), "x");
+        assert_eq!(snake_case("!!"), "");
+    }
+}

@@ -1,0 +1,167 @@
+//! What users read: human tables and JSON (the same serde structs the library returns, under a
+//! top-level `version`). Results go to stdout; progress and warnings to stderr.
+
+use colocate_core::history::{Status, StatusReport};
+use colocate_pg::runner::{BaselineReport, RunItem};
+use colocate_pg::{MigrateReport, RollbackReport};
+use comfy_table::{presets, ContentArrangement, Table};
+use serde::Serialize;
+
+/// The JSON output format's version: bumped when a field changes meaning or goes away.
+pub const JSON_VERSION: u32 = 1;
+
+pub fn json<T: Serialize>(command: &str, value: &T) {
+    let mut v = serde_json::to_value(value).unwrap_or(serde_json::Value::Null);
+    if let serde_json::Value::Object(map) = &mut v {
+        map.insert("version".into(), JSON_VERSION.into());
+        map.insert("command".into(), command.into());
+    }
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&v).unwrap_or_else(|_| "{}".into())
+    );
+}
+
+fn table(header: &[&str]) -> Table {
+    let mut t = Table::new();
+    t.load_preset(presets::NOTHING)
+        .set_content_arrangement(ContentArrangement::Disabled)
+        .set_header(header.to_vec());
+    t
+}
+
+fn print_table(t: &Table) {
+    for line in t.to_string().lines() {
+        println!("{}", line.trim_end());
+    }
+}
+
+fn dry_run_listing(verb: &str, items: &[RunItem]) {
+    if items.is_empty() {
+        println!("nothing to {verb}");
+        return;
+    }
+    println!(
+        "would {verb} {} migration(s) (dry run, nothing changed):",
+        items.len()
+    );
+    for i in items {
+        let tx = if i.transaction {
+            ""
+        } else {
+            " [outside a transaction]"
+        };
+        let resume = if i.resumed_at > 0 {
+            format!(" [resuming at statement {}]", i.resumed_at + 1)
+        } else {
+            String::new()
+        };
+        println!("\n-- {}{tx}{resume}", i.file);
+        if let Some(sql) = &i.sql {
+            println!("{sql}");
+        }
+    }
+}
+
+pub fn migrate(r: &MigrateReport) {
+    if r.dry_run {
+        return dry_run_listing("apply", &r.applied);
+    }
+    if r.applied.is_empty() {
+        println!("nothing to apply: the database is up to date");
+        return;
+    }
+    for i in &r.applied {
+        println!("applied   {}  ({:.1} ms)", i.file, i.duration_ms);
+    }
+    let total: f64 = r.applied.iter().map(|i| i.duration_ms).sum();
+    println!(
+        "batch {}: {} migration(s) applied in {:.1} ms",
+        r.batch.unwrap_or_default(),
+        r.applied.len(),
+        total
+    );
+}
+
+pub fn rollback(r: &RollbackReport) {
+    if r.dry_run {
+        return dry_run_listing("roll back", &r.reverted);
+    }
+    if r.reverted.is_empty() {
+        println!("nothing to roll back");
+        return;
+    }
+    for i in &r.reverted {
+        println!("reverted  {}  ({:.1} ms)", i.file, i.duration_ms);
+    }
+    println!("{} migration(s) rolled back", r.reverted.len());
+}
+
+pub fn baseline(r: &BaselineReport) {
+    for i in &r.marked {
+        println!("marked applied  {}", i.file);
+    }
+    println!(
+        "{} migration(s) marked applied{}, {} already recorded",
+        r.marked.len(),
+        r.batch
+            .map(|b| format!(" as batch {b}"))
+            .unwrap_or_default(),
+        r.already_recorded
+    );
+    if !r.unmatched.is_empty() {
+        eprintln!(
+            "warning: {} name(s) in the source table match no migration file: {}",
+            r.unmatched.len(),
+            r.unmatched.join(", ")
+        );
+    }
+}
+
+pub fn status(r: &StatusReport) {
+    if r.entries.is_empty() {
+        println!("no migrations");
+        return;
+    }
+    let mut t = table(&[
+        "VERSION",
+        "NAME",
+        "STATUS",
+        "BATCH",
+        "APPLIED AT",
+        "DIRECTORY",
+    ]);
+    for e in &r.entries {
+        let status = match (e.status, e.progress) {
+            (Status::Partial | Status::Reverting, Some((done, total))) => {
+                format!("{} ({done}/{total} statements)", e.status.label())
+            }
+            _ => e.status.label().to_string(),
+        };
+        t.add_row(vec![
+            e.version.to_string(),
+            e.name.clone(),
+            status,
+            e.batch.map(|b| b.to_string()).unwrap_or_default(),
+            e.applied_at.clone().unwrap_or_default(),
+            e.dir.clone(),
+        ]);
+    }
+    print_table(&t);
+    let c = &r.counts;
+    let mut parts = vec![
+        format!("{} applied", c.applied),
+        format!("{} pending", c.pending),
+    ];
+    for (n, label) in [
+        (c.changed, "changed since applied"),
+        (c.missing, "missing locally"),
+        (c.partial, "stopped part way"),
+        (c.reverting, "half rolled back"),
+    ] {
+        if n > 0 {
+            parts.push(format!("{n} {label}"));
+        }
+    }
+    println!("\n{}", parts.join(", "));
+}
