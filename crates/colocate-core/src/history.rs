@@ -440,3 +440,251 @@ pub fn plan_rollback(
     }
     Ok(plan)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    fn mig(file: &str, body: &str) -> Migration {
+        Migration::parse(
+            Path::new("db"),
+            &Path::new("db").join(file),
+            body.as_bytes(),
+        )
+        .unwrap()
+    }
+
+    fn set(ms: Vec<Migration>) -> MigrationSet {
+        MigrationSet::from_migrations(ms).unwrap()
+    }
+
+    fn id(s: &str) -> MigrationId {
+        s.parse().unwrap()
+    }
+
+    fn row(m: &Migration, batch: i32, state: RowState) -> AppliedMigration {
+        AppliedMigration {
+            version: m.id,
+            name: m.name.clone(),
+            source_dir: "db".into(),
+            checksum: m.checksum.to_string(),
+            batch,
+            applied_at: "2024-01-01T00:00:00Z".into(),
+            duration_ms: 1.0,
+            state,
+            prefix_checksum: match state {
+                RowState::Partial { progress } => Some(prefix_checksum(&m.up, progress)),
+                _ => None,
+            },
+            error: None,
+        }
+    }
+
+    const UPDOWN: &str =
+        "-- migrate:up\nCREATE TABLE a (id int);\n-- migrate:down\nDROP TABLE a;\n";
+    const NOTX: &str = "-- migrate:up transaction:false\nSELECT 1;\nSELECT 2;\nSELECT 3;\n";
+
+    fn three() -> Vec<Migration> {
+        vec![
+            mig("20240101000000_a.sql", UPDOWN),
+            mig("20240102000000_b.sql", UPDOWN),
+            mig("20240103000000_c.sql", UPDOWN),
+        ]
+    }
+
+    #[test]
+    fn status_classifies_every_case() {
+        let ms = three();
+        let mut changed = row(&ms[1], 1, RowState::Applied);
+        changed.checksum = "0".repeat(64);
+        let gone = mig("20231231000000_gone.sql", UPDOWN);
+        let rows = vec![
+            row(&ms[0], 1, RowState::Applied),
+            changed,
+            row(&gone, 1, RowState::Applied),
+        ];
+        let r = status(&set(ms), &rows);
+        let got: Vec<(String, Status)> = r
+            .entries
+            .iter()
+            .map(|e| (e.name.clone(), e.status))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("gone".into(), Status::Missing),
+                ("a".into(), Status::Applied),
+                ("b".into(), Status::Changed),
+                ("c".into(), Status::Pending),
+            ]
+        );
+        assert!(r.needs_attention());
+        assert_eq!(
+            (r.counts.missing, r.counts.changed, r.counts.pending),
+            (1, 1, 1)
+        );
+    }
+
+    #[test]
+    fn missing_alone_does_not_fail_check() {
+        let ms = three();
+        let rows: Vec<_> = ms.iter().map(|m| row(m, 1, RowState::Applied)).collect();
+        let r = status(&set(ms[..2].to_vec()), &rows);
+        assert_eq!(r.counts.missing, 1);
+        assert!(!r.needs_attention());
+    }
+
+    #[test]
+    fn migrate_runs_pending_in_order_up_to_target() {
+        let ms = three();
+        let s = set(ms.clone());
+        let all = plan_migrate(&s, &[], None, false).unwrap();
+        assert_eq!(
+            all.iter().map(|r| r.version).collect::<Vec<_>>(),
+            ms.iter().map(|m| m.id).collect::<Vec<_>>()
+        );
+        let two = plan_migrate(&s, &[], Some(id("20240102000000")), false).unwrap();
+        assert_eq!(two.len(), 2);
+        assert_eq!(
+            plan_migrate(&s, &[], Some(id("20240105000000")), false),
+            Err(Refusal::UnknownTarget(id("20240105000000")))
+        );
+    }
+
+    #[test]
+    fn out_of_order_is_refused_unless_allowed() {
+        let ms = three();
+        let rows = vec![
+            row(&ms[0], 1, RowState::Applied),
+            row(&ms[2], 1, RowState::Applied),
+        ];
+        let s = set(ms);
+        let err = plan_migrate(&s, &rows, None, false).unwrap_err();
+        assert!(matches!(err, Refusal::OutOfOrder { count: 1, .. }), "{err}");
+        assert!(err.to_string().contains("20240102000000_b.sql"), "{err}");
+        let ok = plan_migrate(&s, &rows, None, true).unwrap();
+        assert_eq!(
+            ok,
+            vec![PlannedRun {
+                version: id("20240102000000"),
+                resume_at: 0
+            }]
+        );
+    }
+
+    #[test]
+    fn partial_migrations_resume_only_when_what_ran_is_unchanged() {
+        let m = mig("20240101000000_n.sql", NOTX);
+        let rows = vec![row(&m, 1, RowState::Partial { progress: 2 })];
+        let plan = plan_migrate(&set(vec![m.clone()]), &rows, None, false).unwrap();
+        assert_eq!(
+            plan,
+            vec![PlannedRun {
+                version: m.id,
+                resume_at: 2
+            }]
+        );
+        // Statement 3 changed: still resumes.
+        let fixed = mig(
+            "20240101000000_n.sql",
+            "-- migrate:up transaction:false\nSELECT 1;\nSELECT 2;\nSELECT 33;\n",
+        );
+        assert!(plan_migrate(&set(vec![fixed]), &rows, None, false).is_ok());
+        // Statement 1 changed: refused.
+        let edited = mig(
+            "20240101000000_n.sql",
+            "-- migrate:up transaction:false\nSELECT 11;\nSELECT 2;\nSELECT 3;\n",
+        );
+        let err = plan_migrate(&set(vec![edited]), &rows, None, false).unwrap_err();
+        assert!(
+            matches!(err, Refusal::PartialChanged { done: 2, .. }),
+            "{err}"
+        );
+        // File gone: refused.
+        let err = plan_migrate(&set(vec![]), &rows, None, false).unwrap_err();
+        assert!(matches!(err, Refusal::PartialMissing(_)));
+    }
+
+    #[test]
+    fn rollback_scopes() {
+        let ms = three();
+        let rows = vec![
+            row(&ms[0], 1, RowState::Applied),
+            row(&ms[1], 2, RowState::Applied),
+            row(&ms[2], 2, RowState::Applied),
+        ];
+        let s = set(ms);
+        let versions = |scope| {
+            plan_rollback(&s, &rows, scope)
+                .unwrap()
+                .iter()
+                .map(|p| p.version.to_string())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            versions(RollbackScope::LastBatch),
+            ["20240103000000", "20240102000000"]
+        );
+        assert_eq!(versions(RollbackScope::Steps(1)), ["20240103000000"]);
+        assert_eq!(
+            versions(RollbackScope::To(Some(id("20240101000000")))),
+            ["20240103000000", "20240102000000"]
+        );
+        assert_eq!(versions(RollbackScope::To(None)).len(), 3);
+        assert!(matches!(
+            plan_rollback(&s, &rows, RollbackScope::To(Some(id("20220101000000")))),
+            Err(Refusal::UnknownRollbackTarget(_))
+        ));
+    }
+
+    #[test]
+    fn rollback_refuses_without_down_parts_naming_all_of_them() {
+        let ms = vec![
+            mig("20240101000000_a.sql", "-- migrate:up\nSELECT 1;\n"),
+            mig("20240102000000_b.sql", UPDOWN),
+            mig(
+                "20240103000000_c.sql",
+                "-- migrate:up\nSELECT 1;\n-- migrate:down\n-- nothing\n",
+            ),
+        ];
+        let rows: Vec<_> = ms.iter().map(|m| row(m, 1, RowState::Applied)).collect();
+        let err = plan_rollback(&set(ms), &rows, RollbackScope::LastBatch).unwrap_err();
+        assert_eq!(
+            err,
+            Refusal::NoDown(vec![
+                "20240103000000_c.sql".into(),
+                "20240101000000_a.sql".into()
+            ])
+        );
+    }
+
+    #[test]
+    fn a_half_reverted_migration_is_finished_first_and_a_partial_one_blocks() {
+        let ms = three();
+        let rows = vec![
+            row(&ms[0], 1, RowState::Applied),
+            row(&ms[1], 1, RowState::Reverting { progress: 1 }),
+            row(&ms[2], 2, RowState::Applied),
+        ];
+        let s = set(ms.clone());
+        let plan = plan_rollback(&s, &rows, RollbackScope::LastBatch).unwrap();
+        assert_eq!(
+            plan,
+            vec![PlannedRevert {
+                version: ms[1].id,
+                resume_at: 1
+            }]
+        );
+        assert!(matches!(
+            plan_migrate(&s, &rows, None, false),
+            Err(Refusal::Reverting(_))
+        ));
+        let partial = vec![row(&ms[0], 1, RowState::Partial { progress: 0 })];
+        assert!(matches!(
+            plan_rollback(&s, &partial, RollbackScope::LastBatch),
+            Err(Refusal::PartialBlocksRollback(_))
+        ));
+    }
+}

@@ -88,13 +88,30 @@ pub fn citus_available() -> bool {
     row.get::<_, i64>(0) > 0
 }
 
-/// Print why a Citus test is skipped and return true when it must be.
+/// Print why a Citus test is skipped and return true when it must be. Either way the outcome is
+/// recorded under `$COLOCATE_TIER_DIR` (set by `scripts/test`), so the run can say how many Citus
+/// tests ran rather than guess from the machine.
 pub fn skip_without_citus(test: &str) -> bool {
-    if citus_available() {
+    let available = citus_available();
+    if let Ok(dir) = std::env::var("COLOCATE_TIER_DIR") {
+        let mark = if available { "ran" } else { "skipped" };
+        let _ = std::fs::write(
+            std::path::Path::new(&dir).join(format!("{mark}-{test}")),
+            "",
+        );
+    }
+    if available {
         return false;
     }
     eprintln!("SKIPPED {test}: the citus extension is not installed on the test cluster");
     true
+}
+
+fn port_of(url: &str) -> u16 {
+    url.rsplit_once(':')
+        .and_then(|(_, rest)| rest.split('/').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(5432)
 }
 
 /// A fresh database that is dropped (forcefully) when the value goes out of scope.
@@ -137,6 +154,55 @@ impl TestDb {
 
     pub fn connect(&self) -> Client {
         connect(&self.url)
+    }
+
+    /// Make this database a single-node Citus cluster: the coordinator holds the shards itself.
+    pub fn citus_single_node(&self) -> Client {
+        let mut c = self.connect();
+        let port = i32::from(port_of(&self.url));
+        c.batch_execute("CREATE EXTENSION citus")
+            .expect("create extension citus");
+        c.execute(
+            "SELECT citus_set_coordinator_host('127.0.0.1', $1)",
+            &[&port],
+        )
+        .expect("citus_set_coordinator_host");
+        c.execute(
+            "SELECT citus_set_node_property('127.0.0.1', $1, 'shouldhaveshards', true)",
+            &[&port],
+        )
+        .expect("let the coordinator hold shards");
+        c
+    }
+
+    /// Make this database a Citus coordinator with every test-cluster worker registered
+    /// (the extension is created in the worker databases first). Panics when there are none.
+    pub fn citus_with_workers(&self) -> Client {
+        let workers = worker_ports();
+        assert!(
+            !workers.is_empty(),
+            "no Citus workers: start the cluster with `scripts/pg-test-cluster start --workers 2`"
+        );
+        for i in 0..workers.len() {
+            let url = self.on_worker(i);
+            connect(&url)
+                .batch_execute("CREATE EXTENSION citus")
+                .expect("create extension citus on a worker");
+        }
+        let mut c = self.connect();
+        let port = i32::from(port_of(&self.url));
+        c.batch_execute("CREATE EXTENSION citus")
+            .expect("create extension citus");
+        c.execute(
+            "SELECT citus_set_coordinator_host('127.0.0.1', $1)",
+            &[&port],
+        )
+        .expect("citus_set_coordinator_host");
+        for p in workers {
+            c.execute("SELECT citus_add_node('127.0.0.1', $1)", &[&i32::from(p)])
+                .expect("citus_add_node");
+        }
+        c
     }
 
     /// The same database on worker `i`'s port (0-based), creating it there first.

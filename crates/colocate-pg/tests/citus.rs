@@ -1,0 +1,126 @@
+//! The migration runner on Citus: a Citus function in a `transaction:false` migration runs, its
+//! down part reverses it, on a single node and on a coordinator with two workers. Skipped, with
+//! the reason printed, where the citus extension is not installed.
+
+use std::path::Path;
+use std::time::Duration;
+
+use colocate_core::history::RollbackScope;
+use colocate_core::MigrationSet;
+use colocate_pg::{HistoryTable, MigrateOptions, Runner};
+use colocate_testkit::{skip_without_citus, TestDb};
+
+fn write_set(dir: &Path) -> MigrationSet {
+    let base = dir.join("server/migrations");
+    let citus = dir.join("ee/server/migrations/citus");
+    std::fs::create_dir_all(&base).unwrap();
+    std::fs::create_dir_all(&citus).unwrap();
+    std::fs::write(
+        base.join("20240101000000_tenants.sql"),
+        "-- migrate:up\nCREATE TABLE tenants (tenant uuid PRIMARY KEY, name text);\n\
+         CREATE TABLE tickets (tenant uuid NOT NULL REFERENCES tenants, id bigint NOT NULL, PRIMARY KEY (tenant, id));\n\
+         INSERT INTO tenants SELECT gen_random_uuid(), 't' || g FROM generate_series(1, 20) g;\n\
+         INSERT INTO tickets SELECT tenant, 1 FROM tenants;\n\
+         -- migrate:down\nDROP TABLE tickets;\nDROP TABLE tenants;\n",
+    )
+    .unwrap();
+    std::fs::write(
+        citus.join("20240101000100_distribute.sql"),
+        "-- migrate:up transaction:false\n\
+         SELECT create_distributed_table('tenants', 'tenant');\n\
+         SELECT create_distributed_table('tickets', 'tenant', colocate_with => 'tenants');\n\
+         SELECT truncate_local_data_after_distributing_table('tickets');\n\
+         SELECT truncate_local_data_after_distributing_table('tenants');\n\
+         -- migrate:down transaction:false\n\
+         SELECT undistribute_table('tickets', cascade_via_foreign_keys => true);\n",
+    )
+    .unwrap();
+    MigrationSet::load(&[base, citus]).unwrap()
+}
+
+fn round_trip(mut c: postgres::Client, check_placement: impl Fn(&mut postgres::Client)) {
+    let tmp = tempfile::tempdir().unwrap();
+    let set = write_set(tmp.path());
+    let mut run = Runner::new(
+        &mut c,
+        HistoryTable::new("colocate_migrations"),
+        Duration::from_secs(30),
+    );
+    let report = run
+        .migrate(&set, &MigrateOptions::default(), &mut |_| {})
+        .unwrap();
+    assert_eq!(report.applied.len(), 2);
+    let dist: Vec<(String, i32)> = c
+        .query(
+            "SELECT logicalrelid::regclass::text, colocationid FROM pg_dist_partition \
+             WHERE partmethod = 'h' ORDER BY 1",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(dist.len(), 2, "{dist:?}");
+    assert_eq!(dist[0].1, dist[1].1, "tenants and tickets colocated");
+    let rows: i64 = c
+        .query_one("SELECT count(*) FROM tickets", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(rows, 20);
+    check_placement(&mut c);
+
+    let mut run = Runner::new(
+        &mut c,
+        HistoryTable::new("colocate_migrations"),
+        Duration::from_secs(30),
+    );
+    let back = run
+        .rollback(&set, RollbackScope::Steps(1), false, &mut |_| {})
+        .unwrap();
+    assert_eq!(back.reverted.len(), 1);
+    let left: i64 = c
+        .query_one("SELECT count(*) FROM pg_dist_partition", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(left, 0, "undistributed");
+    let rows: i64 = c
+        .query_one("SELECT count(*) FROM tickets", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(rows, 20, "data kept through undistribute");
+}
+
+#[test]
+fn citus_single_node_migration_track_runs_and_rolls_back() {
+    if skip_without_citus("citus_single_node_migration_track_runs_and_rolls_back") {
+        return;
+    }
+    let db = TestDb::new();
+    round_trip(db.citus_single_node(), |c| {
+        let nodes: i64 = c
+            .query_one("SELECT count(DISTINCT groupid) FROM pg_dist_placement", &[])
+            .unwrap()
+            .get(0);
+        assert_eq!(nodes, 1, "every shard on the coordinator");
+    });
+}
+
+#[test]
+fn citus_two_workers_migration_track_runs_and_rolls_back() {
+    if skip_without_citus("citus_two_workers_migration_track_runs_and_rolls_back") {
+        return;
+    }
+    let db = TestDb::new();
+    let workers = colocate_testkit::worker_ports().len() as i64;
+    round_trip(db.citus_with_workers(), |c| {
+        let nodes: i64 = c
+            .query_one(
+                "SELECT count(DISTINCT n.nodeport) FROM pg_dist_placement p \
+                 JOIN pg_dist_node n ON n.groupid = p.groupid WHERE n.groupid <> 0",
+                &[],
+            )
+            .unwrap()
+            .get(0);
+        assert_eq!(nodes, workers, "shards spread over every worker");
+    });
+}
