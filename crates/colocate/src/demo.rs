@@ -37,13 +37,16 @@ fn write_example(root: &Path) -> Result<Vec<PathBuf>> {
         }
         std::fs::write(&path, body).with_context(|| format!("write {}", path.display()))?;
     }
+    // Relative to `root`, which becomes the working directory: output shows the layout a real
+    // project has rather than a temporary path.
+    std::env::set_current_dir(root)?;
     Ok(vec![
-        root.join("server/migrations"),
-        root.join("ee/server/migrations"),
+        PathBuf::from("server/migrations"),
+        PathBuf::from("ee/server/migrations"),
     ])
 }
 
-pub fn run(g: &Global, a: &DemoArgs) -> Result<u8> {
+pub fn run(_g: &Global, a: &DemoArgs) -> Result<u8> {
     let started = Instant::now();
     eprintln!("starting a throwaway PostgreSQL on 127.0.0.1 ...");
     let server = LocalServer::start(a.keep)?;
@@ -71,6 +74,7 @@ pub fn run(g: &Global, a: &DemoArgs) -> Result<u8> {
     if !server.citus() {
         eprintln!("\ncitus is not installed here: the Citus steps are skipped (plain PostgreSQL)");
     }
+    std::env::set_current_dir(std::env::temp_dir())?;
     let _ = std::fs::remove_dir_all(&work);
     if a.keep {
         println!("\nthe server keeps running: {url}");
@@ -79,7 +83,6 @@ pub fn run(g: &Global, a: &DemoArgs) -> Result<u8> {
             server.data_dir().display()
         );
     }
-    let _ = g;
     eprintln!("demo finished in {:.1} s", started.elapsed().as_secs_f64());
     Ok(EXIT_OK)
 }
