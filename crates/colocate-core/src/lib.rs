@@ -5,6 +5,7 @@
 
 pub mod history;
 pub mod migration;
+pub mod schema;
 pub mod split;
 
 pub use migration::{

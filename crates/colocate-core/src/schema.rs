@@ -1,0 +1,388 @@
+//! The schema model the planner reads: tables, their columns, keys, foreign keys, triggers,
+//! policies, partitioning and Citus metadata, as introspection found them. Tables are kept in a
+//! `BTreeMap` by qualified name and refer to each other by name, so every listing is sorted and
+//! every output deterministic.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use postgres_protocol::escape::{escape_identifier, escape_literal};
+use serde::{Deserialize, Serialize};
+
+/// `schema.name`, unquoted in the model; quoted by the driver's escaping whenever it becomes SQL.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct QualifiedName {
+    pub schema: String,
+    pub name: String,
+}
+
+impl QualifiedName {
+    pub fn new(schema: impl Into<String>, name: impl Into<String>) -> Self {
+        QualifiedName {
+            schema: schema.into(),
+            name: name.into(),
+        }
+    }
+
+    /// Parse a name as written in configuration: `name` (schema `default_schema`) or
+    /// `schema.name`; either part may be double-quoted to hold dots or capitals literally.
+    pub fn parse(text: &str, default_schema: &str) -> QualifiedName {
+        let parts = split_dotted(text);
+        match parts.as_slice() {
+            [name] => QualifiedName::new(default_schema, name.clone()),
+            [schema, name] => QualifiedName::new(schema.clone(), name.clone()),
+            _ => QualifiedName::new(default_schema, text),
+        }
+    }
+
+    /// As SQL: `"schema"."name"`.
+    pub fn sql(&self) -> String {
+        format!(
+            "{}.{}",
+            escape_identifier(&self.schema),
+            escape_identifier(&self.name)
+        )
+    }
+
+    /// As a SQL string literal naming the table, for functions taking `regclass`.
+    pub fn regclass_literal(&self) -> String {
+        escape_literal(&self.sql())
+    }
+}
+
+/// Split `a.b` on dots outside double quotes, unquoting each part.
+fn split_dotted(text: &str) -> Vec<String> {
+    let mut parts = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' if quoted && chars.peek() == Some(&'"') => {
+                cur.push('"');
+                chars.next();
+            }
+            '"' => quoted = !quoted,
+            '.' if !quoted => parts.push(std::mem::take(&mut cur)),
+            _ => cur.push(c),
+        }
+    }
+    parts.push(cur);
+    parts
+}
+
+/// Readable form: quotes only where PostgreSQL would need them.
+impl fmt::Display for QualifiedName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", display_ident(&self.schema), display_ident(&self.name))
+    }
+}
+
+/// An identifier as a person reads it: bare when lower-case and simple, quoted otherwise.
+pub fn display_ident(s: &str) -> String {
+    let simple = !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && !s.starts_with(|c: char| c.is_ascii_digit());
+    if simple {
+        s.to_string()
+    } else {
+        escape_identifier(s)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TableKind {
+    Ordinary,
+    Partitioned,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Column {
+    pub name: String,
+    /// `format_type` of the column's type, e.g. `uuid`, `character varying(64)`.
+    pub type_name: String,
+    pub not_null: bool,
+    /// `a` (ALWAYS) or `d` (BY DEFAULT) for identity columns.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<char>,
+    /// A stored generated column.
+    #[serde(default)]
+    pub generated: bool,
+    /// The type has a default hash operator class (needed for a distribution column).
+    #[serde(default = "yes")]
+    pub hashable: bool,
+    /// The column's collation is deterministic (non-deterministic ones cannot distribute).
+    #[serde(default = "yes")]
+    pub deterministic_collation: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Column {
+    pub fn new(name: &str, type_name: &str, not_null: bool) -> Column {
+        Column {
+            name: name.into(),
+            type_name: type_name.into(),
+            not_null,
+            identity: None,
+            generated: false,
+            hashable: true,
+            deterministic_collation: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyKind {
+    PrimaryKey,
+    Unique,
+    /// A unique index that backs no constraint.
+    UniqueIndex,
+    Exclusion,
+}
+
+/// A primary key, unique constraint, unique index or exclusion constraint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Key {
+    pub name: String,
+    pub kind: KeyKind,
+    /// Column names in key order; `None` entries are expressions.
+    pub columns: Vec<Option<String>>,
+    /// `WHERE` predicate of a partial unique index.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub predicate: Option<String>,
+    /// `pg_get_constraintdef` / `pg_get_indexdef`.
+    pub definition: String,
+}
+
+impl Key {
+    pub fn includes(&self, column: &str) -> bool {
+        self.columns.iter().any(|c| c.as_deref() == Some(column))
+    }
+
+    pub fn column_names(&self) -> Vec<&str> {
+        self.columns.iter().flatten().map(String::as_str).collect()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FkAction {
+    NoAction,
+    Restrict,
+    Cascade,
+    SetNull,
+    SetDefault,
+}
+
+impl FkAction {
+    /// From `pg_constraint.confdeltype` / `confupdtype`.
+    pub fn from_code(c: char) -> FkAction {
+        match c {
+            'r' => FkAction::Restrict,
+            'c' => FkAction::Cascade,
+            'n' => FkAction::SetNull,
+            'd' => FkAction::SetDefault,
+            _ => FkAction::NoAction,
+        }
+    }
+
+    pub fn sql(&self) -> &'static str {
+        match self {
+            FkAction::NoAction => "NO ACTION",
+            FkAction::Restrict => "RESTRICT",
+            FkAction::Cascade => "CASCADE",
+            FkAction::SetNull => "SET NULL",
+            FkAction::SetDefault => "SET DEFAULT",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ForeignKey {
+    pub name: String,
+    pub columns: Vec<String>,
+    pub ref_table: QualifiedName,
+    pub ref_columns: Vec<String>,
+    pub on_delete: FkAction,
+    pub on_update: FkAction,
+    /// `ON DELETE SET NULL (cols)` / `SET DEFAULT (cols)` column list (PostgreSQL 15+).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub on_delete_columns: Vec<String>,
+    pub validated: bool,
+    /// `pg_get_constraintdef`, used verbatim to restore a dropped key.
+    pub definition: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Trigger {
+    pub name: String,
+    pub definition: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Policy {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub using: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub with_check: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CitusKind {
+    Distributed,
+    Reference,
+    /// A local table in Citus metadata (often left by a foreign key to a reference table, or by
+    /// a concurrent distribution that failed part way).
+    CitusLocal,
+}
+
+/// What Citus metadata says about a table now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CitusTable {
+    pub kind: CitusKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub column: Option<String>,
+    pub colocation_id: i32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard_count: Option<i32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Table {
+    pub name: QualifiedName,
+    pub kind: TableKind,
+    /// Partitions folded into this table (they are distributed with it).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub partitions: Vec<QualifiedName>,
+    /// This table is itself a partition of another partition's parent chain (multi-level), or
+    /// a partitioned table that is a partition: Citus refuses these.
+    #[serde(default)]
+    pub multi_level_partition: bool,
+    /// Parents through plain `INHERITS` (not partitioning).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inherits: Vec<QualifiedName>,
+    /// Has children through plain `INHERITS`.
+    #[serde(default)]
+    pub has_inheritors: bool,
+    pub columns: Vec<Column>,
+    #[serde(default)]
+    pub keys: Vec<Key>,
+    #[serde(default)]
+    pub foreign_keys: Vec<ForeignKey>,
+    #[serde(default)]
+    pub triggers: Vec<Trigger>,
+    #[serde(default)]
+    pub rls_enabled: bool,
+    #[serde(default)]
+    pub policies: Vec<Policy>,
+    /// `pg_class.reltuples` (of the parent plus partitions); -1 when never analysed.
+    #[serde(default)]
+    pub row_estimate: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub citus: Option<CitusTable>,
+}
+
+impl Table {
+    pub fn new(schema: &str, name: &str) -> Table {
+        Table {
+            name: QualifiedName::new(schema, name),
+            kind: TableKind::Ordinary,
+            partitions: Vec::new(),
+            multi_level_partition: false,
+            inherits: Vec::new(),
+            has_inheritors: false,
+            columns: Vec::new(),
+            keys: Vec::new(),
+            foreign_keys: Vec::new(),
+            triggers: Vec::new(),
+            rls_enabled: false,
+            policies: Vec::new(),
+            row_estimate: 0,
+            citus: None,
+        }
+    }
+
+    pub fn column(&self, name: &str) -> Option<&Column> {
+        self.columns.iter().find(|c| c.name == name)
+    }
+
+    pub fn primary_key(&self) -> Option<&Key> {
+        self.keys.iter().find(|k| k.kind == KeyKind::PrimaryKey)
+    }
+}
+
+/// A view and the tables it reads.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct View {
+    pub name: QualifiedName,
+    pub materialized: bool,
+    pub depends_on: Vec<QualifiedName>,
+}
+
+/// The Citus extension as the database has it.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct CitusState {
+    /// `pg_available_extensions` lists citus.
+    pub available: bool,
+    /// Installed version (`CREATE EXTENSION` done), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub installed: Option<String>,
+    /// Worker nodes registered (`pg_dist_node`, excluding the coordinator).
+    #[serde(default)]
+    pub workers: usize,
+}
+
+/// Which schemas introspection reads. Empty `include` means every non-system schema
+/// (`pg_catalog`, `information_schema`, `pg_toast*`, `pg_temp*` and Citus's own schemas are
+/// never read).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct SchemaFilter {
+    #[serde(default)]
+    pub include: Vec<String>,
+    #[serde(default)]
+    pub exclude: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Schema {
+    pub tables: BTreeMap<QualifiedName, Table>,
+    #[serde(default)]
+    pub views: Vec<View>,
+    #[serde(default)]
+    pub citus: CitusState,
+}
+
+impl Schema {
+    pub fn add(&mut self, t: Table) {
+        self.tables.insert(t.name.clone(), t);
+    }
+
+    pub fn table(&self, name: &QualifiedName) -> Option<&Table> {
+        self.tables.get(name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_parse_and_quote() {
+        let q = QualifiedName::parse("tickets", "public");
+        assert_eq!(q, QualifiedName::new("public", "tickets"));
+        assert_eq!(q.sql(), "\"public\".\"tickets\"");
+        let q = QualifiedName::parse("\"Billing.Ops\".\"Invoice \"\"Lines\"\"\"", "public");
+        assert_eq!(q, QualifiedName::new("Billing.Ops", "Invoice \"Lines\""));
+        assert_eq!(q.to_string(), "\"Billing.Ops\".\"Invoice \"\"Lines\"\"\"");
+        assert_eq!(q.regclass_literal(), "'\"Billing.Ops\".\"Invoice \"\"Lines\"\"\"'");
+        assert_eq!(QualifiedName::new("app", "users").to_string(), "app.users");
+    }
+}
