@@ -3,8 +3,10 @@
 //! migration files from disk in [`migration::MigrationSet::load`], so everything else is tested
 //! in milliseconds on hand-built values.
 
+pub mod distribution;
 pub mod history;
 pub mod migration;
+pub mod plan;
 pub mod schema;
 pub mod split;
 

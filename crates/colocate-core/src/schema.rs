@@ -74,7 +74,12 @@ fn split_dotted(text: &str) -> Vec<String> {
 /// Readable form: quotes only where PostgreSQL would need them.
 impl fmt::Display for QualifiedName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{}", display_ident(&self.schema), display_ident(&self.name))
+        write!(
+            f,
+            "{}.{}",
+            display_ident(&self.schema),
+            display_ident(&self.name)
+        )
     }
 }
 
@@ -382,7 +387,10 @@ mod tests {
         let q = QualifiedName::parse("\"Billing.Ops\".\"Invoice \"\"Lines\"\"\"", "public");
         assert_eq!(q, QualifiedName::new("Billing.Ops", "Invoice \"Lines\""));
         assert_eq!(q.to_string(), "\"Billing.Ops\".\"Invoice \"\"Lines\"\"\"");
-        assert_eq!(q.regclass_literal(), "'\"Billing.Ops\".\"Invoice \"\"Lines\"\"\"'");
+        assert_eq!(
+            q.regclass_literal(),
+            "'\"Billing.Ops\".\"Invoice \"\"Lines\"\"\"'"
+        );
         assert_eq!(QualifiedName::new("app", "users").to_string(), "app.users");
     }
 }
