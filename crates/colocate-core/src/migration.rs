@@ -813,16 +813,18 @@ fn load_dir(dir: &Path, out: &mut Vec<Migration>) -> Result<(), MigrationError> 
     let mut entries = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(io(dir))? {
         let entry = entry.map_err(io(dir))?;
-        entries.push(entry.file_name());
+        // The directory entry knows its type without a stat; only links need following.
+        let kind = entry.file_type().map_err(io(&entry.path()))?;
+        entries.push((entry.file_name(), kind.is_dir(), kind.is_symlink()));
     }
     entries.sort();
-    for file_name in entries {
-        if file_name.as_encoded_bytes().starts_with(b".") {
+    for (file_name, is_dir, is_link) in entries {
+        if file_name.as_encoded_bytes().starts_with(b".") || is_dir {
             continue;
         }
         let path = dir.join(&file_name);
         // Follows symlinks: a link to a directory is skipped like the directory.
-        if std::fs::metadata(&path).map_err(io(&path))?.is_dir() {
+        if is_link && std::fs::metadata(&path).map_err(io(&path))?.is_dir() {
             continue;
         }
         if path.extension().is_some_and(|e| e == "toml") {

@@ -326,23 +326,22 @@ impl<'a> Runner<'a> {
                 return Ok(report);
             }
             let batch = run.history.next_batch(run.client)?;
-            let upsert = run.history.upsert_sql();
-            let mut tx = run
-                .client
-                .transaction()
-                .map_err(|e| PgError::query("begin", &e))?;
-            let stmt = tx
-                .prepare(&upsert)
-                .map_err(|e| PgError::query("prepare history insert", &e))?;
-            for m in &todo {
-                tx.execute(
-                    &stmt,
-                    &row_params(m, batch, 0.0, "applied", None, None).as_refs(),
-                )
-                .map_err(|e| PgError::query(format!("record {}", m.file_name()), &e))?;
-            }
-            tx.commit()
-                .map_err(|e| PgError::query("commit baseline", &e))?;
+            // One statement for the whole set: adopting a history of thousands of migrations
+            // costs one round trip, not one per row.
+            let versions: Vec<i64> = todo.iter().map(|m| m.id.as_u64() as i64).collect();
+            let names: Vec<&str> = todo.iter().map(|m| m.name.as_str()).collect();
+            let dirs: Vec<String> = todo.iter().map(|m| m.dir.display().to_string()).collect();
+            let sums: Vec<String> = todo.iter().map(|m| m.checksum.to_string()).collect();
+            let sql = format!(
+                "INSERT INTO {} (version, name, source_dir, checksum, batch, duration_ms, state) \
+                 SELECT v, n, d, c, $5, 0, 'applied' FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[]) AS u(v, n, d, c)",
+                run.history.sql()
+            );
+            run.client
+                .execute(&sql, &[&versions, &names, &dirs, &sums, &batch])
+                .map_err(|e| {
+                    PgError::query(format!("record baseline in {}", run.history.display()), &e)
+                })?;
             report.batch = Some(batch);
             report.marked = todo.iter().map(|m| item(m, &m.up, 0, 0.0, false)).collect();
             Ok(report)
