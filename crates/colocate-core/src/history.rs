@@ -246,6 +246,10 @@ pub enum Refusal {
     )]
     PartialChanged { name: String, done: usize },
     #[error(
+        "migration {name} stopped after {done} statement(s) outside a transaction, but its file now runs it in one"
+    )]
+    PartialNowTransactional { name: String, done: usize },
+    #[error(
         "migration {0} is half rolled back; run `colocate rollback` again to finish undoing it"
     )]
     Reverting(String),
@@ -253,7 +257,7 @@ pub enum Refusal {
         "migration {0} stopped part way; run `colocate migrate` to finish it before rolling back"
     )]
     PartialBlocksRollback(String),
-    #[error("cannot roll back {}: no down part ({})", .0.len(), .0.join(", "))]
+    #[error("cannot roll back: {} migration(s) have no down part ({})", .0.len(), .0.join(", "))]
     NoDown(Vec<String>),
     #[error("cannot roll back {0}: its file is in none of the migration directories")]
     RollbackMissing(String),
@@ -273,6 +277,9 @@ impl Refusal {
                 "restore the statements that already ran; only the failed statement and those after it may change"
             }
             Refusal::NoDown(_) => "add a `-- migrate:down` section to each file named",
+            Refusal::PartialNowTransactional { .. } => {
+                "keep `transaction:false` on its up section until it has finished"
+            }
             Refusal::RollbackMissing(_) => "restore the file (its down part is needed to undo it)",
             _ => return None,
         })
@@ -310,9 +317,13 @@ pub fn plan_migrate(
                 let m = set
                     .get(row.version)
                     .ok_or_else(|| Refusal::PartialMissing(display(row)))?;
-                if row.prefix_checksum.as_deref() != Some(&prefix_checksum(&m.up, progress))
-                    || m.up.transaction
-                {
+                if m.up.transaction {
+                    return Err(Refusal::PartialNowTransactional {
+                        name: m.file_name(),
+                        done: progress,
+                    });
+                }
+                if row.prefix_checksum.as_deref() != Some(&prefix_checksum(&m.up, progress)) {
                     return Err(Refusal::PartialChanged {
                         name: m.file_name(),
                         done: progress,

@@ -1598,3 +1598,74 @@ fn alter_distributed(
 #[cfg(test)]
 #[path = "plan_tests.rs"]
 mod tests;
+
+/// One way the live database differs from the plan, as `check` reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Drift {
+    pub code: String,
+    pub table: QualifiedName,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
+}
+
+impl Plan {
+    /// Everything `check` fails on: tables not yet converted, conflicts and blockers. Warnings
+    /// do not count.
+    pub fn drift(&self) -> Vec<Drift> {
+        let mut out = Vec::new();
+        for t in &self.tables {
+            if t.state != State::Pending {
+                continue;
+            }
+            let (code, what) = match t.role {
+                Role::Root => (
+                    "root-not-distributed",
+                    "the root table is not distributed".to_string(),
+                ),
+                Role::Distributed => (
+                    "not-distributed",
+                    format!(
+                        "tenant table is not distributed (plan: by {}, colocated with {})",
+                        display_col(t.column.as_deref().unwrap_or_default()),
+                        t.colocate_with
+                            .as_ref()
+                            .map(|r| r.to_string())
+                            .unwrap_or_default()
+                    ),
+                ),
+                Role::Reference => (
+                    "not-reference",
+                    "lookup table is not a reference table".to_string(),
+                ),
+                Role::Local => continue,
+            };
+            let fix = self
+                .steps
+                .iter()
+                .find(|s| {
+                    s.table.as_ref() == Some(&t.name) && s.kind != StepKind::TruncateLocalData
+                })
+                .map(|s| s.sql.clone());
+            out.push(Drift {
+                code: code.into(),
+                table: t.name.clone(),
+                message: format!("{}: {what}", t.name),
+                fix,
+            });
+        }
+        for f in &self.findings {
+            if f.severity == Severity::Warning {
+                continue;
+            }
+            out.push(Drift {
+                code: f.code.as_str(),
+                table: f.table.clone(),
+                message: f.message.clone(),
+                fix: f.fix.clone(),
+            });
+        }
+        out.sort_by(|a, b| (&a.table, &a.code).cmp(&(&b.table, &b.code)));
+        out
+    }
+}

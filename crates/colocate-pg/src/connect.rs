@@ -36,6 +36,17 @@ impl Target {
     /// Build from a libpq URL or key=value string; what it leaves out comes from `PGHOST`,
     /// `PGPORT`, `PGUSER`, `PGPASSWORD`, `PGDATABASE` and `PGCONNECT_TIMEOUT`, as with libpq.
     pub fn new(url: Option<&str>) -> Result<Target, PgError> {
+        if let Some(u) = url {
+            let is_url = u.starts_with("postgres://") || u.starts_with("postgresql://");
+            if is_url && u.matches('@').count() > 1 {
+                // Parsers disagree on which '@' ends the password: refuse rather than guess and
+                // print part of it back as a host name.
+                return Err(PgError::BadUrl(
+                    "the URL has more than one '@': percent-encode '@' in the user name or password as %40"
+                        .into(),
+                ));
+            }
+        }
         let mut config = match url {
             // The parser's message never echoes the input, but scrub it anyway: a URL can hold a
             // password.

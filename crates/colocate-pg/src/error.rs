@@ -177,6 +177,10 @@ impl PgError {
             return Some(h);
         }
         match self {
+            PgError::BadUrl(_) => Some(
+                "write it as postgres://user:password@host:port/database (percent-encode special characters) or as key=value pairs"
+                    .into(),
+            ),
             PgError::Connect { .. } => Some(
                 "check --database-url / DATABASE_URL (or the PG* variables) and that the server is running"
                     .into(),

@@ -156,7 +156,7 @@ impl<'a> Runner<'a> {
             });
         }
         self.locked(events, |run, events| {
-            run.history.ensure(run.client)?;
+            // Plan before creating anything: a refusal must leave the database untouched.
             let rows = run.history.read(run.client)?;
             let plan = plan_migrate(set, &rows, opts.target, opts.allow_out_of_order)?;
             let mut report = MigrateReport {
@@ -167,6 +167,7 @@ impl<'a> Runner<'a> {
             if plan.is_empty() {
                 return Ok(report);
             }
+            run.history.ensure(run.client)?;
             let batch = run.history.next_batch(run.client)?;
             report.batch = Some(batch);
             let stmts = Prepared::new(run.client, &run.history)?;

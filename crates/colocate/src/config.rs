@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
+use colocate_core::distribution::DistributionConfig;
 use serde::Deserialize;
 
 pub const FILE_NAME: &str = "colocate.toml";
@@ -16,10 +17,9 @@ pub struct Config {
     pub migration_dirs: Vec<PathBuf>,
     /// `table` or `schema.table`.
     pub history_table: Option<String>,
-    /// The distribution settings (read by `plan`, `apply` and `check`; accepted now so one file
-    /// serves every command).
-    #[allow(dead_code)]
-    pub distribution: Option<toml::Table>,
+    /// The distribution settings read by `plan` and `check`.
+    #[serde(default)]
+    pub distribution: DistributionConfig,
     /// Where the file was found (set after reading).
     #[serde(skip)]
     pub path: Option<PathBuf>,
@@ -40,8 +40,13 @@ impl Config {
         let path = match explicit {
             Some(p) => {
                 if !p.is_file() {
+                    let what = if p.is_dir() {
+                        "is a directory, not a file"
+                    } else {
+                        "does not exist"
+                    };
                     bail!(ConfigError {
-                        message: format!("config file {} does not exist", p.display()),
+                        message: format!("config file {} {what}", p.display()),
                         hint: Some("pass the path of an existing colocate.toml to --config".into()),
                     });
                 }
@@ -68,7 +73,11 @@ impl Config {
             hint: Some(match e.span() {
                 Some(span) => format!(
                     "at line {}; see the configuration section of the README",
-                    text[..span.start.min(text.len())].lines().count().max(1)
+                    text.as_bytes()[..span.start.min(text.len())]
+                        .iter()
+                        .filter(|b| **b == b'\n')
+                        .count()
+                        + 1
                 ),
                 None => "see the configuration section of the README".into(),
             }),

@@ -19,9 +19,35 @@ pub fn print(err: &anyhow::Error) {
     if let Some(d) = detail {
         eprintln!("detail: {d}");
     }
+    if let Some(done) = completed(err) {
+        eprintln!("{done}");
+    }
     if let Some(h) = hint {
         eprintln!("hint: {h}");
     }
+}
+
+/// What a failed run had already done: those migrations stay as they are.
+fn completed(err: &anyhow::Error) -> Option<String> {
+    let f = err
+        .chain()
+        .find_map(|c| match c.downcast_ref::<PgError>() {
+            Some(PgError::Failed(f)) => Some(f),
+            _ => None,
+        })?;
+    let verb = if f.direction == "rollback" {
+        "rolled back"
+    } else {
+        "applied"
+    };
+    if f.completed.is_empty() {
+        return Some(format!("note: this run {verb} nothing before the failure"));
+    }
+    Some(format!(
+        "note: this run {verb} {} migration(s) before the failure, and they stay {verb}: {}",
+        f.completed.len(),
+        f.completed.join(", ")
+    ))
 }
 
 fn details(err: &anyhow::Error) -> (Option<String>, Option<String>) {

@@ -1,0 +1,422 @@
+//! Bad input: every case exits 2 with one `error:` line naming the file or setting (and a `hint:`
+//! where there is one), and leaves the database exactly as it was. Connection failures never
+//! print a password.
+
+mod common;
+
+use common::{create_table, migration, Project, Run, UP};
+
+/// Nothing in the database: no history table, no table of any migration.
+#[track_caller]
+fn assert_untouched(p: &Project) {
+    assert!(!p.table_exists("colocate_migrations"));
+    assert_eq!(p.user_tables(), 0, "tables: {:?}", p.table_names());
+}
+
+/// Run `migrate` (the command that would change most) and check the refusal's shape.
+#[track_caller]
+fn refused(p: &Project, dirs: &[&str], args: &[&str]) -> Run {
+    let r = p.colocate(dirs, args).expect(2);
+    r.only_error();
+    assert_untouched(p);
+    r
+}
+
+#[track_caller]
+fn snapshot(p: &Project, name: &str, r: &Run) {
+    p.settings()
+        .bind(|| insta::assert_snapshot!(name, r.transcript()));
+}
+
+// --- Migration files --------------------------------------------------------------------------
+
+#[test]
+fn file_name_with_month_13() {
+    let p = Project::new();
+    p.write("m", "20240101000000_fine.sql", &create_table("fine"));
+    let bad = p.write("m", "20241301000000_x.sql", &create_table("x"));
+    let r = refused(&p, &["m"], &["migrate"]);
+    let err = r.only_error();
+    assert!(err.contains(&bad.display().to_string()), "{err}");
+    assert!(err.contains("month 13"), "{err}");
+    assert!(
+        r.hint_line()
+            .unwrap_or_default()
+            .contains("YYYYMMDDHHMMSS_name.sql"),
+        "{}",
+        r.stderr
+    );
+    snapshot(&p, "bad_input_month_13", &r);
+    // status reads the same files and refuses the same way.
+    let s = p.colocate(&["m"], &["status"]).expect(2);
+    assert_eq!(s.only_error(), err);
+}
+
+#[test]
+fn same_version_in_two_directories_names_both_paths() {
+    let p = Project::new();
+    let a = p.write("base", "20240101000000_users.sql", &create_table("users"));
+    let b = p.write(
+        "ee",
+        "20240101000000_licenses.sql",
+        &create_table("licenses"),
+    );
+    p.write("ee", "20240102000000_other.sql", &create_table("other"));
+    let r = refused(&p, &["base", "ee"], &["migrate"]);
+    let err = r.only_error();
+    assert!(err.contains("20240101000000"), "{err}");
+    assert!(err.contains(&a.display().to_string()), "{err}");
+    assert!(err.contains(&b.display().to_string()), "{err}");
+    assert!(r.hint_line().is_some(), "{}", r.stderr);
+    snapshot(&p, "bad_input_duplicate_version", &r);
+}
+
+#[test]
+fn empty_up_section() {
+    let p = Project::new();
+    p.write("m", "20240101000000_fine.sql", &create_table("fine"));
+    let bad = p.write(
+        "m",
+        "20240102000000_todo.sql",
+        "-- migrate:up\n-- TODO write this\n\n-- migrate:down\nDROP TABLE nothing;\n",
+    );
+    let r = refused(&p, &["m"], &["migrate"]);
+    let err = r.only_error();
+    assert!(err.contains(&bad.display().to_string()), "{err}");
+    assert!(err.contains("up section has no statements"), "{err}");
+    assert!(r.hint_line().is_some(), "{}", r.stderr);
+    snapshot(&p, "bad_input_empty_up", &r);
+}
+
+#[test]
+fn unterminated_dollar_quote_names_file_and_line() {
+    let p = Project::new();
+    p.write("m", "20240101000000_fine.sql", &create_table("fine"));
+    let bad = p.write(
+        "m",
+        "20240102000000_func.sql",
+        &format!(
+            "{UP}CREATE TABLE t (id int);\n\nCREATE FUNCTION f() RETURNS int LANGUAGE sql AS $body$\n  SELECT 1;\n$bdoy$;\n"
+        ),
+    );
+    let r = refused(&p, &["m"], &["migrate"]);
+    let err = r.only_error();
+    assert!(
+        err.starts_with(&format!("error: {}:4: ", bad.display())),
+        "{err}"
+    );
+    assert!(err.contains("$body$"), "{err}");
+    assert!(r.hint_line().is_some(), "{}", r.stderr);
+    snapshot(&p, "bad_input_unterminated_dollar_quote", &r);
+}
+
+#[test]
+fn missing_directory() {
+    let p = Project::new();
+    p.write("m", "20240101000000_fine.sql", &create_table("fine"));
+    let r = refused(&p, &["m", "not-there"], &["migrate"]);
+    let err = r.only_error();
+    assert!(
+        err.contains(&p.root().join("not-there").display().to_string()),
+        "{err}"
+    );
+    assert!(err.contains("does not exist"), "{err}");
+    assert!(
+        r.hint_line().unwrap_or_default().contains("migration_dirs"),
+        "{}",
+        r.stderr
+    );
+    snapshot(&p, "bad_input_missing_directory", &r);
+}
+
+#[test]
+fn no_directory_configured_at_all() {
+    let p = Project::new();
+    let r = p.colocate(&[], &["migrate"]).expect(2);
+    r.only_error();
+    assert!(
+        r.hint_line().unwrap_or_default().contains("--dir"),
+        "{}",
+        r.stderr
+    );
+    assert_untouched(&p);
+}
+
+// --- Configuration ------------------------------------------------------------------------------
+
+fn with_config(p: &Project, text: &[u8]) -> std::path::PathBuf {
+    p.write("db", "20240101000000_fine.sql", &create_table("fine"));
+    let path = p.root().join("colocate.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn invalid_toml() {
+    let p = Project::new();
+    let cfg = with_config(&p, b"migration_dirs = [\"db\"\nhistory_table = \"h\"\n");
+    let r = p.colocate_in("sub", &["migrate"]).expect(2);
+    let err = r.only_error();
+    assert!(err.contains(&cfg.display().to_string()), "{err}");
+    assert!(
+        r.hint_line().unwrap_or_default().contains("line "),
+        "{}",
+        r.stderr
+    );
+    assert_untouched(&p);
+    snapshot(&p, "bad_config_invalid_toml", &r);
+}
+
+#[test]
+fn unknown_config_key_is_named() {
+    let p = Project::new();
+    let cfg = with_config(&p, b"migration_dir = [\"db\"]\n");
+    let r = p.colocate_in("sub", &["migrate"]).expect(2);
+    let err = r.only_error();
+    assert!(err.contains(&cfg.display().to_string()), "{err}");
+    assert!(err.contains("unknown field `migration_dir`"), "{err}");
+    assert!(err.contains("migration_dirs"), "{err}");
+    assert!(
+        r.hint_line().unwrap_or_default().contains("line 1"),
+        "{}",
+        r.stderr
+    );
+    assert_untouched(&p);
+    snapshot(&p, "bad_config_unknown_key", &r);
+}
+
+/// config.rs counts `text[..span.start].lines()`, which is one short when the offending key
+/// starts a line (the text before it ends with a newline). The unit test
+/// `config::tests::unknown_keys_are_errors_with_a_line` fails for the same reason.
+#[test]
+fn unknown_config_key_hint_names_its_line() {
+    let p = Project::new();
+    with_config(
+        &p,
+        b"migration_dirs = [\"db\"]\n# the history table\nhistory_tabel = \"h\"\n",
+    );
+    let r = p.colocate_in(".", &["migrate"]).expect(2);
+    assert!(
+        r.hint_line().unwrap_or_default().contains("line 3"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn wrong_type_in_config() {
+    let p = Project::new();
+    let cfg = with_config(&p, b"migration_dirs = \"db\"\n");
+    let r = p.colocate_in(".", &["migrate"]).expect(2);
+    let err = r.only_error();
+    assert!(err.contains(&cfg.display().to_string()), "{err}");
+    assert!(err.contains("expected a sequence"), "{err}");
+    assert_untouched(&p);
+}
+
+#[test]
+fn unreadable_config() {
+    let p = Project::new();
+    // Not UTF-8, so it cannot be read as text (a permission test would not hold as root).
+    let cfg = with_config(&p, b"migration_dirs = [\"\xff\"]\n");
+    let r = p.colocate_in(".", &["migrate"]).expect(2);
+    let err = r.only_error();
+    assert!(err.contains(&cfg.display().to_string()), "{err}");
+    assert!(err.contains("cannot read"), "{err}");
+    assert_untouched(&p);
+    snapshot(&p, "bad_config_unreadable", &r);
+}
+
+#[test]
+fn config_flag_to_a_missing_file() {
+    let p = Project::new();
+    // A valid config the walk-up would find must not be used instead.
+    with_config(&p, b"migration_dirs = [\"db\"]\n");
+    let missing = p.root().join("conf/nope.toml");
+    let mut cmd = p.cmd();
+    cmd.arg("--config").arg(&missing).arg("migrate");
+    let r = common::run(cmd).expect(2);
+    let err = r.only_error();
+    assert!(err.contains(&missing.display().to_string()), "{err}");
+    assert!(
+        r.hint_line().unwrap_or_default().contains("--config"),
+        "{}",
+        r.stderr
+    );
+    assert_untouched(&p);
+    snapshot(&p, "bad_config_missing_file", &r);
+}
+
+// --- Connections --------------------------------------------------------------------------------
+
+#[test]
+fn unreachable_server() {
+    let p = Project::new();
+    p.write("m", "20240101000000_fine.sql", &create_table("fine"));
+    let mut cmd = common::command();
+    cmd.current_dir(p.root())
+        .args(["--database-url", "postgres://postgres@127.0.0.1:1/x"])
+        .arg("--dir")
+        .arg(p.root().join("m"))
+        .arg("migrate");
+    let r = common::run(cmd).expect(2);
+    let err = r.only_error();
+    assert!(err.contains("127.0.0.1:1"), "{err}");
+    assert!(
+        r.hint_line().unwrap_or_default().contains("DATABASE_URL"),
+        "{}",
+        r.stderr
+    );
+    assert_untouched(&p);
+    snapshot(&p, "bad_connection_unreachable", &r);
+}
+
+#[test]
+fn no_database_url_at_all_falls_back_to_libpq_defaults() {
+    let p = Project::new();
+    p.write("m", "20240101000000_fine.sql", &create_table("fine"));
+    let mut cmd = common::command();
+    // Nothing listens on port 1: the run must fail to connect, not find some other server.
+    cmd.current_dir(p.root())
+        .env("PGHOST", "127.0.0.1")
+        .env("PGPORT", "1")
+        .arg("--dir")
+        .arg(p.root().join("m"))
+        .arg("migrate");
+    let r = common::run(cmd).expect(2);
+    let err = r.only_error();
+    assert!(err.contains("cannot connect to"), "{err}");
+    assert!(err.contains("127.0.0.1:1"), "{err}");
+    assert_untouched(&p);
+}
+
+/// A login role with a known password, dropped when the test ends.
+struct Role {
+    name: String,
+}
+
+impl Role {
+    fn new() -> Role {
+        let name = format!("pwtest_{}", common::unique());
+        let mut c = colocate_testkit::connect(&colocate_testkit::admin_url());
+        c.batch_execute(&format!("CREATE ROLE {name} LOGIN PASSWORD 'right-pass'"))
+            .expect("create role");
+        Role { name }
+    }
+
+    /// `url` with this role and `password` as its credentials.
+    fn url(&self, url: &str, password: &str) -> String {
+        let (scheme, rest) = url.split_once("://").expect("a postgres:// URL");
+        let host = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+        format!("{scheme}://{}:{password}@{host}", self.name)
+    }
+}
+
+impl Drop for Role {
+    fn drop(&mut self) {
+        // Best effort, and never a second panic while a failed test unwinds.
+        let sql = format!("DROP ROLE IF EXISTS {}", self.name);
+        let _ = std::panic::catch_unwind(|| {
+            let mut c = colocate_testkit::connect(&colocate_testkit::admin_url());
+            let _ = c.batch_execute(&sql);
+        });
+    }
+}
+
+#[test]
+fn wrong_password_is_never_printed() {
+    let p = Project::new();
+    p.write("m", "20240101000000_fine.sql", &create_table("fine"));
+    let role = Role::new();
+    let wrong = role.url(p.db.url(), "S3cretWrong!");
+
+    // Through --database-url ...
+    let mut cmd = common::command();
+    cmd.current_dir(p.root())
+        .arg("--database-url")
+        .arg(&wrong)
+        .arg("--dir")
+        .arg(p.root().join("m"))
+        .arg("migrate");
+    let by_flag = common::run(cmd).expect(2);
+    // ... and through DATABASE_URL.
+    let mut cmd = common::command();
+    cmd.current_dir(p.root())
+        .env("DATABASE_URL", &wrong)
+        .arg("--dir")
+        .arg(p.root().join("m"))
+        .arg("migrate");
+    let by_env = common::run(cmd).expect(2);
+
+    for r in [&by_flag, &by_env] {
+        let err = r.only_error();
+        assert!(err.contains("password authentication failed"), "{err}");
+        assert!(err.contains(&role.name), "{err}");
+        assert!(!r.all().contains("S3cretWrong!"), "{}", r.all());
+        assert!(!r.all().contains("right-pass"), "{}", r.all());
+        assert!(
+            r.hint_line().unwrap_or_default().contains("DATABASE_URL"),
+            "{}",
+            r.stderr
+        );
+    }
+    assert_eq!(by_flag.stderr, by_env.stderr);
+    assert_untouched(&p);
+    let mut settings = p.settings();
+    settings.add_filter(&common::regex_escape(&role.name), "pwtest_[ID]");
+    settings
+        .bind(|| insta::assert_snapshot!("bad_connection_wrong_password", by_flag.transcript()));
+
+    // The right password through DATABASE_URL works (so the failure above was the password's).
+    let mut cmd = common::command();
+    cmd.current_dir(p.root())
+        .env("DATABASE_URL", role.url(p.db.url(), "right-pass"))
+        .arg("--dir")
+        .arg(p.root().join("m"))
+        .arg("status");
+    let ok = common::run(cmd).expect(0);
+    assert!(ok.stdout.contains("0 applied, 1 pending"), "{}", ok.stdout);
+    assert!(!ok.all().contains("right-pass"));
+}
+
+#[test]
+fn malformed_url_does_not_echo_its_password() {
+    let p = Project::new();
+    p.write("m", "20240101000000_fine.sql", &create_table("fine"));
+    for url in [
+        "postgres://someone:S3cretWrong!@127.0.0.1:notaport/db",
+        "postgres://someone:S3cretWrong!@127.0.0.1:5432/db?sslmode=bogus",
+        "host=127.0.0.1 user=someone password=S3cretWrong! bogus=1",
+    ] {
+        let mut cmd = common::command();
+        cmd.current_dir(p.root())
+            .env("DATABASE_URL", url)
+            .arg("--dir")
+            .arg(p.root().join("m"))
+            .arg("status");
+        let r = common::run(cmd).expect(2);
+        r.only_error();
+        assert!(!r.all().contains("S3cretWrong"), "{url}: {}", r.all());
+    }
+    assert_untouched(&p);
+}
+
+#[test]
+fn sql_before_the_up_marker_is_refused() {
+    let p = Project::new();
+    let bad = p.write(
+        "m",
+        "20240101000000_x.sql",
+        &format!(
+            "CREATE TABLE early (id int);\n{}",
+            migration("SELECT 1;", None)
+        ),
+    );
+    let r = refused(&p, &["m"], &["migrate"]);
+    assert!(
+        r.only_error()
+            .starts_with(&format!("error: {}:1: ", bad.display())),
+        "{}",
+        r.stderr
+    );
+}
