@@ -1274,8 +1274,22 @@ impl<'a> Planner<'a> {
         }
         // The coordinator keeps the rows it copied into shards until told to drop them; do it
         // sources first, once every referencing table is converted.
+        // A table still referenced by a table that stays local cannot be truncated (Citus
+        // refuses, and the local key still checks the coordinator's rows): those wait.
+        let stays_local: BTreeSet<&QualifiedName> = tables
+            .iter()
+            .filter(|t| t.role == Role::Local || t.blocked)
+            .map(|t| &t.name)
+            .collect();
+        let referenced_locally: BTreeSet<&QualifiedName> = self
+            .schema
+            .tables
+            .values()
+            .filter(|t| stays_local.contains(&t.name))
+            .flat_map(|t| t.foreign_keys.iter().map(|fk| &fk.ref_table))
+            .collect();
         for q in ref_order.iter().chain(dist_order.iter()).rev() {
-            if self.schema.tables[q].row_estimate != 0 {
+            if self.schema.tables[q].row_estimate != 0 && !referenced_locally.contains(q) {
                 steps.push(Step {
                     kind: StepKind::TruncateLocalData,
                     table: Some((*q).clone()),

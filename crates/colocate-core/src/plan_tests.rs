@@ -880,3 +880,67 @@ fn output_is_deterministic() {
         .collect();
     assert_eq!(codes, ["key-missing-distribution-column", "root-missing"]);
 }
+
+#[test]
+fn tables_still_referenced_by_local_tables_are_not_truncated() {
+    let s = schema(vec![
+        tenants().rows(5),
+        child("tickets").rows(5),
+        tbl("countries").col("code", "text").pk(&["code"]).rows(5),
+        child("offices")
+            .col("country", "text")
+            .fk("offices_country_fkey", &["country"], "countries", &["code"])
+            .rows(5),
+        tbl("exports")
+            .col("country", "text")
+            .fk("exports_country_fkey", &["country"], "countries", &["code"])
+            .rows(5),
+        tbl("blocked_child")
+            .tenant()
+            .pk(&["id"])
+            .fk("bc_t", &["tenant"], "tenants", &["tenant"]),
+    ]);
+    let p = run(&s);
+    assert_eq!(role_of(&p, "exports"), (Role::Local, false));
+    assert_eq!(role_of(&p, "blocked_child"), (Role::Distributed, true));
+    let truncs = step_tables(&p, StepKind::TruncateLocalData);
+    assert_eq!(
+        truncs,
+        ["tickets", "offices"],
+        "countries (local referrer) and tenants (blocked referrer) wait"
+    );
+}
+
+#[test]
+fn drift_lists_pending_conflicts_and_blockers_but_not_warnings() {
+    let mut s = schema(vec![
+        tenants().live(CitusKind::Distributed, Some("tenant"), 1),
+        child("todo"),
+        child("loose")
+            .nullable("tenant")
+            .live(CitusKind::Distributed, Some("tenant"), 1),
+        tbl("countries").col("code", "text").pk(&["code"]),
+        child("uses_country")
+            .col("c", "text")
+            .fk("uc", &["c"], "countries", &["code"])
+            .live(CitusKind::Distributed, Some("tenant"), 1),
+        child("wrong").live(CitusKind::Distributed, Some("id"), 1),
+        tbl("bad").tenant().pk(&["id"]),
+    ]);
+    s.citus.installed = Some("13.2-1".into());
+    let p = run(&s);
+    let got: Vec<(String, String)> = p
+        .drift()
+        .into_iter()
+        .map(|d| (d.table.name, d.code))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("bad".into(), "key-missing-distribution-column".into()),
+            ("countries".into(), "not-reference".into()),
+            ("todo".into(), "not-distributed".into()),
+            ("wrong".into(), "distributed-by-wrong-column".into()),
+        ]
+    );
+}

@@ -6,6 +6,7 @@
 pub mod connect;
 pub mod error;
 pub mod history;
+pub mod introspect;
 pub mod local;
 pub mod lock;
 pub mod runner;

@@ -65,6 +65,11 @@ pub enum Command {
     New(NewArgs),
     /// Record migrations another runner already applied, so adopting colocate re-runs nothing.
     Baseline(BaselineArgs),
+    /// Read the live schema and print the distribution plan: every table's role, column and
+    /// colocation, each blocker with the SQL that fixes it, and the ordered steps.
+    Plan(PlanArgs),
+    /// CI gate: exit 1 when the live Citus topology differs from the plan.
+    Check(CheckArgs),
     /// Start a throwaway local PostgreSQL, apply the bundled example migrations, show status.
     Demo(DemoArgs),
 }
@@ -158,6 +163,43 @@ pub struct BaselineArgs {
     pub lock: LockArgs,
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PlanFormat {
+    /// Tables grouped by role, then blockers, then the ordered steps.
+    Human,
+    /// The plan as data (documented in docs/cli.md).
+    Json,
+    /// The exact statements `apply` would run, in order.
+    Sql,
+    /// Graphviz: the foreign-key graph coloured by role, colocation groups as clusters.
+    Dot,
+    /// Mermaid flowchart of the same graph.
+    Mermaid,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[arg(long, value_enum, default_value_t = PlanFormat::Human)]
+    pub format: PlanFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CheckFormat {
+    Human,
+    Json,
+    /// GitHub Actions workflow annotations (::error ...).
+    Github,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Fail (exit 1) when the database has no Citus extension, instead of passing with a note.
+    #[arg(long)]
+    pub require_citus: bool,
+    #[arg(long, value_enum, default_value_t = CheckFormat::Human)]
+    pub format: CheckFormat,
 }
 
 #[derive(Debug, Args)]

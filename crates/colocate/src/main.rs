@@ -7,6 +7,8 @@ mod config;
 mod demo;
 mod errors;
 mod migrate;
+mod plan_render;
+mod planning;
 mod render;
 
 use std::io::IsTerminal;
@@ -47,6 +49,8 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Status(a) => migrate::status(g, a),
         Command::New(a) => migrate::new(g, a),
         Command::Baseline(a) => migrate::baseline(g, a),
+        Command::Plan(a) => planning::plan(g, a),
+        Command::Check(a) => planning::check(g, a),
         Command::Demo(a) => demo::run(g, a),
     }
 }

@@ -1,0 +1,556 @@
+//! How a plan reads: a human table grouped by role, the SQL `apply` runs, Graphviz and Mermaid
+//! graphs, and `check`'s drift list (human, JSON, GitHub annotations).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use colocate_core::plan::{Drift, Finding, Plan, Role, Severity, State, TablePlan};
+use colocate_core::schema::QualifiedName;
+use comfy_table::{presets, ContentArrangement, Table};
+use serde::Serialize;
+
+fn table(header: &[&str]) -> Table {
+    let mut t = Table::new();
+    t.load_preset(presets::NOTHING)
+        .set_content_arrangement(ContentArrangement::Disabled)
+        .set_header(header.to_vec());
+    t
+}
+
+fn push_table(out: &mut String, t: &Table) {
+    for line in t.to_string().lines() {
+        let _ = writeln!(out, "{}", line.trim_end());
+    }
+}
+
+fn citus_line(p: &Plan) -> String {
+    match (&p.citus.installed, p.citus.available) {
+        (Some(v), _) => format!(
+            "Citus {v} installed, {} worker(s) registered",
+            p.citus.workers
+        ),
+        (None, true) => {
+            "Citus is available but not created in this database (apply creates it)".into()
+        }
+        (None, false) => {
+            "Citus is not installed on this server: the plan shows roles only, no steps".into()
+        }
+    }
+}
+
+fn state_label(t: &TablePlan) -> &'static str {
+    match t.state {
+        State::Done => "done",
+        State::Pending => "pending",
+        State::Blocked => "blocked",
+        State::Conflict => "conflict",
+    }
+}
+
+/// The human plan.
+pub fn human_text(p: &Plan) -> String {
+    let mut out = String::new();
+    let count = |f: &dyn Fn(&TablePlan) -> bool| p.tables.iter().filter(|t| f(t)).count();
+    let _ = writeln!(
+        out,
+        "{} tables: {} distributed (incl. root), {} reference, {} local; {} blocked, {} conflicting, {} to convert, {} done",
+        p.tables.len(),
+        count(&|t| matches!(t.role, Role::Root | Role::Distributed)),
+        count(&|t| t.role == Role::Reference),
+        count(&|t| t.role == Role::Local),
+        count(&|t| t.blocked),
+        count(&|t| t.state == State::Conflict),
+        count(&|t| t.state == State::Pending && t.role != Role::Local),
+        count(&|t| t.state == State::Done && t.role != Role::Local),
+    );
+    let _ = writeln!(out, "{}", citus_line(p));
+    if let Some(g) = p.groups.first() {
+        let _ = writeln!(
+            out,
+            "colocation group: {} ({}), {} table(s)",
+            g.anchor,
+            g.column_type,
+            g.tables.len()
+        );
+    }
+    for (title, role) in [
+        ("ROOT", Role::Root),
+        ("DISTRIBUTED", Role::Distributed),
+        ("REFERENCE", Role::Reference),
+        ("LOCAL", Role::Local),
+    ] {
+        let rows: Vec<&TablePlan> = p
+            .tables
+            .iter()
+            .filter(|t| t.role == role && !t.blocked)
+            .collect();
+        if rows.is_empty() {
+            continue;
+        }
+        let _ = writeln!(out, "\n{title} ({})", rows.len());
+        let mut t = table(&["TABLE", "COLUMN", "STATE", "REASON"]);
+        for r in rows {
+            t.add_row(vec![
+                r.name.to_string(),
+                r.column.clone().unwrap_or_default(),
+                state_label(r).to_string(),
+                r.reason.clone(),
+            ]);
+        }
+        push_table(&mut out, &t);
+    }
+    let blocked: Vec<&TablePlan> = p.tables.iter().filter(|t| t.blocked).collect();
+    if !blocked.is_empty() {
+        let _ = writeln!(out, "\nBLOCKED ({})", blocked.len());
+        let mut t = table(&["TABLE", "WOULD BE", "COLUMN", "BLOCKERS"]);
+        for r in blocked {
+            let codes: Vec<String> = p
+                .findings
+                .iter()
+                .filter(|f| f.table == r.name && f.severity == Severity::Blocker)
+                .map(|f| f.code.as_str())
+                .collect();
+            t.add_row(vec![
+                r.name.to_string(),
+                r.role.label().to_string(),
+                r.column.clone().unwrap_or_default(),
+                codes.join(", "),
+            ]);
+        }
+        push_table(&mut out, &t);
+    }
+    for (title, sev) in [
+        ("BLOCKERS", Severity::Blocker),
+        ("CONFLICTS", Severity::Conflict),
+        ("WARNINGS", Severity::Warning),
+    ] {
+        let fs: Vec<&Finding> = p.findings.iter().filter(|f| f.severity == sev).collect();
+        if fs.is_empty() {
+            continue;
+        }
+        let _ = writeln!(out, "\n{title} ({})", fs.len());
+        for f in fs {
+            let _ = writeln!(out, "  [{}] {}", f.code, f.message);
+            if let Some(fix) = &f.fix {
+                let label = if f.manual {
+                    "suggested fix (needs a decision)"
+                } else {
+                    "fix"
+                };
+                let _ = writeln!(out, "    {label}:");
+                for line in fix.lines() {
+                    let _ = writeln!(out, "      {line}");
+                }
+            }
+        }
+    }
+    if p.steps.is_empty() {
+        let _ = writeln!(out, "\nSTEPS: none");
+    } else {
+        let _ = writeln!(out, "\nSTEPS ({})", p.steps.len());
+        for (i, s) in p.steps.iter().enumerate() {
+            let tx = if s.transaction {
+                ""
+            } else {
+                "  [outside a transaction]"
+            };
+            let _ = writeln!(out, "  {:>3}. {}{tx}", i + 1, s.sql);
+            let _ = writeln!(out, "       -- {}", s.reason);
+        }
+    }
+    out
+}
+
+pub fn human(p: &Plan) {
+    print!("{}", human_text(p));
+}
+
+/// The statements `apply` runs, in order, each with its reason.
+pub fn sql(p: &Plan) -> String {
+    let mut out = String::from("-- generated by colocate plan --format sql\n");
+    if p.steps.is_empty() {
+        out.push_str("-- nothing to do\n");
+    }
+    for (i, s) in p.steps.iter().enumerate() {
+        let tx = if s.transaction {
+            ""
+        } else {
+            " (outside a transaction block)"
+        };
+        let _ = writeln!(out, "\n-- step {}: {}{tx}", i + 1, s.reason);
+        let _ = writeln!(out, "{}", s.sql);
+    }
+    let blockers = p.blockers().count();
+    if blockers > 0 {
+        let _ = writeln!(
+            out,
+            "\n-- {blockers} blocker(s) keep some tables out of this script: see `colocate plan`"
+        );
+    }
+    out
+}
+
+fn role_colour(t: &TablePlan) -> (&'static str, &'static str) {
+    match t.role {
+        Role::Root => ("#f4a261", "root"),
+        Role::Distributed => ("#8ecae6", "distributed"),
+        Role::Reference => ("#b7e4c7", "reference"),
+        Role::Local => ("#e9ecef", "local"),
+    }
+}
+
+fn dot_id(q: &QualifiedName) -> String {
+    let s = q.to_string().replace('\\', "\\\\").replace('"', "\\\"");
+    format!("\"{s}\"")
+}
+
+/// Graphviz: tables coloured by role, blocked ones with a red dashed border, the tenant
+/// colocation group as a cluster, foreign keys as edges.
+pub fn dot(p: &Plan) -> String {
+    let mut out = String::from(
+        "digraph colocate {\n  rankdir=LR;\n  node [shape=box, style=filled, fontname=\"Helvetica\"];\n",
+    );
+    let node = |t: &TablePlan| {
+        let (fill, label) = role_colour(t);
+        let extra = if t.blocked {
+            ", color=\"#d62828\", penwidth=2, style=\"filled,dashed\""
+        } else {
+            ""
+        };
+        let blocked = if t.blocked { " BLOCKED" } else { "" };
+        format!(
+            "{} [fillcolor=\"{fill}\", tooltip=\"{label}{blocked}\"{extra}];",
+            dot_id(&t.name)
+        )
+    };
+    let in_group = |t: &TablePlan| matches!(t.role, Role::Root | Role::Distributed);
+    if let Some(g) = p.groups.first() {
+        let _ = writeln!(out, "  subgraph cluster_tenant {{");
+        let _ = writeln!(
+            out,
+            "    label={};",
+            dot_id(&QualifiedName::new("colocated with", g.anchor.to_string()))
+        );
+        let _ = writeln!(out, "    style=rounded; color=\"#457b9d\";");
+        for t in p.tables.iter().filter(|t| in_group(t)) {
+            let _ = writeln!(out, "    {}", node(t));
+        }
+        let _ = writeln!(out, "  }}");
+    }
+    for t in p
+        .tables
+        .iter()
+        .filter(|t| !in_group(t) || p.groups.is_empty())
+    {
+        let _ = writeln!(out, "  {}", node(t));
+    }
+    for (from, to, name) in &p.edges {
+        let label = name.replace('\\', "\\\\").replace('"', "\\\"");
+        let _ = writeln!(
+            out,
+            "  {} -> {} [tooltip=\"{label}\"];",
+            dot_id(from),
+            dot_id(to)
+        );
+    }
+    out.push_str("}\n");
+    out
+}
+
+/// Mermaid flowchart: ids are positional (t0, t1, ...) so any table name is safe.
+pub fn mermaid(p: &Plan) -> String {
+    let ids: BTreeMap<&QualifiedName, String> = p
+        .tables
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (&t.name, format!("t{i}")))
+        .collect();
+    let label = |t: &TablePlan| {
+        let name = t.name.to_string().replace('"', "#quot;");
+        if t.blocked {
+            format!("{}[\"{name} (blocked)\"]", ids[&t.name])
+        } else {
+            format!("{}[\"{name}\"]", ids[&t.name])
+        }
+    };
+    let mut out = String::from("flowchart LR\n");
+    let in_group = |t: &TablePlan| matches!(t.role, Role::Root | Role::Distributed);
+    if let Some(g) = p.groups.first() {
+        let title = format!("colocated with {}", g.anchor).replace('"', "#quot;");
+        let _ = writeln!(out, "  subgraph tenant_group[\"{title}\"]");
+        for t in p.tables.iter().filter(|t| in_group(t)) {
+            let _ = writeln!(out, "    {}", label(t));
+        }
+        let _ = writeln!(out, "  end");
+    }
+    for t in p
+        .tables
+        .iter()
+        .filter(|t| !in_group(t) || p.groups.is_empty())
+    {
+        let _ = writeln!(out, "  {}", label(t));
+    }
+    for (from, to, _) in &p.edges {
+        if let (Some(a), Some(b)) = (ids.get(from), ids.get(to)) {
+            let _ = writeln!(out, "  {a} --> {b}");
+        }
+    }
+    for (class, fill) in [
+        ("root", "#f4a261"),
+        ("distributed", "#8ecae6"),
+        ("reference", "#b7e4c7"),
+        ("local", "#e9ecef"),
+    ] {
+        let _ = writeln!(out, "  classDef {class} fill:{fill}");
+    }
+    let _ = writeln!(
+        out,
+        "  classDef blocked stroke:#d62828,stroke-width:3px,stroke-dasharray:5"
+    );
+    for t in &p.tables {
+        let (_, class) = role_colour(t);
+        let _ = writeln!(out, "  class {} {class}", ids[&t.name]);
+        if t.blocked {
+            let _ = writeln!(out, "  class {} blocked", ids[&t.name]);
+        }
+    }
+    out
+}
+
+/// What `check` found.
+#[derive(Debug, Serialize)]
+pub struct CheckReport {
+    pub citus_installed: bool,
+    pub converged: bool,
+    pub tables: usize,
+    pub drift: Vec<Drift>,
+}
+
+impl CheckReport {
+    pub fn new(p: &Plan) -> CheckReport {
+        let citus_installed = p.citus.installed.is_some();
+        let drift = if citus_installed {
+            p.drift()
+        } else {
+            Vec::new()
+        };
+        CheckReport {
+            citus_installed,
+            converged: citus_installed && drift.is_empty(),
+            tables: p.tables.len(),
+            drift,
+        }
+    }
+}
+
+pub fn check_human(r: &CheckReport) {
+    if !r.citus_installed {
+        println!("citus is not installed in this database: there is no topology to check");
+        return;
+    }
+    if r.drift.is_empty() {
+        println!("converged: all {} tables are placed as planned", r.tables);
+        return;
+    }
+    println!("{} difference(s) from the plan:", r.drift.len());
+    for d in &r.drift {
+        println!("  [{}] {}", d.code, d.message);
+        if let Some(fix) = &d.fix {
+            for line in fix.lines() {
+                println!("      {line}");
+            }
+        }
+    }
+    println!("\nrun `colocate plan` for the whole picture");
+}
+
+/// GitHub Actions annotations: `::error title=...::message` (newlines and % escaped).
+pub fn check_github(r: &CheckReport, require_citus: bool) {
+    let esc = |s: &str| {
+        s.replace('%', "%25")
+            .replace('\r', "%0D")
+            .replace('\n', "%0A")
+    };
+    if !r.citus_installed {
+        let level = if require_citus { "error" } else { "notice" };
+        println!("::{level} title=colocate check::citus is not installed in this database");
+        return;
+    }
+    for d in &r.drift {
+        println!(
+            "::error title=colocate check ({})::{}",
+            esc(&d.code),
+            esc(&d.message)
+        );
+    }
+    if r.drift.is_empty() {
+        println!(
+            "::notice title=colocate check::converged: all {} tables placed as planned",
+            r.tables
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use colocate_core::distribution::{DistributionConfig, Forced};
+    use colocate_core::plan::plan;
+    use colocate_core::schema::{
+        CitusKind, CitusState, CitusTable, Column, FkAction, ForeignKey, Key, KeyKind, Schema,
+        Table, Trigger,
+    };
+
+    use super::*;
+
+    fn t(name: &str, cols: &[(&str, &str)], pk: &[&str]) -> Table {
+        let q = QualifiedName::parse(name, "public");
+        let mut t = Table::new(&q.schema, &q.name);
+        t.columns = cols
+            .iter()
+            .map(|(n, ty)| Column::new(n, ty, true))
+            .collect();
+        t.keys.push(Key {
+            name: format!("{}_pkey", q.name),
+            kind: KeyKind::PrimaryKey,
+            columns: pk.iter().map(|c| Some(c.to_string())).collect(),
+            predicate: None,
+            definition: format!("PRIMARY KEY ({})", pk.join(", ")),
+        });
+        t.row_estimate = 10;
+        t
+    }
+
+    fn fk(t: &mut Table, name: &str, cols: &[&str], target: &str, rcols: &[&str]) {
+        t.foreign_keys.push(ForeignKey {
+            name: name.into(),
+            columns: cols.iter().map(|c| c.to_string()).collect(),
+            ref_table: QualifiedName::parse(target, "public"),
+            ref_columns: rcols.iter().map(|c| c.to_string()).collect(),
+            on_delete: FkAction::NoAction,
+            on_update: FkAction::NoAction,
+            on_delete_columns: vec![],
+            validated: true,
+            definition: format!(
+                "FOREIGN KEY ({}) REFERENCES {target}({})",
+                cols.join(", "),
+                rcols.join(", ")
+            ),
+        });
+    }
+
+    /// A small schema with every role, a blocker, a cycle, a conflict and an awkward name.
+    fn sample() -> Plan {
+        let tenant = [("tenant", "uuid"), ("id", "bigint")];
+        let mut s = Schema {
+            citus: CitusState {
+                available: true,
+                installed: Some("13.2-1".into()),
+                workers: 2,
+            },
+            ..Default::default()
+        };
+        let mut root = t("tenants", &[("tenant", "uuid")], &["tenant"]);
+        root.citus = Some(CitusTable {
+            kind: CitusKind::Distributed,
+            column: Some("tenant".into()),
+            colocation_id: 1,
+            shard_count: Some(32),
+        });
+        s.add(root);
+        let mut users = t(
+            "users",
+            &[("tenant", "uuid"), ("id", "bigint"), ("team_id", "bigint")],
+            &["tenant", "id"],
+        );
+        fk(
+            &mut users,
+            "users_team_fkey",
+            &["tenant", "team_id"],
+            "teams",
+            &["tenant", "id"],
+        );
+        s.add(users);
+        let mut teams = t(
+            "teams",
+            &[("tenant", "uuid"), ("id", "bigint"), ("lead_id", "bigint")],
+            &["tenant", "id"],
+        );
+        fk(
+            &mut teams,
+            "teams_lead_fkey",
+            &["tenant", "lead_id"],
+            "users",
+            &["tenant", "id"],
+        );
+        s.add(teams);
+        let mut tickets = t(
+            "tickets",
+            &[("tenant", "uuid"), ("id", "bigint"), ("status", "int")],
+            &["id"],
+        );
+        fk(
+            &mut tickets,
+            "tickets_status_fkey",
+            &["status"],
+            "statuses",
+            &["id"],
+        );
+        tickets.triggers.push(Trigger {
+            name: "touch".into(),
+            definition: "CREATE TRIGGER touch ...".into(),
+        });
+        s.add(tickets);
+        s.add(t("statuses", &[("id", "int")], &["id"]));
+        let mut lines = t(
+            "\"Billing Ops\".\"Invoice Lines\"",
+            &tenant,
+            &["tenant", "id"],
+        );
+        lines.citus = Some(CitusTable {
+            kind: CitusKind::Distributed,
+            column: Some("id".into()),
+            colocation_id: 4,
+            shard_count: Some(32),
+        });
+        s.add(lines);
+        s.add(t("schema_migrations", &[("version", "text")], &["version"]));
+        let config = DistributionConfig {
+            local: vec![Forced::WithReason {
+                table: "schema_migrations".into(),
+                reason: Some("the old runner's history".into()),
+            }],
+            ..Default::default()
+        };
+        plan(&s, &config)
+    }
+
+    #[test]
+    fn human_snapshot() {
+        insta::assert_snapshot!(human_text(&sample()));
+    }
+
+    #[test]
+    fn sql_snapshot() {
+        insta::assert_snapshot!(sql(&sample()));
+    }
+
+    #[test]
+    fn dot_snapshot() {
+        insta::assert_snapshot!(dot(&sample()));
+    }
+
+    #[test]
+    fn mermaid_snapshot() {
+        insta::assert_snapshot!(mermaid(&sample()));
+    }
+
+    #[test]
+    fn json_snapshot() {
+        insta::assert_json_snapshot!(sample());
+    }
+
+    #[test]
+    fn check_json_snapshot() {
+        insta::assert_json_snapshot!(CheckReport::new(&sample()));
+    }
+}
