@@ -32,6 +32,7 @@ const TRIGGERS_SQL: &str = include_str!("sql/introspect_triggers.sql");
 const POLICIES_SQL: &str = include_str!("sql/introspect_policies.sql");
 const VIEWS_SQL: &str = include_str!("sql/introspect_views.sql");
 const CITUS_TABLES_SQL: &str = include_str!("sql/introspect_citus_tables.sql");
+const SHARDS_SQL: &str = include_str!("sql/introspect_citus_shards.sql");
 const CITUS_NODES_SQL: &str = include_str!("sql/introspect_citus_nodes.sql");
 
 /// How much one introspection cost.
@@ -148,11 +149,21 @@ fn read(q: &mut Catalog, filter: &SchemaFilter) -> Result<Raw, PgError> {
     raw.citus.available = server.is_some_and(|r| r.get("citus_available"));
     raw.citus.installed = server.and_then(|r| r.get("citus_installed"));
 
+    // Shards the coordinator holds are tables in pg_class. Citus hides them from most
+    // sessions, but that depends on settings; exclude them by name from its own metadata.
+    let shards: Vec<u32> = if raw.citus.installed.is_some() {
+        q.query("Citus shards on this node", SHARDS_SQL, &[])?
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
+    } else {
+        Vec::new()
+    };
     raw.relations = q
         .query(
             "tables and views",
             RELATIONS_SQL,
-            &[&filter.include, &filter.exclude],
+            &[&filter.include, &filter.exclude, &shards],
         )?
         .iter()
         .map(|r| {
