@@ -1,0 +1,265 @@
+//! `plan` and `check` through the binary on a real server: plain PostgreSQL (no Citus extension
+//! in the database), and Citus on a single node and on a coordinator with two workers, where a
+//! partly distributed database is planned down to its remaining work and converged by running
+//! exactly the statements `plan --format sql` prints.
+
+mod common;
+
+use colocate_testkit::skip_without_citus;
+use common::{run, Project};
+use serde_json::Value;
+
+/// A small multi-tenant schema with every role, awkward names and a foreign-key cycle.
+const SCHEMA: &str = r#"
+CREATE SCHEMA "Billing Ops";
+CREATE TABLE tenants (tenant uuid PRIMARY KEY, name text NOT NULL);
+CREATE TABLE countries (code text PRIMARY KEY, name text NOT NULL);
+CREATE TABLE users (tenant uuid NOT NULL REFERENCES tenants, user_id bigint NOT NULL,
+    team_id bigint, country text REFERENCES countries, PRIMARY KEY (tenant, user_id));
+CREATE TABLE teams (tenant uuid NOT NULL REFERENCES tenants, team_id bigint NOT NULL,
+    lead_id bigint, PRIMARY KEY (tenant, team_id),
+    FOREIGN KEY (tenant, lead_id) REFERENCES users (tenant, user_id));
+ALTER TABLE users ADD CONSTRAINT users_team_fkey FOREIGN KEY (tenant, team_id) REFERENCES teams (tenant, team_id);
+CREATE TABLE "Billing Ops"."Invoice Lines" ("Tenant" uuid NOT NULL REFERENCES tenants, line_id bigint NOT NULL,
+    PRIMARY KEY ("Tenant", line_id));
+CREATE TABLE email_messages (tenant_id uuid NOT NULL REFERENCES tenants (tenant), id bigint NOT NULL,
+    PRIMARY KEY (tenant_id, id));
+CREATE TABLE feature_flags (name text PRIMARY KEY, enabled boolean NOT NULL);
+INSERT INTO tenants SELECT gen_random_uuid(), 't' || g FROM generate_series(1, 5) g;
+INSERT INTO countries VALUES ('NZ', 'New Zealand'), ('FR', 'France');
+INSERT INTO users SELECT tenant, 1, NULL, 'NZ' FROM tenants;
+INSERT INTO teams SELECT tenant, 1, 1 FROM tenants;
+UPDATE users SET team_id = 1;
+INSERT INTO "Billing Ops"."Invoice Lines" SELECT tenant, g FROM tenants, generate_series(1, 3) g;
+INSERT INTO email_messages SELECT tenant, 1 FROM tenants;
+ANALYZE;
+"#;
+
+const CONFIG: &str = r#"
+[distribution]
+columns = ["tenant", "tenant_id", "Tenant"]
+local = [{ table = "feature_flags", reason = "control plane" }]
+"#;
+
+fn project() -> Project {
+    let p = Project::new();
+    p.db.connect().batch_execute(SCHEMA).expect("schema loads");
+    std::fs::write(p.root().join("colocate.toml"), CONFIG).unwrap();
+    p
+}
+
+fn plan_json(p: &Project) -> Value {
+    let r = run({
+        let mut c = p.cmd();
+        c.args(["plan", "--format", "json"]);
+        c
+    });
+    serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{e}: {}{}", r.stdout, r.stderr))
+}
+
+fn colocate(p: &Project, args: &[&str]) -> common::Run {
+    let mut c = p.cmd();
+    c.args(args);
+    run(c)
+}
+
+fn table_state(plan: &Value, name: &str) -> (String, String) {
+    let t = plan["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"]["name"] == name)
+        .unwrap_or_else(|| panic!("{name} not in plan"));
+    (
+        t["role"].as_str().unwrap().to_string(),
+        t["state"].as_str().unwrap().to_string(),
+    )
+}
+
+/// Run the statements `plan --format sql` prints, one at a time in one session, as a person
+/// would paste them into psql.
+fn run_plan_sql(p: &Project) {
+    let r = colocate(p, &["plan", "--format", "sql"]);
+    let mut c = p.db.connect();
+    for stmt in colocate_core::split_statements(&r.stdout).unwrap() {
+        c.batch_execute(&stmt.sql)
+            .unwrap_or_else(|e| panic!("{}: {e}", stmt.sql));
+    }
+}
+
+#[test]
+fn plain_postgres_plan_shows_roles_and_check_says_citus_is_absent() {
+    let p = project();
+    let r = colocate(&p, &["plan"]).expect(0);
+    assert!(r.stdout.contains("ROOT (1)"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("\"Billing Ops\".\"Invoice Lines\"  Tenant"),
+        "{}",
+        r.stdout
+    );
+    let plan = plan_json(&p);
+    assert_eq!(plan["version"], 1);
+    assert_eq!(table_state(&plan, "countries").0, "reference");
+    assert_eq!(table_state(&plan, "feature_flags").0, "local");
+    assert_eq!(table_state(&plan, "email_messages").0, "distributed");
+    let r = colocate(&p, &["check"]).expect(0);
+    assert!(r.stdout.contains("citus is not installed"), "{}", r.stdout);
+    let r = colocate(&p, &["check", "--require-citus"]).expect(1);
+    assert!(r.stdout.contains("citus is not installed"), "{}", r.stdout);
+    let r = colocate(&p, &["check", "--require-citus", "--format", "github"]).expect(1);
+    assert!(
+        r.stdout.starts_with("::error title=colocate check::"),
+        "{}",
+        r.stdout
+    );
+    // plan and check changed nothing.
+    assert_eq!(
+        p.count("SELECT count(*) FROM pg_extension WHERE extname = 'citus'"),
+        0
+    );
+}
+
+#[test]
+fn plan_exits_1_and_prints_fixes_for_blockers() {
+    let p = project();
+    p.db.connect()
+        .batch_execute("CREATE TABLE tokens (tenant uuid NOT NULL, token text PRIMARY KEY)")
+        .unwrap();
+    let r = colocate(&p, &["plan"]).expect(1);
+    assert!(r.stdout.contains("[key-missing-distribution-column] primary key tokens_pkey (token) does not include distribution column tenant"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("ADD CONSTRAINT \"tokens_pkey\" PRIMARY KEY (\"tenant\", \"token\")"),
+        "{}",
+        r.stdout
+    );
+    for format in ["dot", "mermaid", "sql"] {
+        let r = colocate(&p, &["plan", "--format", format]).expect(1);
+        assert!(!r.stdout.is_empty(), "{format}");
+    }
+    let dot = colocate(&p, &["plan", "--format", "dot"]).stdout;
+    assert!(
+        dot.starts_with("digraph colocate {")
+            && dot.contains(
+                "\"public.tokens\" [fillcolor=\"#8ecae6\", tooltip=\"distributed BLOCKED\""
+            ),
+        "{dot}"
+    );
+}
+
+fn converge(p: &Project, workers: usize) {
+    let mut c = p.db.connect();
+    // Partly distributed by hand: the root and the lookup table only.
+    // (Reference table first, with local-to-reference keys kept out of Citus, as CITUS.md says.)
+    c.batch_execute("SET citus.enable_local_reference_table_foreign_keys TO off")
+        .unwrap();
+    c.batch_execute("SELECT create_reference_table('countries')")
+        .unwrap();
+    c.batch_execute("SELECT create_distributed_table('tenants', 'tenant')")
+        .unwrap();
+
+    let plan = plan_json(p);
+    assert_eq!(
+        table_state(&plan, "tenants"),
+        ("root".into(), "done".into())
+    );
+    assert_eq!(
+        table_state(&plan, "countries"),
+        ("reference".into(), "done".into())
+    );
+    assert_eq!(
+        table_state(&plan, "users"),
+        ("distributed".into(), "pending".into())
+    );
+    let stepped: Vec<String> = plan["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["table"]["name"].as_str().map(str::to_string))
+        .collect();
+    assert!(
+        !stepped.contains(&"tenants".to_string()),
+        "only the remaining work: {stepped:?}"
+    );
+    assert!(!stepped.contains(&"countries".to_string()), "{stepped:?}");
+    assert!(
+        stepped.contains(&"Invoice Lines".to_string()),
+        "{stepped:?}"
+    );
+    assert_eq!(plan["citus"]["workers"], workers);
+
+    let r = colocate(p, &["check"]).expect(1);
+    assert!(
+        r.stdout.contains("[not-distributed] public.users"),
+        "{}",
+        r.stdout
+    );
+    let gh = colocate(p, &["check", "--format", "github"]).expect(1);
+    assert!(gh.stdout.contains("::error title=colocate check (not-distributed)::public.users: tenant table is not distributed"), "{}", gh.stdout);
+    let rows_before = p.count("SELECT count(*) FROM \"Billing Ops\".\"Invoice Lines\"");
+
+    run_plan_sql(p);
+
+    let r = colocate(p, &["check"]).expect(0);
+    assert!(r.stdout.contains("converged"), "{}", r.stdout);
+    let json: Value =
+        serde_json::from_str(&colocate(p, &["check", "--format", "json"]).expect(0).stdout)
+            .unwrap();
+    assert_eq!(json["converged"], true);
+    let plan = plan_json(p);
+    assert!(
+        plan["steps"].as_array().unwrap().is_empty(),
+        "{:#?}",
+        plan["steps"]
+    );
+    assert_eq!(
+        p.count("SELECT count(*) FROM \"Billing Ops\".\"Invoice Lines\""),
+        rows_before
+    );
+    assert_eq!(
+        p.count(
+            "SELECT count(DISTINCT colocationid) FROM pg_dist_partition WHERE partmethod = 'h'"
+        ),
+        1,
+        "every distributed table in the root's group"
+    );
+    // The cycle's key was dropped and restored.
+    assert_eq!(p.count("SELECT count(*) FROM pg_constraint WHERE conname IN ('users_team_fkey', 'teams_tenant_lead_id_fkey') AND convalidated"), 2);
+
+    // Drift: a table distributed by the wrong column is a conflict, and check fails.
+    c.batch_execute(
+        "CREATE TABLE notes (tenant uuid NOT NULL, id bigint NOT NULL, PRIMARY KEY (tenant, id));\
+         SELECT create_distributed_table('notes', 'id');",
+    )
+    .unwrap();
+    let r = colocate(p, &["check"]).expect(1);
+    assert!(
+        r.stdout
+            .contains("[distributed-by-wrong-column] public.notes is distributed by id"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("alter_distributed_table"), "{}", r.stdout);
+    colocate(p, &["plan"]).expect(1);
+}
+
+#[test]
+fn citus_single_node_partly_distributed_plan_converges_and_check_gates() {
+    if skip_without_citus("citus_single_node_partly_distributed_plan_converges_and_check_gates") {
+        return;
+    }
+    let p = project();
+    p.db.citus_single_node();
+    converge(&p, 0);
+}
+
+#[test]
+fn citus_two_workers_partly_distributed_plan_converges_and_check_gates() {
+    if skip_without_citus("citus_two_workers_partly_distributed_plan_converges_and_check_gates") {
+        return;
+    }
+    let p = project();
+    p.db.citus_with_workers();
+    converge(&p, colocate_testkit::worker_ports().len());
+}
