@@ -3,7 +3,6 @@
 //! schemas have), introspected from the real server and compared with roles a person reviewed
 //! by hand (fixtures/psa-schema/expected-roles.toml), not with the planner's own output.
 
-
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
