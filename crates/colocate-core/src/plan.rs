@@ -94,7 +94,6 @@ pub enum Code {
     DistributedByWrongColumn,
     WrongColocationGroup,
     WrongCitusTableType,
-    ForeignKeyCycle,
 }
 
 impl Code {
