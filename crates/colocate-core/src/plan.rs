@@ -1584,7 +1584,7 @@ fn fk_fix(t: &Table, fk: &ForeignKey, sc: &str, tc: &str, target: Option<&Table>
         String::new()
     };
     format!(
-        "{pre}ALTER TABLE {t} DROP CONSTRAINT {n}, ADD CONSTRAINT {n} FOREIGN KEY ({c}) REFERENCES {r} ({rc}){actions};",
+        "{pre}ALTER TABLE {t} DROP CONSTRAINT IF EXISTS {n}, ADD CONSTRAINT {n} FOREIGN KEY ({c}) REFERENCES {r} ({rc}){actions};",
         t = t.name.sql(),
         n = escape_identifier(&fk.name),
         c = cols.join(", "),
