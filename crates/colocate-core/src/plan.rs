@@ -1129,6 +1129,7 @@ impl<'a> Planner<'a> {
             });
         }
         if pending.is_empty() {
+            steps.extend(self.cleanup_steps(tables, 1));
             return steps;
         }
         let references: Vec<&QualifiedName> = pending
@@ -1304,7 +1305,45 @@ impl<'a> Planner<'a> {
                 });
             }
         }
+        steps.extend(self.cleanup_steps(tables, top + 1));
         steps
+    }
+
+    /// Tables already in Citus whose coordinator heap still holds rows: an earlier conversion
+    /// stopped (or was done by hand) before the local data was removed.
+    fn cleanup_steps(&self, tables: &[TablePlan], layer: usize) -> Vec<Step> {
+        let stays_local: BTreeSet<&QualifiedName> = tables
+            .iter()
+            .filter(|t| t.role == Role::Local || t.blocked)
+            .map(|t| &t.name)
+            .collect();
+        let referenced_locally: BTreeSet<&QualifiedName> = self
+            .schema
+            .tables
+            .values()
+            .filter(|t| stays_local.contains(&t.name))
+            .flat_map(|t| t.foreign_keys.iter().map(|fk| &fk.ref_table))
+            .collect();
+        tables
+            .iter()
+            .filter(|t| t.state == State::Done && t.role.is_citus())
+            .filter(|t| matches!(t.live, Live::Distributed { .. } | Live::Reference))
+            .filter(|t| self.schema.tables[&t.name].local_bytes > 0)
+            .filter(|t| !referenced_locally.contains(&t.name))
+            .map(|t| Step {
+                kind: StepKind::TruncateLocalData,
+                table: Some(t.name.clone()),
+                sql: format!(
+                    "SELECT truncate_local_data_after_distributing_table({});",
+                    t.name.regclass_literal()
+                ),
+                reason:
+                    "the coordinator still holds rows copied into shards by an earlier conversion"
+                        .into(),
+                transaction: false,
+                layer,
+            })
+            .collect()
     }
 
     /// Order tables so that foreign-key targets come first. Cycles are broken by dropping, in

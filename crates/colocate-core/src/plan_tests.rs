@@ -944,3 +944,18 @@ fn drift_lists_pending_conflicts_and_blockers_but_not_warnings() {
         ]
     );
 }
+
+#[test]
+fn leftover_coordinator_rows_of_converted_tables_are_cleaned_up() {
+    let mut s = schema(vec![
+        tenants().live(CitusKind::Distributed, Some("tenant"), 1),
+        child("clean").live(CitusKind::Distributed, Some("tenant"), 1),
+        child("leftover").live(CitusKind::Distributed, Some("tenant"), 1),
+    ]);
+    s.citus.installed = Some("13.2-1".into());
+    s.tables.get_mut(&q("leftover")).unwrap().local_bytes = 8192;
+    let p = run(&s);
+    assert_eq!(step_tables(&p, StepKind::TruncateLocalData), ["leftover"]);
+    assert_eq!(p.table(&q("leftover")).unwrap().state, State::Done);
+    assert!(p.drift().is_empty(), "leftover rows are not drift");
+}

@@ -291,6 +291,10 @@ pub struct Table {
     /// `pg_class.reltuples` (of the parent plus partitions); -1 when never analysed.
     #[serde(default)]
     pub row_estimate: i64,
+    /// Bytes in the table's own heap on this node (plus its partitions'). For a Citus table this
+    /// is data left on the coordinator after its rows were copied into shards.
+    #[serde(default)]
+    pub local_bytes: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub citus: Option<CitusTable>,
 }
@@ -311,6 +315,7 @@ impl Table {
             rls_enabled: false,
             policies: Vec::new(),
             row_estimate: 0,
+            local_bytes: 0,
             citus: None,
         }
     }

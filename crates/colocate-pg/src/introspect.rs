@@ -116,6 +116,7 @@ struct Relation {
     root: Option<u32>,
     rls_enabled: bool,
     reltuples: f64,
+    bytes: i64,
     inherits: Vec<QualifiedName>,
     has_inheritors: bool,
 }
@@ -180,6 +181,7 @@ fn read(q: &mut Catalog, filter: &SchemaFilter) -> Result<Raw, PgError> {
                 root: r.get("root"),
                 rls_enabled: r.get("rls_enabled"),
                 reltuples: r.get("reltuples"),
+                bytes: r.get("bytes"),
                 inherits: parents,
                 has_inheritors: r.get("has_inheritors"),
             }
@@ -374,6 +376,7 @@ fn assemble(raw: Raw) -> Schema {
                 t.inherits = r.inherits.clone();
                 t.has_inheritors = r.has_inheritors;
                 own_tuples.insert(r.oid, r.reltuples);
+                t.local_bytes = r.bytes;
                 tables.insert(r.oid, t);
             }
             kind => views.push((
@@ -393,6 +396,7 @@ fn assemble(raw: Raw) -> Schema {
             continue; // its root was filtered out
         };
         parent.partitions.push(p.name.clone());
+        parent.local_bytes += p.bytes;
         if p.kind == 'p' {
             parent.multi_level_partition = true;
         } else {
@@ -503,6 +507,7 @@ mod tests {
             root,
             rls_enabled: false,
             reltuples: -1.0,
+            bytes: 0,
             inherits: Vec::new(),
             has_inheritors: false,
         }

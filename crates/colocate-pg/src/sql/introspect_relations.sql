@@ -8,6 +8,7 @@ SELECT c.oid,
        c.relispartition AS is_partition,
        c.relrowsecurity AS rls_enabled,
        c.reltuples::float8 AS reltuples,
+       pg_relation_size(c.oid) AS bytes,
        CASE WHEN c.relispartition THEN pg_partition_root(c.oid)::oid END AS root,
        -- plain INHERITS parents, in declaration order
        ARRAY(SELECT pn.nspname
