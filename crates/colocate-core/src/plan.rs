@@ -867,32 +867,25 @@ impl<'a> Planner<'a> {
                 false,
             );
         }
-        let touches = |cols: &[String]| cols.is_empty() || cols.iter().any(|c| c == sc);
-        let bad_delete = matches!(fk.on_delete, FkAction::SetNull | FkAction::SetDefault)
-            && fk.columns.iter().any(|c| c == sc)
-            && touches(&fk.on_delete_columns);
+        // Citus 13.2 refuses SET NULL / SET DEFAULT on delete for any key that includes the
+        // distribution column, even PostgreSQL 15's column list that leaves it out
+        // (EnsureSupportedFKeyOnDistKey), and SET NULL / SET DEFAULT / CASCADE on update.
+        let includes_dist = fk.columns.iter().any(|c| c == sc);
+        let bad_delete =
+            matches!(fk.on_delete, FkAction::SetNull | FkAction::SetDefault) && includes_dist;
         let bad_update = matches!(
             fk.on_update,
             FkAction::SetNull | FkAction::SetDefault | FkAction::Cascade
-        ) && fk.columns.iter().any(|c| c == sc);
+        ) && includes_dist;
         if bad_delete || bad_update {
-            let which = if bad_delete {
-                format!("ON DELETE {}", fk.on_delete.sql())
-            } else {
-                format!("ON UPDATE {}", fk.on_update.sql())
-            };
-            let others: Vec<&String> = fk.columns.iter().filter(|c| *c != sc).collect();
-            let delete = if bad_delete {
-                format!(
-                    " ON DELETE {} ({})",
-                    fk.on_delete.sql(),
-                    others
-                        .iter()
-                        .map(|c| escape_identifier(c))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
-            } else if fk.on_delete != FkAction::NoAction {
+            let mut which = Vec::new();
+            if bad_delete {
+                which.push(format!("ON DELETE {}", fk.on_delete.sql()));
+            }
+            if bad_update {
+                which.push(format!("ON UPDATE {}", fk.on_update.sql()));
+            }
+            let delete = if !bad_delete && fk.on_delete != FkAction::NoAction {
                 format!(" ON DELETE {}", fk.on_delete.sql())
             } else {
                 String::new()
@@ -907,20 +900,22 @@ impl<'a> Planner<'a> {
                 Severity::Blocker,
                 &t.name,
                 format!(
-                    "foreign key {} of {} has {which}, which would change distribution column {}",
+                    "foreign key {} of {} has {}, which Citus refuses on a key that includes distribution column {}",
                     display_col(&fk.name),
                     t.name,
+                    which.join(" and "),
                     display_col(sc)
                 ),
                 Some(format!(
-                    "ALTER TABLE {t} DROP CONSTRAINT {n}, ADD CONSTRAINT {n} FOREIGN KEY ({cols}) REFERENCES {r} ({rcols}){delete}{update};",
+                    "-- decide first: the application must then do what the action did (e.g. clear the column)\n\
+                     ALTER TABLE {t} DROP CONSTRAINT {n}, ADD CONSTRAINT {n} FOREIGN KEY ({cols}) REFERENCES {r} ({rcols}){delete}{update};",
                     t = t.name.sql(),
                     n = escape_identifier(&fk.name),
                     cols = idents(&fk.columns),
                     r = fk.ref_table.sql(),
                     rcols = idents(&fk.ref_columns),
                 )),
-                others.is_empty(),
+                true,
             );
         }
     }

@@ -589,30 +589,25 @@ fn foreign_key_actions_on_the_distribution_column() {
         ),
     ]);
     let p = run(&s);
-    assert!(
-        codes(&p, "b").is_empty(),
-        "SET NULL (a_id) leaves the tenant alone: {:?}",
-        codes(&p, "b")
-    );
+    // Citus refuses SET NULL even with a column list that keeps the tenant.
+    assert_eq!(codes(&p, "b"), [Code::ForeignKeyActionOnDistributionColumn]);
     assert_eq!(codes(&p, "c"), [Code::ForeignKeyActionOnDistributionColumn]);
-    let fix = p
-        .findings
-        .iter()
-        .find(|f| f.table == q("c"))
-        .unwrap()
-        .fix
-        .clone()
-        .unwrap();
-    assert!(fix.contains("ON DELETE SET NULL (\"a_id\")"), "{fix}");
+    let f = p.findings.iter().find(|f| f.table == q("c")).unwrap();
+    let fix = f.fix.clone().unwrap();
+    assert!(f.manual);
+    assert!(
+        fix.contains("REFERENCES \"public\".\"a\" (\"tenant\", \"id\");"),
+        "{fix}"
+    );
+    assert!(!fix.contains("SET NULL"), "{fix}");
     assert_eq!(codes(&p, "d"), [Code::ForeignKeyActionOnDistributionColumn]);
-    let fix = p
-        .findings
-        .iter()
-        .find(|f| f.table == q("d"))
-        .unwrap()
-        .fix
-        .clone()
-        .unwrap();
+    let f = p.findings.iter().find(|f| f.table == q("d")).unwrap();
+    assert!(
+        f.message.contains("ON UPDATE CASCADE") && !f.message.contains("ON DELETE"),
+        "{}",
+        f.message
+    );
+    let fix = f.fix.clone().unwrap();
     assert!(
         fix.contains("ON DELETE CASCADE") && !fix.contains("ON UPDATE"),
         "{fix}"

@@ -136,9 +136,10 @@ pub enum PgError {
     Connect { target: String, reason: String },
     #[error("{context}: {cause}")]
     Query { context: String, cause: Box<Cause> },
-    #[error("another run holds the migration lock on {table}: {holder}; gave up after {}s", waited.as_secs_f64())]
+    #[error("another run holds the {lock}: {holder}; gave up after {}s", waited.as_secs_f64())]
     LockTimeout {
-        table: String,
+        /// Which lock, e.g. "migration lock on colocate_migrations".
+        lock: String,
         holder: String,
         waited: Duration,
     },
@@ -154,8 +155,41 @@ pub enum PgError {
     },
     #[error("table {0} does not exist")]
     NoSuchTable(String),
+    #[error(
+        "apply stopped before changing anything: {} blocker(s) or conflict(s) in the plan ({})",
+        findings.len(),
+        summarize(findings)
+    )]
+    Blocked {
+        findings: Vec<colocate_core::plan::Finding>,
+        /// Foreign keys an interrupted run dropped, still waiting in the journal.
+        journal_open: usize,
+    },
+    #[error("step {index} of {total} failed: {cause}\n  statement: {sql}")]
+    StepFailed {
+        index: usize,
+        total: usize,
+        sql: String,
+        cause: Box<Cause>,
+        /// Statements this run completed before the failure.
+        done: Vec<String>,
+    },
+    #[error("verification after apply failed: {}", problems.join("; "))]
+    Verify { problems: Vec<String> },
     #[error("column {column} does not exist in {table}")]
     NoSuchColumn { table: String, column: String },
+}
+
+fn summarize(findings: &[colocate_core::plan::Finding]) -> String {
+    let mut tables: Vec<String> = findings.iter().map(|f| f.table.to_string()).collect();
+    tables.dedup();
+    let shown: Vec<&str> = tables.iter().take(5).map(String::as_str).collect();
+    let more = tables.len().saturating_sub(shown.len());
+    if more > 0 {
+        format!("{} and {more} more", shown.join(", "))
+    } else {
+        shown.join(", ")
+    }
 }
 
 impl PgError {
@@ -189,6 +223,14 @@ impl PgError {
                 "wait for the other run to finish, or raise --lock-timeout".into(),
             ),
             PgError::Refused(r) => r.hint().map(str::to_string),
+            PgError::Blocked { .. } => Some(
+                "fix them (`colocate plan` shows each with its SQL), or pass --skip-blocked to converge the other tables"
+                    .into(),
+            ),
+            PgError::StepFailed { .. } => Some(
+                "fix the cause and run apply again: it resumes from what the database now is, and restores any dropped foreign key from the journal"
+                    .into(),
+            ),
             PgError::Failed(f) => match f.cause.server() {
                 Some(s) if s.sqlstate == "25001" => Some(
                     "this statement cannot run in a transaction block: mark the section `-- migrate:up transaction:false`"
@@ -207,6 +249,7 @@ impl PgError {
     fn server(&self) -> Option<&ServerError> {
         match self {
             PgError::Query { cause, .. } => cause.server(),
+            PgError::StepFailed { cause, .. } => cause.server(),
             PgError::Failed(f) => f.cause.server(),
             _ => None,
         }

@@ -3,6 +3,7 @@
 //! and the execution of migrations and rollbacks. Decisions about *what* to run are made by the
 //! pure `colocate-core`; this crate carries them out and reports what it did.
 
+pub mod apply;
 pub mod connect;
 pub mod error;
 pub mod history;

@@ -11,8 +11,17 @@ use crate::history::HistoryTable;
 /// The lock key: FNV-1a over the history table's name, so runs against different history tables
 /// in one database do not wait for each other.
 pub fn lock_key(history: &HistoryTable) -> i64 {
+    named_key(&format!("colocate:{}", history.display()))
+}
+
+/// The key `apply`, `undistribute` and declarative migration steps share: one converging run
+/// per database at a time.
+pub const CONVERGE_LOCK: &str = "colocate:converge";
+
+/// FNV-1a of a lock name.
+pub fn named_key(name: &str) -> i64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in format!("colocate:{}", history.display()).bytes() {
+    for b in name.bytes() {
         h ^= u64::from(b);
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
@@ -31,7 +40,18 @@ impl Lock {
         timeout: Duration,
         on_wait: &mut dyn FnMut(&str),
     ) -> Result<Lock, PgError> {
-        let key = lock_key(history);
+        let what = format!("migration lock on {}", history.display());
+        Lock::acquire_key(c, lock_key(history), &what, timeout, on_wait)
+    }
+
+    /// Take the lock with this key (`what` names it in messages).
+    pub fn acquire_key(
+        c: &mut Client,
+        key: i64,
+        what: &str,
+        timeout: Duration,
+        on_wait: &mut dyn FnMut(&str),
+    ) -> Result<Lock, PgError> {
         let got: bool = c
             .query_one("SELECT pg_try_advisory_lock($1)", &[&key])
             .map_err(|e| PgError::query("take the migration lock", &e))?
@@ -54,7 +74,7 @@ impl Lock {
             Ok(_) => Ok(Lock { key }),
             Err(e) if e.code() == Some(&postgres::error::SqlState::LOCK_NOT_AVAILABLE) => {
                 Err(PgError::LockTimeout {
-                    table: history.display(),
+                    lock: what.to_string(),
                     holder: holder(c, key)
                         .unwrap_or_else(|| "a session that has since let go".into()),
                     waited: started.elapsed(),

@@ -70,6 +70,9 @@ pub enum Command {
     Plan(PlanArgs),
     /// CI gate: exit 1 when the live Citus topology differs from the plan.
     Check(CheckArgs),
+    /// Converge the database to the plan: create the extension, reference tables, then the
+    /// distributed tables in dependency order; crash-safe and idempotent.
+    Apply(ApplyArgs),
     /// Start a throwaway local PostgreSQL, apply the bundled example migrations, show status.
     Demo(DemoArgs),
 }
@@ -200,6 +203,27 @@ pub struct CheckArgs {
     pub require_citus: bool,
     #[arg(long, value_enum, default_value_t = CheckFormat::Human)]
     pub format: CheckFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// Print exactly the statements apply would run, and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Distribute large tables with create_distributed_table_concurrently so writes continue.
+    #[arg(long)]
+    pub online: bool,
+    /// With --online: tables estimated above this many rows are distributed concurrently.
+    #[arg(long, value_name = "ROWS", default_value_t = 100_000)]
+    pub online_threshold: i64,
+    /// Leave blocked and conflicting tables as they are, converge the rest, and report them.
+    #[arg(long)]
+    pub skip_blocked: bool,
+    #[command(flatten)]
+    pub lock: LockArgs,
+    /// `json` prints one JSON object per step, then a summary object.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
 }
 
 #[derive(Debug, Args)]

@@ -22,6 +22,35 @@ pub fn print(err: &anyhow::Error) {
     if let Some(done) = completed(err) {
         eprintln!("{done}");
     }
+    for cause in err.chain() {
+        match cause.downcast_ref::<PgError>() {
+            Some(PgError::Blocked {
+                findings,
+                journal_open,
+            }) => {
+                for f in findings {
+                    eprintln!("  [{}] {}", f.code, f.message);
+                    if let Some(fix) = &f.fix {
+                        for line in fix.lines() {
+                            eprintln!("      {line}");
+                        }
+                    }
+                }
+                if *journal_open > 0 {
+                    eprintln!(
+                        "note: {journal_open} foreign key(s) dropped by an interrupted run wait in colocate_journal; the next successful apply restores them"
+                    );
+                }
+            }
+            Some(PgError::StepFailed { done, .. }) => {
+                eprintln!(
+                    "note: {} statement(s) of this run completed before the failure",
+                    done.len()
+                );
+            }
+            _ => {}
+        }
+    }
     if let Some(h) = hint {
         eprintln!("hint: {h}");
     }

@@ -51,6 +51,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Baseline(a) => migrate::baseline(g, a),
         Command::Plan(a) => planning::plan(g, a),
         Command::Check(a) => planning::check(g, a),
+        Command::Apply(a) => planning::apply(g, a),
         Command::Demo(a) => demo::run(g, a),
     }
 }

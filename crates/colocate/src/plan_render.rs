@@ -317,6 +317,70 @@ pub fn mermaid(p: &Plan) -> String {
     out
 }
 
+/// The end of an apply run.
+pub fn apply_human(r: &colocate_pg::apply::ApplyReport) {
+    use colocate_pg::apply::CitusOutcome;
+    if r.citus == CitusOutcome::Absent {
+        println!("citus is not available on this server: nothing to apply (plain PostgreSQL)");
+        return;
+    }
+    if r.dry_run {
+        if r.steps.is_empty() && r.repaired.is_empty() {
+            println!("nothing to apply: the database matches the plan");
+        } else {
+            println!(
+                "-- apply --dry-run: {} statement(s), nothing changed",
+                r.steps.len()
+            );
+            for s in &r.steps {
+                println!("{}", s.sql);
+            }
+            for what in &r.repaired {
+                println!("-- {what}");
+            }
+        }
+    } else if r.nothing_to_do() {
+        println!("nothing to apply: the database matches the plan; no DDL was run");
+    } else {
+        for s in &r.steps {
+            let what = s.table.as_ref().map(|t| t.to_string()).unwrap_or_default();
+            println!(
+                "{:>4}. {:<26} {what}  ({:.1} ms)",
+                s.index,
+                format!("{:?}", s.kind),
+                s.elapsed_ms
+            );
+        }
+        for what in &r.repaired {
+            println!("restored {what} (dropped by an interrupted run)");
+        }
+        println!(
+            "applied {} step(s) in {:.2} s ({:.2} s inside Citus functions)",
+            r.steps.len(),
+            r.total_ms / 1000.0,
+            r.citus_ms / 1000.0
+        );
+        if r.citus == CitusOutcome::Created {
+            println!("created the citus extension");
+        }
+        if let Some(v) = &r.verified {
+            println!(
+                "verified: {} converted table(s) as planned, {} foreign keys present, row counts unchanged ({} rows)",
+                v.tables, v.foreign_keys, v.rows
+            );
+        }
+    }
+    if !r.skipped.is_empty() {
+        eprintln!(
+            "left as they are (--skip-blocked): {} finding(s)",
+            r.skipped.len()
+        );
+        for f in &r.skipped {
+            eprintln!("  [{}] {}", f.code, f.message);
+        }
+    }
+}
+
 /// What `check` found.
 #[derive(Debug, Serialize)]
 pub struct CheckReport {

@@ -4,7 +4,9 @@ use anyhow::Result;
 use colocate_core::plan::{plan as make_plan, Plan};
 use colocate_pg::introspect::introspect;
 
-use crate::cli::{CheckArgs, CheckFormat, Global, PlanArgs, PlanFormat};
+use colocate_pg::apply::{ApplyEvent, ApplyOptions};
+
+use crate::cli::{ApplyArgs, CheckArgs, CheckFormat, Format, Global, PlanArgs, PlanFormat};
 use crate::config;
 use crate::migrate::connect;
 use crate::plan_render as r;
@@ -33,6 +35,78 @@ pub fn plan(g: &Global, a: &PlanArgs) -> Result<u8> {
     } else {
         EXIT_OK
     })
+}
+
+pub fn apply(g: &Global, a: &ApplyArgs) -> Result<u8> {
+    let config = config::load_from(g.config.as_deref())?;
+    let mut client = connect(g, "colocate apply")?;
+    let opts = ApplyOptions {
+        dry_run: a.dry_run,
+        online: a.online,
+        online_threshold: a.online_threshold,
+        skip_blocked: a.skip_blocked,
+        lock_timeout: a.lock.lock_timeout,
+        ..ApplyOptions::default()
+    };
+    let show = crate::show_progress(g.verbose);
+    let json = a.format == Format::Json;
+    let started = std::time::Instant::now();
+    let mut on_event = |e: ApplyEvent<'_>| match e {
+        ApplyEvent::Waiting { holder } => {
+            eprintln!("waiting for the converge lock, held by {holder}")
+        }
+        ApplyEvent::Start {
+            index,
+            total,
+            step,
+            online,
+        } if show && !json => {
+            let what = step
+                .table
+                .as_ref()
+                .map(|t| t.to_string())
+                .unwrap_or_default();
+            let mode = if online { " (online)" } else { "" };
+            eprintln!(
+                "[{index}/{total}] {:?} {what}{mode}  ({:.1}s elapsed)",
+                step.kind,
+                started.elapsed().as_secs_f64()
+            );
+        }
+        ApplyEvent::Done {
+            index,
+            total,
+            step,
+            elapsed,
+        } if json => {
+            let line = serde_json::json!({
+                "version": crate::render::JSON_VERSION,
+                "event": "step",
+                "index": index,
+                "total": total,
+                "kind": step.kind,
+                "table": step.table,
+                "sql": step.sql,
+                "elapsed_ms": elapsed.as_secs_f64() * 1000.0,
+            });
+            println!("{line}");
+        }
+        ApplyEvent::Repair { what } => eprintln!("repair: {what}"),
+        _ => {}
+    };
+    let report =
+        colocate_pg::apply::apply(&mut client, &config.distribution, &opts, &mut on_event)?;
+    if json {
+        let mut v = serde_json::to_value(&report)?;
+        if let serde_json::Value::Object(m) = &mut v {
+            m.insert("version".into(), crate::render::JSON_VERSION.into());
+            m.insert("event".into(), "summary".into());
+        }
+        println!("{v}");
+    } else {
+        r::apply_human(&report);
+    }
+    Ok(EXIT_OK)
 }
 
 pub fn check(g: &Global, a: &CheckArgs) -> Result<u8> {

@@ -1,0 +1,688 @@
+//! Converging a database to its plan: the executor behind `apply` and the declarative
+//! migration steps.
+//!
+//! One advisory lock for the whole run. Citus functions run one statement at a time outside
+//! transaction blocks. Every foreign key dropped to break a cycle is written, with its exact
+//! definition, to a journal table in the same transaction that drops it, and restored (`NOT
+//! VALID`, then `VALIDATE CONSTRAINT`) once its tables are converted; a run that was killed at
+//! any point is finished by the next one, which reads the journal, re-plans from what the
+//! database now is (a converted table is simply done), converges, and restores what the journal
+//! still holds. Afterwards every converted table is checked: its role, column and colocation as
+//! planned, every foreign key present, its row count unchanged.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use colocate_core::distribution::DistributionConfig;
+use colocate_core::plan::{plan, Finding, Plan, Severity, State, Step, StepKind};
+use colocate_core::schema::{QualifiedName, Schema};
+use postgres::Client;
+use postgres_protocol::escape::{escape_identifier, escape_literal};
+use serde::Serialize;
+
+use crate::error::{Cause, PgError};
+use crate::history::TableName;
+use crate::introspect::introspect;
+use crate::lock::{named_key, Lock, CONVERGE_LOCK};
+
+pub const DEFAULT_JOURNAL_TABLE: &str = "colocate_journal";
+
+#[derive(Debug, Clone)]
+pub struct ApplyOptions {
+    /// Print the statements; change nothing.
+    pub dry_run: bool,
+    /// Distribute tables with more than `online_threshold` estimated rows with
+    /// `create_distributed_table_concurrently`, so writes continue during the copy.
+    pub online: bool,
+    pub online_threshold: i64,
+    /// Leave blocked and conflicting tables as they are and converge the rest.
+    pub skip_blocked: bool,
+    pub lock_timeout: Duration,
+    pub journal_table: String,
+    /// Only these tables (declarative steps); `None` = the whole plan.
+    pub only: Option<BTreeSet<QualifiedName>>,
+}
+
+impl Default for ApplyOptions {
+    fn default() -> Self {
+        ApplyOptions {
+            dry_run: false,
+            online: false,
+            online_threshold: 1_000_000,
+            skip_blocked: false,
+            lock_timeout: Duration::from_secs(60),
+            journal_table: DEFAULT_JOURNAL_TABLE.into(),
+            only: None,
+        }
+    }
+}
+
+/// What the executor tells its caller as it goes.
+#[derive(Debug)]
+pub enum ApplyEvent<'a> {
+    Waiting {
+        holder: &'a str,
+    },
+    Start {
+        index: usize,
+        total: usize,
+        step: &'a Step,
+        online: bool,
+    },
+    Done {
+        index: usize,
+        total: usize,
+        step: &'a Step,
+        elapsed: Duration,
+    },
+    Repair {
+        what: &'a str,
+    },
+}
+
+/// One statement the run executed (or would, on a dry run).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StepRecord {
+    pub index: usize,
+    pub kind: StepKind,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub table: Option<QualifiedName>,
+    pub sql: String,
+    pub elapsed_ms: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CitusOutcome {
+    /// No citus extension can be created here: nothing to do.
+    Absent,
+    Present,
+    /// This run created the extension.
+    Created,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Verification {
+    pub tables: usize,
+    pub foreign_keys: usize,
+    pub rows: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ApplyReport {
+    pub dry_run: bool,
+    pub citus: CitusOutcome,
+    pub steps: Vec<StepRecord>,
+    /// Foreign keys an interrupted run had dropped, restored by this one.
+    pub repaired: Vec<String>,
+    /// Blocked or conflicting tables left as they are (`--skip-blocked`).
+    pub skipped: Vec<Finding>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verified: Option<Verification>,
+    /// Time spent inside Citus functions (conversion and cleanup steps).
+    pub citus_ms: f64,
+    pub total_ms: f64,
+}
+
+impl ApplyReport {
+    pub fn nothing_to_do(&self) -> bool {
+        self.steps.is_empty() && self.repaired.is_empty()
+    }
+}
+
+/// A journal row: a foreign key dropped on purpose and not yet restored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Dropped {
+    id: i64,
+    table: String,
+    name: String,
+    definition: String,
+    state: String,
+}
+
+struct Journal {
+    table: TableName,
+}
+
+impl Journal {
+    fn ensure(&self, c: &mut Client) -> Result<(), PgError> {
+        if self.table.exists(c)? {
+            return Ok(());
+        }
+        c.batch_execute(&format!(
+            include_str!("sql/create_journal.sql"),
+            table = self.table.sql(),
+            comment = escape_literal(
+                "foreign keys colocate dropped to convert tables to Citus, until restored"
+            ),
+        ))
+        .map_err(|e| PgError::query(format!("create {}", self.table.display()), &e))
+    }
+
+    /// Rows not yet validated, oldest first.
+    fn open(&self, c: &mut Client) -> Result<Vec<Dropped>, PgError> {
+        if !self.table.exists(c)? {
+            return Ok(Vec::new());
+        }
+        let rows = c
+            .query(
+                &format!(
+                    "SELECT id, table_sql, constraint_name, definition, state FROM {} \
+                     WHERE state <> 'validated' ORDER BY id",
+                    self.table.sql()
+                ),
+                &[],
+            )
+            .map_err(|e| PgError::query(format!("read {}", self.table.display()), &e))?;
+        Ok(rows
+            .iter()
+            .map(|r| Dropped {
+                id: r.get(0),
+                table: r.get(1),
+                name: r.get(2),
+                definition: r.get(3),
+                state: r.get(4),
+            })
+            .collect())
+    }
+}
+
+/// Converge the connected database to the plan for `config`.
+pub fn apply(
+    c: &mut Client,
+    config: &DistributionConfig,
+    opts: &ApplyOptions,
+    events: &mut dyn FnMut(ApplyEvent<'_>),
+) -> Result<ApplyReport, PgError> {
+    let started = Instant::now();
+    let lock = if opts.dry_run {
+        None
+    } else {
+        Some(Lock::acquire_key(
+            c,
+            named_key(CONVERGE_LOCK),
+            "converge lock (apply, undistribute, declarative steps)",
+            opts.lock_timeout,
+            &mut |h| events(ApplyEvent::Waiting { holder: h }),
+        )?)
+    };
+    let res = run(c, config, opts, events, started);
+    if let Some(l) = lock {
+        l.release(c);
+    }
+    res
+}
+
+fn run(
+    c: &mut Client,
+    config: &DistributionConfig,
+    opts: &ApplyOptions,
+    events: &mut dyn FnMut(ApplyEvent<'_>),
+    started: Instant,
+) -> Result<ApplyReport, PgError> {
+    let journal = Journal {
+        table: TableName::new(&opts.journal_table),
+    };
+    let open = journal.open(c)?;
+    let schema = introspect(c, &config.schema_filter())?;
+    let mut report = ApplyReport {
+        dry_run: opts.dry_run,
+        citus: if schema.citus.installed.is_some() {
+            CitusOutcome::Present
+        } else if schema.citus.available {
+            CitusOutcome::Created
+        } else {
+            CitusOutcome::Absent
+        },
+        steps: Vec::new(),
+        repaired: Vec::new(),
+        skipped: Vec::new(),
+        verified: None,
+        citus_ms: 0.0,
+        total_ms: 0.0,
+    };
+    if report.citus == CitusOutcome::Absent {
+        return Ok(report);
+    }
+    let plan = plan(&schema, config);
+    let in_scope = |t: &Option<QualifiedName>| match (&opts.only, t) {
+        (Some(only), Some(t)) => only.contains(t),
+        _ => true,
+    };
+    let problems: Vec<Finding> = plan
+        .findings
+        .iter()
+        .filter(|f| f.severity != Severity::Warning)
+        .filter(|f| opts.only.as_ref().is_none_or(|o| o.contains(&f.table)))
+        .cloned()
+        .collect();
+    if !problems.is_empty() {
+        if !opts.skip_blocked {
+            return Err(PgError::Blocked {
+                findings: problems,
+                journal_open: open.len(),
+            });
+        }
+        report.skipped = problems;
+    }
+    let steps: Vec<&Step> = plan
+        .steps
+        .iter()
+        .filter(|s| in_scope(&s.table) || s.table.is_none())
+        .collect();
+    // A run with nothing to convert does not create the extension or change a setting.
+    let converting = steps.iter().any(|s| s.table.is_some());
+    let steps: Vec<&Step> = steps
+        .into_iter()
+        .filter(|s| converting || s.table.is_some())
+        .collect();
+    if report.citus == CitusOutcome::Created && !converting {
+        report.citus = CitusOutcome::Present;
+    }
+
+    if opts.dry_run {
+        for (i, s) in steps.iter().enumerate() {
+            report.steps.push(StepRecord {
+                index: i + 1,
+                kind: s.kind,
+                table: s.table.clone(),
+                sql: online_sql(s, &schema, opts).unwrap_or_else(|| s.sql.clone()),
+                elapsed_ms: 0.0,
+            });
+        }
+        for d in &open {
+            report.repaired.push(format!(
+                "would restore foreign key {} on {} from {}",
+                d.name,
+                d.table,
+                journal.table.display()
+            ));
+        }
+        return Ok(report);
+    }
+    if steps.is_empty() && open.is_empty() {
+        report.total_ms = ms(started.elapsed());
+        return Ok(report);
+    }
+
+    // What must still be true afterwards.
+    let converted: Vec<QualifiedName> = steps
+        .iter()
+        .filter(|s| {
+            matches!(
+                s.kind,
+                StepKind::CreateDistributedTable | StepKind::CreateReferenceTable
+            )
+        })
+        .filter_map(|s| s.table.clone())
+        .collect();
+    let mut rows_before = BTreeMap::new();
+    for t in &converted {
+        rows_before.insert(t.clone(), count_rows(c, t)?);
+    }
+    let mut keys_before: BTreeSet<(String, String)> = all_keys(&schema);
+    for d in &open {
+        keys_before.insert((d.table.clone(), d.name.clone()));
+    }
+
+    if steps.iter().any(|s| s.kind == StepKind::DropForeignKey) {
+        journal.ensure(c)?;
+    }
+    let total = steps.len();
+    for (i, step) in steps.iter().enumerate() {
+        let online = online_sql(step, &schema, opts);
+        events(ApplyEvent::Start {
+            index: i + 1,
+            total,
+            step,
+            online: online.is_some(),
+        });
+        let t0 = Instant::now();
+        let sql = online.clone().unwrap_or_else(|| step.sql.clone());
+        let res = match step.kind {
+            StepKind::DropForeignKey => drop_key(c, &journal, step, &schema),
+            StepKind::RestoreForeignKey => restore_key(c, &journal, step),
+            StepKind::ValidateForeignKey => {
+                exec(c, &sql).and_then(|_| mark_validated(c, &journal, step))
+            }
+            _ => exec(c, &sql),
+        };
+        if let Err(cause) = res {
+            return Err(PgError::StepFailed {
+                index: i + 1,
+                total,
+                sql,
+                cause: Box::new(cause),
+                done: report.steps.iter().map(|s| s.sql.clone()).collect(),
+            });
+        }
+        let elapsed = t0.elapsed();
+        if matches!(
+            step.kind,
+            StepKind::CreateDistributedTable
+                | StepKind::CreateReferenceTable
+                | StepKind::TruncateLocalData
+        ) {
+            report.citus_ms += ms(elapsed);
+        }
+        events(ApplyEvent::Done {
+            index: i + 1,
+            total,
+            step,
+            elapsed,
+        });
+        report.steps.push(StepRecord {
+            index: i + 1,
+            kind: step.kind,
+            table: step.table.clone(),
+            sql,
+            elapsed_ms: ms(elapsed),
+        });
+    }
+
+    // Keys an interrupted run dropped: their tables are converted now.
+    for d in journal.open(c)? {
+        let what = format!(
+            "restoring foreign key {} on {} (dropped by an interrupted run)",
+            d.name, d.table
+        );
+        events(ApplyEvent::Repair { what: &what });
+        repair(c, &journal, &d).map_err(|cause| PgError::StepFailed {
+            index: total + 1,
+            total,
+            sql: format!("ALTER TABLE {} ADD CONSTRAINT ... ({})", d.table, d.name),
+            cause: Box::new(cause),
+            done: report.steps.iter().map(|s| s.sql.clone()).collect(),
+        })?;
+        report.repaired.push(format!("{} on {}", d.name, d.table));
+    }
+
+    report.verified = Some(verify(c, config, &converted, &rows_before, &keys_before)?);
+    report.total_ms = ms(started.elapsed());
+    Ok(report)
+}
+
+/// `create_distributed_table_concurrently` for a large table, when asked and possible: it needs
+/// a replica identity (a primary key) and no foreign keys into it from local or reference tables.
+fn online_sql(step: &Step, schema: &Schema, opts: &ApplyOptions) -> Option<String> {
+    if !opts.online || step.kind != StepKind::CreateDistributedTable {
+        return None;
+    }
+    let name = step.table.as_ref()?;
+    let t = schema.table(name)?;
+    if t.row_estimate < opts.online_threshold || t.primary_key().is_none() {
+        return None;
+    }
+    let referenced_by_non_distributed = schema.tables.values().any(|o| {
+        o.name != *name
+            && o.foreign_keys.iter().any(|fk| &fk.ref_table == name)
+            && o.citus.is_none()
+    });
+    if referenced_by_non_distributed {
+        return None;
+    }
+    Some(step.sql.replacen(
+        "create_distributed_table(",
+        "create_distributed_table_concurrently(",
+        1,
+    ))
+}
+
+fn exec(c: &mut Client, sql: &str) -> Result<(), Cause> {
+    c.batch_execute(sql).map_err(|e| Cause::from_postgres(&e))
+}
+
+/// Drop a key and record it in the journal, in one transaction.
+fn drop_key(c: &mut Client, journal: &Journal, step: &Step, schema: &Schema) -> Result<(), Cause> {
+    let table = step
+        .table
+        .as_ref()
+        .ok_or_else(|| client("drop step without a table"))?;
+    let name = constraint_name(&step.sql).ok_or_else(|| client("drop step without a key name"))?;
+    let definition = schema
+        .table(table)
+        .and_then(|t| t.foreign_keys.iter().find(|fk| fk.name == name))
+        .map(|fk| fk.definition.clone())
+        .ok_or_else(|| client("the key to drop is not in the schema"))?;
+    let mut tx = c.transaction().map_err(|e| Cause::from_postgres(&e))?;
+    tx.execute(
+        &format!(
+            "INSERT INTO {} (table_sql, constraint_name, definition, state) VALUES ($1, $2, $3, 'dropped')",
+            journal.table.sql()
+        ),
+        &[&table.sql(), &name, &definition],
+    )
+    .map_err(|e| Cause::from_postgres(&e))?;
+    tx.batch_execute(&step.sql)
+        .map_err(|e| Cause::from_postgres(&e))?;
+    tx.commit().map_err(|e| Cause::from_postgres(&e))
+}
+
+/// Re-add a key `NOT VALID` and mark it restored, in one transaction.
+fn restore_key(c: &mut Client, journal: &Journal, step: &Step) -> Result<(), Cause> {
+    let table = step
+        .table
+        .as_ref()
+        .ok_or_else(|| client("restore step without a table"))?;
+    let name = constraint_name_after_add(&step.sql)
+        .ok_or_else(|| client("restore step without a key name"))?;
+    let mut tx = c.transaction().map_err(|e| Cause::from_postgres(&e))?;
+    tx.batch_execute(&step.sql)
+        .map_err(|e| Cause::from_postgres(&e))?;
+    tx.execute(
+        &format!(
+            "UPDATE {} SET state = 'restored', updated_at = now() WHERE table_sql = $1 AND constraint_name = $2 AND state = 'dropped'",
+            journal.table.sql()
+        ),
+        &[&table.sql(), &name],
+    )
+    .map_err(|e| Cause::from_postgres(&e))?;
+    tx.commit().map_err(|e| Cause::from_postgres(&e))
+}
+
+fn mark_validated(c: &mut Client, journal: &Journal, step: &Step) -> Result<(), Cause> {
+    let table = step
+        .table
+        .as_ref()
+        .ok_or_else(|| client("validate step without a table"))?;
+    let Some(name) = step
+        .sql
+        .rsplit_once("VALIDATE CONSTRAINT ")
+        .map(|(_, n)| unquote(n.trim_end_matches(';')))
+    else {
+        return Ok(());
+    };
+    c.execute(
+        &format!(
+            "UPDATE {} SET state = 'validated', updated_at = now() WHERE table_sql = $1 AND constraint_name = $2 AND state = 'restored'",
+            journal.table.sql()
+        ),
+        &[&table.sql(), &name],
+    )
+    .map(|_| ())
+    .map_err(|e| Cause::from_postgres(&e))
+}
+
+/// Finish a journal row left by an interrupted run: re-add the key if it is missing, then
+/// validate it.
+fn repair(c: &mut Client, journal: &Journal, d: &Dropped) -> Result<(), Cause> {
+    let exists: bool = c
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = to_regclass($1) AND conname = $2)",
+            &[&d.table, &d.name],
+        )
+        .map_err(|e| Cause::from_postgres(&e))?
+        .get(0);
+    let t = journal.table.sql();
+    if !exists || d.state == "dropped" {
+        let mut tx = c.transaction().map_err(|e| Cause::from_postgres(&e))?;
+        if !exists {
+            let def = d.definition.trim_end_matches(" NOT VALID");
+            tx.batch_execute(&format!(
+                "ALTER TABLE {} ADD CONSTRAINT {} {def} NOT VALID",
+                d.table,
+                escape_identifier(&d.name)
+            ))
+            .map_err(|e| Cause::from_postgres(&e))?;
+        }
+        tx.execute(
+            &format!("UPDATE {t} SET state = 'restored', updated_at = now() WHERE id = $1"),
+            &[&d.id],
+        )
+        .map_err(|e| Cause::from_postgres(&e))?;
+        tx.commit().map_err(|e| Cause::from_postgres(&e))?;
+    }
+    let was_valid = !d.definition.ends_with(" NOT VALID");
+    if was_valid {
+        c.batch_execute(&format!(
+            "ALTER TABLE {} VALIDATE CONSTRAINT {}",
+            d.table,
+            escape_identifier(&d.name)
+        ))
+        .map_err(|e| Cause::from_postgres(&e))?;
+    }
+    c.execute(
+        &format!("UPDATE {t} SET state = 'validated', updated_at = now() WHERE id = $1"),
+        &[&d.id],
+    )
+    .map(|_| ())
+    .map_err(|e| Cause::from_postgres(&e))
+}
+
+fn client(msg: &str) -> Cause {
+    Cause::Client {
+        message: msg.to_string(),
+    }
+}
+
+/// `ALTER TABLE t DROP CONSTRAINT "name";` → `name`.
+fn constraint_name(sql: &str) -> Option<String> {
+    sql.rsplit_once("DROP CONSTRAINT ")
+        .map(|(_, n)| unquote(n.trim_end_matches(';')))
+}
+
+/// `ALTER TABLE t ADD CONSTRAINT "name" FOREIGN KEY ...` → `name`.
+fn constraint_name_after_add(sql: &str) -> Option<String> {
+    let rest = sql.split_once("ADD CONSTRAINT ")?.1;
+    let (name, _) = split_ident(rest)?;
+    Some(name)
+}
+
+/// Read one (possibly quoted) identifier from the start of `s`.
+fn split_ident(s: &str) -> Option<(String, &str)> {
+    if let Some(rest) = s.strip_prefix('"') {
+        let mut out = String::new();
+        let mut chars = rest.char_indices().peekable();
+        while let Some((i, ch)) = chars.next() {
+            if ch == '"' {
+                if chars.peek().map(|(_, c)| *c) == Some('"') {
+                    out.push('"');
+                    chars.next();
+                } else {
+                    return Some((out, &rest[i + 1..]));
+                }
+            } else {
+                out.push(ch);
+            }
+        }
+        None
+    } else {
+        let end = s.find(char::is_whitespace).unwrap_or(s.len());
+        Some((s[..end].to_string(), &s[end..]))
+    }
+}
+
+fn unquote(s: &str) -> String {
+    split_ident(s.trim()).map(|(n, _)| n).unwrap_or_default()
+}
+
+fn count_rows(c: &mut Client, t: &QualifiedName) -> Result<i64, PgError> {
+    c.query_one(&format!("SELECT count(*) FROM {}", t.sql()), &[])
+        .map(|r| r.get(0))
+        .map_err(|e| PgError::query(format!("count rows of {t}"), &e))
+}
+
+fn all_keys(schema: &Schema) -> BTreeSet<(String, String)> {
+    schema
+        .tables
+        .values()
+        .flat_map(|t| {
+            t.foreign_keys
+                .iter()
+                .map(move |fk| (t.name.sql(), fk.name.clone()))
+        })
+        .collect()
+}
+
+/// After the run: every converted table as planned, every foreign key present, rows unchanged.
+fn verify(
+    c: &mut Client,
+    config: &DistributionConfig,
+    converted: &[QualifiedName],
+    rows_before: &BTreeMap<QualifiedName, i64>,
+    keys_before: &BTreeSet<(String, String)>,
+) -> Result<Verification, PgError> {
+    let schema = introspect(c, &config.schema_filter())?;
+    let after: Plan = plan(&schema, config);
+    let mut problems = Vec::new();
+    for name in converted {
+        match after.table(name) {
+            Some(t) if t.state == State::Done => {}
+            Some(t) => problems.push(format!(
+                "{name} is not as planned after apply (state {:?}, role {})",
+                t.state,
+                t.role.label()
+            )),
+            None => problems.push(format!("{name} disappeared during apply")),
+        }
+    }
+    let keys_after = all_keys(&schema);
+    for (table, key) in keys_before.difference(&keys_after) {
+        problems.push(format!(
+            "foreign key {key} on {table} is missing after apply"
+        ));
+    }
+    let mut rows = 0;
+    for (name, before) in rows_before {
+        let now = count_rows(c, name)?;
+        rows += now;
+        if now != *before {
+            problems.push(format!(
+                "{name} had {before} rows before apply and has {now}"
+            ));
+        }
+    }
+    if !problems.is_empty() {
+        return Err(PgError::Verify { problems });
+    }
+    Ok(Verification {
+        tables: converted.len(),
+        foreign_keys: keys_after.len(),
+        rows,
+    })
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constraint_names_are_read_back_from_step_sql() {
+        assert_eq!(
+            constraint_name("ALTER TABLE \"public\".\"t\" DROP CONSTRAINT \"a \"\"b\"\"\";")
+                .as_deref(),
+            Some("a \"b\"")
+        );
+        assert_eq!(
+            constraint_name_after_add(
+                "ALTER TABLE \"public\".\"t\" ADD CONSTRAINT \"fk\" FOREIGN KEY (a) REFERENCES x(a) NOT VALID;"
+            )
+            .as_deref(),
+            Some("fk")
+        );
+    }
+}
