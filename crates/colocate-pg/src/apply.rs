@@ -140,15 +140,12 @@ struct Dropped {
     state: String,
 }
 
-struct Journal {
-    table: TableName,
+pub(crate) struct Journal {
+    pub(crate) table: TableName,
 }
 
 impl Journal {
-    fn ensure(&self, c: &mut Client) -> Result<(), PgError> {
-        if self.table.exists(c)? {
-            return Ok(());
-        }
+    pub(crate) fn ensure(&self, c: &mut Client) -> Result<(), PgError> {
         c.batch_execute(&format!(
             include_str!("sql/create_journal.sql"),
             table = self.table.sql(),
@@ -168,7 +165,7 @@ impl Journal {
             .query(
                 &format!(
                     "SELECT id, table_sql, constraint_name, definition, state FROM {} \
-                     WHERE state <> 'validated' ORDER BY id",
+                     WHERE state <> 'validated' AND kind = 'foreign_key' ORDER BY id",
                     self.table.sql()
                 ),
                 &[],

@@ -174,8 +174,10 @@ pub enum PgError {
         /// Statements this run completed before the failure.
         done: Vec<String>,
     },
-    #[error("verification after apply failed: {}", problems.join("; "))]
+    #[error("verification failed: {}", problems.join("; "))]
     Verify { problems: Vec<String> },
+    #[error(transparent)]
+    Undistribute(#[from] crate::undistribute::UndistributeError),
     #[error("column {column} does not exist in {table}")]
     NoSuchColumn { table: String, column: String },
 }
@@ -226,6 +228,9 @@ impl PgError {
             PgError::Blocked { .. } => Some(
                 "fix them (`colocate plan` shows each with its SQL), or pass --skip-blocked to converge the other tables"
                     .into(),
+            ),
+            PgError::Undistribute(crate::undistribute::UndistributeError::Connected { .. }) => Some(
+                "name those tables too, or pass --cascade to undistribute the whole group".into(),
             ),
             PgError::StepFailed { .. } => Some(
                 "fix the cause and run apply again: it resumes from what the database now is, and restores any dropped foreign key from the journal"

@@ -11,6 +11,7 @@ pub mod introspect;
 pub mod local;
 pub mod lock;
 pub mod runner;
+pub mod undistribute;
 
 pub use connect::Target;
 pub use error::{PgError, ServerError};

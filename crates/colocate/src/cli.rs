@@ -73,6 +73,9 @@ pub enum Command {
     /// Converge the database to the plan: create the extension, reference tables, then the
     /// distributed tables in dependency order; crash-safe and idempotent.
     Apply(ApplyArgs),
+    /// Turn Citus tables back into plain local tables (data and foreign keys kept), one
+    /// foreign-key-connected group at a time.
+    Undistribute(UndistributeArgs),
     /// Start a throwaway local PostgreSQL, apply the bundled example migrations, show status.
     Demo(DemoArgs),
 }
@@ -222,6 +225,27 @@ pub struct ApplyArgs {
     #[command(flatten)]
     pub lock: LockArgs,
     /// `json` prints one JSON object per step, then a summary object.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("which").required(true).args(["tables", "all"])))]
+pub struct UndistributeArgs {
+    /// Tables to undistribute (`name` or `schema.name`).
+    #[arg(value_name = "TABLE")]
+    pub tables: Vec<String>,
+    /// Every Citus table in the database.
+    #[arg(long)]
+    pub all: bool,
+    /// Also undistribute tables joined to the named ones by foreign keys.
+    #[arg(long)]
+    pub cascade: bool,
+    /// Print the statements and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub lock: LockArgs,
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
 }

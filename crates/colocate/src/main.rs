@@ -24,6 +24,13 @@ pub const EXIT_FINDINGS: u8 = 1;
 pub const EXIT_ERROR: u8 = 2;
 
 fn main() -> ExitCode {
+    // Like every Unix filter: a closed pipe (`colocate plan | head`) ends the program quietly
+    // instead of a panic on the next print.
+    #[cfg(unix)]
+    // SAFETY: restoring the default action of one signal before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -52,6 +59,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Plan(a) => planning::plan(g, a),
         Command::Check(a) => planning::check(g, a),
         Command::Apply(a) => planning::apply(g, a),
+        Command::Undistribute(a) => planning::undistribute(g, a),
         Command::Demo(a) => demo::run(g, a),
     }
 }

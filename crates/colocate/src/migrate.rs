@@ -122,7 +122,7 @@ pub fn rollback(g: &Global, a: &RollbackArgs) -> Result<u8> {
 }
 
 /// Ask on a terminal; elsewhere require `--yes`.
-fn confirm(g: &Global, what: &str) -> Result<()> {
+pub fn confirm(g: &Global, what: &str) -> Result<()> {
     if g.yes {
         return Ok(());
     }

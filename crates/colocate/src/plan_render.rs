@@ -381,6 +381,39 @@ pub fn apply_human(r: &colocate_pg::apply::ApplyReport) {
     }
 }
 
+pub fn undistribute_human(r: &colocate_pg::undistribute::UndistributeReport) {
+    if !r.citus_installed {
+        println!("citus is not installed in this database: nothing to undistribute");
+        return;
+    }
+    if r.groups.is_empty() {
+        println!("nothing to undistribute: no Citus tables");
+        return;
+    }
+    for g in &r.groups {
+        let names: Vec<String> = g.tables.iter().map(|t| t.to_string()).collect();
+        if r.dry_run {
+            println!("{}  -- {}", g.sql, names.join(", "));
+        } else {
+            println!(
+                "undistributed {}  ({:.1} ms)",
+                names.join(", "),
+                g.elapsed_ms
+            );
+        }
+    }
+    for i in &r.identities {
+        println!("restored identity column {i}");
+    }
+    if !r.dry_run {
+        let n: usize = r.groups.iter().map(|g| g.tables.len()).sum();
+        println!(
+            "{n} table(s) are local again; row counts and foreign keys unchanged ({} rows)",
+            r.rows
+        );
+    }
+}
+
 /// What `check` found.
 #[derive(Debug, Serialize)]
 pub struct CheckReport {

@@ -4,9 +4,13 @@ use anyhow::Result;
 use colocate_core::plan::{plan as make_plan, Plan};
 use colocate_pg::introspect::introspect;
 
+use colocate_core::schema::QualifiedName;
 use colocate_pg::apply::{ApplyEvent, ApplyOptions};
+use colocate_pg::undistribute::{UndistributeEvent, UndistributeOptions};
 
-use crate::cli::{ApplyArgs, CheckArgs, CheckFormat, Format, Global, PlanArgs, PlanFormat};
+use crate::cli::{
+    ApplyArgs, CheckArgs, CheckFormat, Format, Global, PlanArgs, PlanFormat, UndistributeArgs,
+};
 use crate::config;
 use crate::migrate::connect;
 use crate::plan_render as r;
@@ -105,6 +109,56 @@ pub fn apply(g: &Global, a: &ApplyArgs) -> Result<u8> {
         println!("{v}");
     } else {
         r::apply_human(&report);
+    }
+    Ok(EXIT_OK)
+}
+
+pub fn undistribute(g: &Global, a: &UndistributeArgs) -> Result<u8> {
+    let config = config::load_from(g.config.as_deref())?;
+    let mut client = connect(g, "colocate undistribute")?;
+    let mut opts = UndistributeOptions {
+        tables: (!a.all).then(|| {
+            a.tables
+                .iter()
+                .map(|t| QualifiedName::parse(t, "public"))
+                .collect()
+        }),
+        cascade: a.cascade,
+        dry_run: true,
+        lock_timeout: a.lock.lock_timeout,
+        filter: config.distribution.schema_filter(),
+        ..UndistributeOptions::default()
+    };
+    let show = crate::show_progress(g.verbose);
+    let mut events = |e: UndistributeEvent<'_>| match e {
+        UndistributeEvent::Waiting { holder } => {
+            eprintln!("waiting for the converge lock, held by {holder}")
+        }
+        UndistributeEvent::Start {
+            index,
+            total,
+            tables,
+        } if show => {
+            let names: Vec<String> = tables.iter().map(|t| t.to_string()).collect();
+            eprintln!("[{index}/{total}] undistribute {}", names.join(", "));
+        }
+        _ => {}
+    };
+    let preview = colocate_pg::undistribute::undistribute(&mut client, &opts, &mut events)?;
+    let report = if a.dry_run || preview.groups.is_empty() {
+        preview
+    } else {
+        let n: usize = preview.groups.iter().map(|g| g.tables.len()).sum();
+        crate::migrate::confirm(
+            g,
+            &format!("undistribute {n} Citus table(s) back to local tables"),
+        )?;
+        opts.dry_run = false;
+        colocate_pg::undistribute::undistribute(&mut client, &opts, &mut events)?
+    };
+    match a.format {
+        Format::Json => crate::render::json("undistribute", &report),
+        Format::Human => r::undistribute_human(&report),
     }
     Ok(EXIT_OK)
 }

@@ -7,4 +7,10 @@ CREATE TABLE IF NOT EXISTS {table} (
     recorded_at timestamptz NOT NULL DEFAULT now(),
     updated_at timestamptz
 );
+-- Columns added after the first version; a journal created by an older colocate gains them.
+-- kind foreign_key: a key dropped to break a cycle (constraint_name, definition);
+-- kind identity: an identity column dropped to undistribute (constraint_name = the column,
+-- definition = the ADD GENERATED clause, restart = the next value).
+ALTER TABLE {table} ADD COLUMN IF NOT EXISTS kind text NOT NULL DEFAULT 'foreign_key';
+ALTER TABLE {table} ADD COLUMN IF NOT EXISTS restart bigint;
 COMMENT ON TABLE {table} IS {comment};

@@ -1,0 +1,405 @@
+//! Reversing `apply`: turn Citus tables back into plain local tables, data and foreign keys kept.
+//!
+//! Tables joined by foreign keys are undistributed together (`undistribute_table` with
+//! `cascade_via_foreign_keys`), one connected group at a time. `undistribute_table` refuses
+//! tables with identity columns, and Citus refuses `DROP IDENTITY` on them, so each identity is
+//! journaled (kind, sequence options, next value), dropped on the coordinator's table alone, and
+//! re-added with the same options once the table is local again; a run killed in between is
+//! finished by the next one from the journal.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use colocate_core::schema::{QualifiedName, Schema, SchemaFilter};
+use postgres::Client;
+use postgres_protocol::escape::escape_identifier;
+use serde::Serialize;
+
+use crate::apply::{Journal, DEFAULT_JOURNAL_TABLE};
+use crate::error::{Cause, PgError};
+use crate::history::TableName;
+use crate::introspect::introspect;
+use crate::lock::{named_key, Lock, CONVERGE_LOCK};
+
+#[derive(Debug, Clone)]
+pub struct UndistributeOptions {
+    /// The tables to undistribute; `None` = every Citus table.
+    pub tables: Option<Vec<QualifiedName>>,
+    /// Also undistribute tables joined to the named ones by foreign keys.
+    pub cascade: bool,
+    pub dry_run: bool,
+    pub lock_timeout: Duration,
+    pub journal_table: String,
+    pub filter: SchemaFilter,
+}
+
+impl Default for UndistributeOptions {
+    fn default() -> Self {
+        UndistributeOptions {
+            tables: None,
+            cascade: false,
+            dry_run: false,
+            lock_timeout: Duration::from_secs(60),
+            journal_table: DEFAULT_JOURNAL_TABLE.into(),
+            filter: SchemaFilter::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Group {
+    pub tables: Vec<QualifiedName>,
+    pub sql: String,
+    pub elapsed_ms: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct UndistributeReport {
+    pub dry_run: bool,
+    pub citus_installed: bool,
+    pub groups: Vec<Group>,
+    /// Identity columns dropped for the operation and re-added afterwards.
+    pub identities: Vec<String>,
+    pub rows: i64,
+}
+
+/// Progress for the caller.
+#[derive(Debug)]
+pub enum UndistributeEvent<'a> {
+    Waiting {
+        holder: &'a str,
+    },
+    Start {
+        index: usize,
+        total: usize,
+        tables: &'a [QualifiedName],
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum UndistributeError {
+    #[error("{0} is not a Citus table")]
+    NotCitus(QualifiedName),
+    #[error("{table} is joined by foreign keys to {} Citus table(s) not named: {}", others.len(), first_few(others))]
+    Connected {
+        table: QualifiedName,
+        others: Vec<QualifiedName>,
+    },
+}
+
+fn first_few(tables: &[QualifiedName]) -> String {
+    let shown: Vec<String> = tables.iter().take(8).map(|q| q.to_string()).collect();
+    match tables.len().saturating_sub(shown.len()) {
+        0 => shown.join(", "),
+        more => format!("{} and {more} more", shown.join(", ")),
+    }
+}
+
+pub fn undistribute(
+    c: &mut Client,
+    opts: &UndistributeOptions,
+    events: &mut dyn FnMut(UndistributeEvent<'_>),
+) -> Result<UndistributeReport, PgError> {
+    let lock = if opts.dry_run {
+        None
+    } else {
+        Some(Lock::acquire_key(
+            c,
+            named_key(CONVERGE_LOCK),
+            "converge lock (apply, undistribute, declarative steps)",
+            opts.lock_timeout,
+            &mut |h| events(UndistributeEvent::Waiting { holder: h }),
+        )?)
+    };
+    let res = run(c, opts, events);
+    if let Some(l) = lock {
+        l.release(c);
+    }
+    res
+}
+
+fn run(
+    c: &mut Client,
+    opts: &UndistributeOptions,
+    events: &mut dyn FnMut(UndistributeEvent<'_>),
+) -> Result<UndistributeReport, PgError> {
+    let journal = Journal {
+        table: TableName::new(&opts.journal_table),
+    };
+    let schema = introspect(c, &opts.filter)?;
+    let mut report = UndistributeReport {
+        dry_run: opts.dry_run,
+        citus_installed: schema.citus.installed.is_some(),
+        groups: Vec::new(),
+        identities: Vec::new(),
+        rows: 0,
+    };
+    if !report.citus_installed {
+        return Ok(report);
+    }
+    if !opts.dry_run {
+        report
+            .identities
+            .extend(restore_identities(c, &journal, &schema)?);
+    }
+    let groups = groups(&schema, opts)?;
+    let total = groups.len();
+    for (i, group) in groups.into_iter().enumerate() {
+        events(UndistributeEvent::Start {
+            index: i + 1,
+            total,
+            tables: &group,
+        });
+        let sql = format!(
+            "SELECT undistribute_table({}, cascade_via_foreign_keys => true);",
+            group[0].regclass_literal()
+        );
+        if opts.dry_run {
+            report.groups.push(Group {
+                tables: group,
+                sql,
+                elapsed_ms: 0.0,
+            });
+            continue;
+        }
+        let t0 = Instant::now();
+        let mut before = BTreeMap::new();
+        for t in &group {
+            before.insert(t.clone(), count(c, t)?);
+        }
+        let keys_before = keys(&schema, &group);
+        journal.ensure(c)?;
+        for t in &group {
+            drop_identities(c, &journal, t, &schema)?;
+        }
+        c.batch_execute(&sql).map_err(|e| PgError::StepFailed {
+            index: i + 1,
+            total,
+            sql: sql.clone(),
+            cause: Box::new(Cause::from_postgres(&e)),
+            done: report.groups.iter().map(|g| g.sql.clone()).collect(),
+        })?;
+        let after_schema = introspect(c, &opts.filter)?;
+        report
+            .identities
+            .extend(restore_identities(c, &journal, &after_schema)?);
+        let mut problems = Vec::new();
+        for (t, n) in &before {
+            let now = count(c, t)?;
+            report.rows += now;
+            if now != *n {
+                problems.push(format!("{t} had {n} rows and has {now}"));
+            }
+            if after_schema.table(t).is_some_and(|x| x.citus.is_some()) {
+                problems.push(format!("{t} is still a Citus table"));
+            }
+        }
+        for (t, k) in keys_before.difference(&keys(&after_schema, &group)) {
+            problems.push(format!("foreign key {k} on {t} is missing"));
+        }
+        if !problems.is_empty() {
+            return Err(PgError::Verify { problems });
+        }
+        report.groups.push(Group {
+            tables: group,
+            sql,
+            elapsed_ms: t0.elapsed().as_secs_f64() * 1000.0,
+        });
+    }
+    Ok(report)
+}
+
+/// Connected groups of Citus tables to undistribute, each sorted, in name order.
+fn groups(schema: &Schema, opts: &UndistributeOptions) -> Result<Vec<Vec<QualifiedName>>, PgError> {
+    let citus: BTreeSet<&QualifiedName> = schema
+        .tables
+        .values()
+        .filter(|t| t.citus.is_some())
+        .map(|t| &t.name)
+        .collect();
+    // Union-find over foreign keys between Citus tables, both directions.
+    let mut parent: BTreeMap<&QualifiedName, &QualifiedName> =
+        citus.iter().map(|q| (*q, *q)).collect();
+    fn find<'a>(
+        p: &mut BTreeMap<&'a QualifiedName, &'a QualifiedName>,
+        x: &'a QualifiedName,
+    ) -> &'a QualifiedName {
+        let mut r = x;
+        while p[r] != r {
+            r = p[r];
+        }
+        p.insert(x, r);
+        r
+    }
+    for t in schema.tables.values().filter(|t| citus.contains(&t.name)) {
+        for fk in &t.foreign_keys {
+            if let Some(target) = citus.get(&fk.ref_table) {
+                let a = find(&mut parent, &t.name);
+                let b = find(&mut parent, target);
+                if a != b {
+                    let (lo, hi) = if a < b { (a, b) } else { (b, a) };
+                    parent.insert(hi, lo);
+                }
+            }
+        }
+    }
+    let mut comps: BTreeMap<&QualifiedName, Vec<QualifiedName>> = BTreeMap::new();
+    for q in &citus {
+        let r = find(&mut parent, q);
+        comps.entry(r).or_default().push((*q).clone());
+    }
+    let all: Vec<Vec<QualifiedName>> = comps.into_values().collect();
+    let Some(named) = &opts.tables else {
+        return Ok(all);
+    };
+    let mut out = Vec::new();
+    for q in named {
+        if !citus.contains(q) {
+            return Err(PgError::Undistribute(UndistributeError::NotCitus(
+                q.clone(),
+            )));
+        }
+        let comp = all
+            .iter()
+            .find(|c| c.contains(q))
+            .cloned()
+            .unwrap_or_default();
+        let others: Vec<QualifiedName> = comp
+            .iter()
+            .filter(|t| !named.contains(t))
+            .cloned()
+            .collect();
+        if !others.is_empty() && !opts.cascade {
+            return Err(PgError::Undistribute(UndistributeError::Connected {
+                table: q.clone(),
+                others,
+            }));
+        }
+        if !out.contains(&comp) {
+            out.push(comp);
+        }
+    }
+    Ok(out)
+}
+
+fn count(c: &mut Client, t: &QualifiedName) -> Result<i64, PgError> {
+    c.query_one(&format!("SELECT count(*) FROM {}", t.sql()), &[])
+        .map(|r| r.get(0))
+        .map_err(|e| PgError::query(format!("count rows of {t}"), &e))
+}
+
+fn keys(schema: &Schema, group: &[QualifiedName]) -> BTreeSet<(String, String)> {
+    group
+        .iter()
+        .filter_map(|q| schema.table(q))
+        .flat_map(|t| {
+            t.foreign_keys
+                .iter()
+                .map(move |fk| (t.name.to_string(), fk.name.clone()))
+        })
+        .collect()
+}
+
+/// Journal, then drop, every identity column of `t` on the coordinator's table only.
+fn drop_identities(
+    c: &mut Client,
+    journal: &Journal,
+    t: &QualifiedName,
+    schema: &Schema,
+) -> Result<(), PgError> {
+    let Some(table) = schema.table(t) else {
+        return Ok(());
+    };
+    for col in table.columns.iter().filter(|c| c.identity.is_some()) {
+        let row = c
+            .query_one(
+                include_str!("sql/identity_options.sql"),
+                &[&t.sql(), &col.name],
+            )
+            .map_err(|e| PgError::query(format!("read identity of {t}.{}", col.name), &e))?;
+        let clause: String = row.get(0);
+        let restart: i64 = row.get(1);
+        let mut tx = c.transaction().map_err(|e| PgError::query("begin", &e))?;
+        tx.execute(
+            &format!(
+                "INSERT INTO {} (kind, table_sql, constraint_name, definition, restart, state) VALUES ('identity', $1, $2, $3, $4, 'dropped')",
+                journal.table.sql()
+            ),
+            &[&t.sql(), &col.name, &clause, &restart],
+        )
+        .map_err(|e| PgError::query(format!("journal identity of {t}"), &e))?;
+        // Citus refuses DROP IDENTITY on its tables; drop it on the coordinator's table alone
+        // (the shards have no identity of their own).
+        tx.batch_execute(&format!(
+            "SET LOCAL citus.enable_ddl_propagation TO off; ALTER TABLE {} ALTER COLUMN {} DROP IDENTITY",
+            t.sql(),
+            escape_identifier(&col.name)
+        ))
+        .map_err(|e| PgError::query(format!("drop identity of {t}.{}", col.name), &e))?;
+        tx.commit().map_err(|e| PgError::query("commit", &e))?;
+    }
+    Ok(())
+}
+
+/// Re-add journaled identities whose tables are local again.
+fn restore_identities(
+    c: &mut Client,
+    journal: &Journal,
+    schema: &Schema,
+) -> Result<Vec<String>, PgError> {
+    if !journal.table.exists(c)? {
+        return Ok(Vec::new());
+    }
+    journal.ensure(c)?; // a journal from an older colocate gains its newer columns
+    let rows = c
+        .query(
+            &format!(
+                "SELECT id, table_sql, constraint_name, definition, restart FROM {} WHERE kind = 'identity' AND state = 'dropped' ORDER BY id",
+                journal.table.sql()
+            ),
+            &[],
+        )
+        .map_err(|e| PgError::query(format!("read {}", journal.table.display()), &e))?;
+    let mut done = Vec::new();
+    for r in rows {
+        let id: i64 = r.get(0);
+        let table: String = r.get(1);
+        let column: String = r.get(2);
+        let clause: String = r.get(3);
+        let restart: i64 = r.get(4);
+        let still_citus = schema
+            .tables
+            .values()
+            .any(|t| t.name.sql() == table && t.citus.is_some());
+        if still_citus {
+            continue;
+        }
+        let col = escape_identifier(&column);
+        // The next value: past both the recorded one and whatever the table holds now.
+        let next: i64 = c
+            .query_one(
+                &format!(
+                    "SELECT greatest($1::bigint, coalesce(max({col})::bigint + 1, 1)) FROM {table}"
+                ),
+                &[&restart],
+            )
+            .map_err(|e| PgError::query(format!("read {table}.{column}"), &e))?
+            .get(0);
+        let mut tx = c.transaction().map_err(|e| PgError::query("begin", &e))?;
+        tx.batch_execute(&format!(
+            "ALTER TABLE {table} ALTER COLUMN {col} ADD {clause}; ALTER TABLE {table} ALTER COLUMN {col} RESTART WITH {next}"
+        ))
+        .map_err(|e| PgError::query(format!("restore identity of {table}.{column}"), &e))?;
+        tx.execute(
+            &format!(
+                "UPDATE {} SET state = 'validated', updated_at = now() WHERE id = $1",
+                journal.table.sql()
+            ),
+            &[&id],
+        )
+        .map_err(|e| PgError::query("update journal", &e))?;
+        tx.commit().map_err(|e| PgError::query("commit", &e))?;
+        done.push(format!("{table}.{column}"));
+    }
+    Ok(done)
+}
