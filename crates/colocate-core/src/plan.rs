@@ -271,6 +271,8 @@ pub fn plan(schema: &Schema, config: &DistributionConfig) -> Plan {
 
 struct Planner<'a> {
     schema: &'a Schema,
+    /// Foreign keys by the table they reference, built once.
+    referencing: BTreeMap<&'a QualifiedName, Vec<(&'a Table, &'a ForeignKey)>>,
     config: &'a DistributionConfig,
     decisions: BTreeMap<QualifiedName, Decision>,
     root: Option<QualifiedName>,
@@ -282,8 +284,15 @@ struct Planner<'a> {
 
 impl<'a> Planner<'a> {
     fn new(schema: &'a Schema, config: &'a DistributionConfig) -> Self {
+        let mut referencing: BTreeMap<&QualifiedName, Vec<(&Table, &ForeignKey)>> = BTreeMap::new();
+        for t in schema.tables.values() {
+            for fk in &t.foreign_keys {
+                referencing.entry(&fk.ref_table).or_default().push((t, fk));
+            }
+        }
         Planner {
             schema,
+            referencing,
             config,
             decisions: config.decisions(),
             root: None,
@@ -691,7 +700,7 @@ impl<'a> Planner<'a> {
         }
         for k in &t.keys {
             if !k.includes(col) {
-                let (fix, manual) = key_fix(self.schema, t, k, col);
+                let (fix, manual) = key_fix(&self.referencing, t, k, col);
                 self.finding(
                     Code::KeyMissingDistributionColumn,
                     Severity::Blocker,
@@ -922,46 +931,64 @@ impl<'a> Planner<'a> {
 
     /// A table whose foreign key target cannot be converted cannot be converted either.
     fn propagate_blocks(&mut self) {
-        loop {
-            let blocked: BTreeSet<QualifiedName> = self
-                .findings
+        // Walk foreign keys backwards from every blocked Citus table: each table reached is
+        // blocked too. Linear in tables plus keys.
+        let mut referrers: BTreeMap<&QualifiedName, Vec<&QualifiedName>> = BTreeMap::new();
+        for t in self.schema.tables.values() {
+            for fk in &t.foreign_keys {
+                if fk.ref_table != t.name {
+                    referrers.entry(&fk.ref_table).or_default().push(&t.name);
+                }
+            }
+        }
+        let mut blocked: BTreeSet<QualifiedName> = self
+            .findings
+            .iter()
+            .filter(|f| f.severity == Severity::Blocker)
+            .map(|f| f.table.clone())
+            .collect();
+        let is_citus = |q: &QualifiedName| self.roles.get(q).is_some_and(|r| r.is_citus());
+        let mut work: Vec<QualifiedName> =
+            blocked.iter().filter(|q| is_citus(q)).cloned().collect();
+        let mut newly: Vec<QualifiedName> = Vec::new();
+        while let Some(q) = work.pop() {
+            for src in referrers.get(&q).into_iter().flatten() {
+                if !blocked.contains(*src) && is_citus(src) {
+                    blocked.insert((*src).clone());
+                    newly.push((*src).clone());
+                    work.push((*src).clone());
+                }
+            }
+        }
+        newly.sort();
+        let citus_blocked: BTreeSet<QualifiedName> =
+            blocked.iter().filter(|q| is_citus(q)).cloned().collect();
+        let schema = self.schema;
+        for name in newly {
+            let t = &schema.tables[&name];
+            let Some(fk) = t
+                .foreign_keys
                 .iter()
-                .filter(|f| f.severity == Severity::Blocker)
-                .map(|f| f.table.clone())
-                .collect();
-            let mut added = false;
-            for t in self.schema.tables.values() {
-                if blocked.contains(&t.name) || !self.roles[&t.name].is_citus() {
-                    continue;
-                }
-                let hit = t.foreign_keys.iter().find(|fk| {
-                    fk.ref_table != t.name
-                        && blocked.contains(&fk.ref_table)
-                        && self.role(&fk.ref_table).is_some_and(|r| r.is_citus())
-                });
-                if let Some(fk) = hit {
-                    let msg = format!(
-                        "{} references {} ({}), which is blocked: it converts once {} does",
-                        t.name,
-                        fk.ref_table,
-                        display_col(&fk.name),
-                        fk.ref_table
-                    );
-                    let target = fk.ref_table.clone();
-                    self.finding(
-                        Code::ReferencesBlockedTable,
-                        Severity::Blocker,
-                        &t.name,
-                        msg,
-                        Some(format!("-- fix the blockers of {target} first")),
-                        true,
-                    );
-                    added = true;
-                }
-            }
-            if !added {
-                break;
-            }
+                .find(|fk| fk.ref_table != t.name && citus_blocked.contains(&fk.ref_table))
+            else {
+                continue;
+            };
+            let msg = format!(
+                "{} references {} ({}), which is blocked: it converts once {} does",
+                t.name,
+                fk.ref_table,
+                display_col(&fk.name),
+                fk.ref_table
+            );
+            let target = fk.ref_table.clone();
+            self.finding(
+                Code::ReferencesBlockedTable,
+                Severity::Blocker,
+                &name,
+                msg,
+                Some(format!("-- fix the blockers of {target} first")),
+                true,
+            );
         }
     }
 
@@ -1400,31 +1427,46 @@ impl<'a> Planner<'a> {
                 d.insert(&fk.ref_table);
             }
         }
+        // Layer by layer: every table whose targets are all converted, in name order. Linear in
+        // tables plus keys (each key is counted down once).
+        let mut indegree: BTreeMap<&QualifiedName, usize> =
+            deps.iter().map(|(q, d)| (*q, d.len())).collect();
+        let mut dependents: BTreeMap<&QualifiedName, Vec<&QualifiedName>> = BTreeMap::new();
+        for (src, targets) in &deps {
+            for t in targets {
+                dependents.entry(*t).or_default().push(*src);
+            }
+        }
         let mut order = Vec::with_capacity(set.len());
-        let mut done: BTreeSet<&QualifiedName> = BTreeSet::new();
-        while order.len() < set.len() {
-            let ready: Vec<&QualifiedName> = deps
-                .iter()
-                .filter(|(q, d)| !done.contains(*q) && d.iter().all(|x| done.contains(x)))
-                .map(|(q, _)| *q)
-                .collect();
-            if ready.is_empty() {
-                // Unreachable after cycle breaking; never loop forever.
-                let rest: Vec<&QualifiedName> = deps
-                    .keys()
-                    .filter(|q| !done.contains(*q))
-                    .copied()
-                    .collect();
-                for q in rest {
-                    done.insert(q);
-                    order.push(q.clone());
+        let mut layer: Vec<&QualifiedName> = indegree
+            .iter()
+            .filter(|(_, n)| **n == 0)
+            .map(|(q, _)| *q)
+            .collect();
+        while !layer.is_empty() {
+            let mut next = Vec::new();
+            for q in &layer {
+                order.push((*q).clone());
+                for src in dependents.get(q).into_iter().flatten() {
+                    if let Some(n) = indegree.get_mut(src) {
+                        *n -= 1;
+                        if *n == 0 {
+                            next.push(*src);
+                        }
+                    }
                 }
-                break;
             }
-            for q in ready {
-                done.insert(q);
-                order.push(q.clone());
-            }
+            next.sort();
+            layer = next;
+        }
+        if order.len() < set.len() {
+            // Unreachable after cycle breaking; never loop forever, never lose a table.
+            let placed: BTreeSet<QualifiedName> = order.iter().cloned().collect();
+            order.extend(
+                deps.keys()
+                    .filter(|q| !placed.contains(*q))
+                    .map(|q| (*q).clone()),
+            );
         }
         // Within one pass ordering is by name; the root leads when nothing must precede it.
         if let Some(root) = &self.root {
@@ -1508,7 +1550,12 @@ fn key_columns(k: &Key) -> String {
 
 /// SQL that rebuilds a key with the distribution column first. Foreign keys that use the key
 /// are dropped first (their own findings re-create them with the tenant column).
-fn key_fix(schema: &Schema, t: &Table, k: &Key, col: &str) -> (String, bool) {
+fn key_fix(
+    referencing: &BTreeMap<&QualifiedName, Vec<(&Table, &ForeignKey)>>,
+    t: &Table,
+    k: &Key,
+    col: &str,
+) -> (String, bool) {
     let mut cols = vec![escape_identifier(col)];
     let mut has_expr = false;
     for c in &k.columns {
@@ -1520,19 +1567,18 @@ fn key_fix(schema: &Schema, t: &Table, k: &Key, col: &str) -> (String, bool) {
     let name = escape_identifier(&k.name);
     let table = t.name.sql();
     let mut sql = String::new();
-    let dependents: Vec<(&Table, &ForeignKey)> = schema
-        .tables
-        .values()
-        .flat_map(|s| s.foreign_keys.iter().map(move |fk| (s, fk)))
+    let mut key_cols = k.column_names();
+    key_cols.sort();
+    let dependents: Vec<(&Table, &ForeignKey)> = referencing
+        .get(&t.name)
+        .into_iter()
+        .flatten()
         .filter(|(_, fk)| {
-            fk.ref_table == t.name && {
-                let mut a: Vec<&str> = fk.ref_columns.iter().map(String::as_str).collect();
-                let mut b = k.column_names();
-                a.sort();
-                b.sort();
-                a == b
-            }
+            let mut a: Vec<&str> = fk.ref_columns.iter().map(String::as_str).collect();
+            a.sort();
+            a == key_cols
         })
+        .copied()
         .collect();
     for (s, fk) in &dependents {
         sql.push_str(&format!(

@@ -954,3 +954,36 @@ fn leftover_coordinator_rows_of_converted_tables_are_cleaned_up() {
     assert_eq!(p.table(&q("leftover")).unwrap().state, State::Done);
     assert!(p.drift().is_empty(), "leftover rows are not drift");
 }
+
+#[test]
+fn a_deep_foreign_key_chain_is_ordered_target_first() {
+    let mut tables = vec![tenants()];
+    for i in 0..300 {
+        let mut t = child(&format!("c{i:03}"));
+        if i > 0 {
+            t = t.col("prev_id", "bigint").fk(
+                &format!("c{i:03}_prev"),
+                &["tenant", "prev_id"],
+                &format!("c{:03}", i - 1),
+                &["tenant", "id"],
+            );
+        }
+        tables.push(t);
+    }
+    let p = run(&schema(tables));
+    let order = step_tables(&p, StepKind::CreateDistributedTable);
+    let expected: Vec<String> = std::iter::once("tenants".to_string())
+        .chain((0..300).map(|i| format!("c{i:03}")))
+        .collect();
+    assert_eq!(order, expected);
+    let layers: Vec<usize> = p
+        .steps
+        .iter()
+        .filter(|s| s.kind == StepKind::CreateDistributedTable)
+        .map(|s| s.layer)
+        .collect();
+    assert!(
+        layers.windows(2).all(|w| w[0] < w[1]),
+        "one layer per link: {layers:?}"
+    );
+}

@@ -23,8 +23,9 @@
 //! connection. Before timing, the catalogs are vacuumed and analysed, as autovacuum would have
 //! done on a real database, and a checkpoint writes out the generation's dirty buffers.
 //!
-//! `cargo bench -p colocate-pg --bench planner` runs the full sizes (a few minutes, most of it
-//! creating the 10,000 tables). Without `--bench` (e.g. `cargo test --all-targets`) it runs a
+//! `cargo bench -p colocate-pg --bench planner` runs the full sizes (about a minute on two cores,
+//! most of it creating the 10,000 tables: the server slows down per table as the catalog grows,
+//! which the first and last chunk times show). Without `--bench` (e.g. `cargo test --all-targets`) it runs a
 //! small smoke pass. With `COLOCATE_BENCH_KEEP=DIR` the summary also goes to
 //! `DIR/planner-summary.txt` (`scripts/bench` prints it with its other figures).
 
@@ -109,6 +110,9 @@ fn main() {
 struct Measured {
     tables: usize,
     generate: Duration,
+    /// Time of each DDL transaction, in order: shows whether creating a table slows down as
+    /// the catalog grows.
+    chunks: Vec<Duration>,
     settle: Duration,
     queries: usize,
     /// Introspection on a fresh connection per run (connecting not counted).
@@ -142,17 +146,21 @@ fn measure(n: usize, runs: usize) -> Measured {
 
     let db = TestDb::new();
     let mut client = db.connect();
-    let t = Instant::now();
+    let mut chunks = Vec::with_capacity(g.chunks.len());
     for chunk in &g.chunks {
+        let t = Instant::now();
         client.batch_execute(chunk).expect("create the schema");
+        chunks.push(t.elapsed());
     }
-    let generate = t.elapsed();
+    let generate: Duration = chunks.iter().sum();
     println!(
         "generate:                                {} ({} transactions of up to {CHUNK} tables, \
-         {} per table)",
+         {} per table; first chunk {}, last {})",
         secs(generate),
         g.chunks.len(),
-        ms(generate / n as u32)
+        ms(generate / n as u32),
+        ms(chunks[0]),
+        ms(chunks[chunks.len() - 1])
     );
     assert_eq!(count_tables(&mut client), n as i64, "every table created");
 
@@ -225,6 +233,7 @@ fn measure(n: usize, runs: usize) -> Measured {
     Measured {
         tables: n,
         generate,
+        chunks,
         settle: settle_time,
         queries,
         introspect,
@@ -301,60 +310,97 @@ fn count_tables(client: &mut Client) -> i64 {
 fn report(results: &[Measured], summary: &mut String) {
     let Some(base) = results.first() else { return };
     let m = |v: &[Duration]| median(v).as_secs_f64() * 1000.0;
-    let per = |v: &[Duration], n: usize| m(v) * 1000.0 / n as f64;
+    // Microseconds per table, over all tables and over those added since the previous size
+    // (which leaves out fixed costs such as round trips).
+    let per = |t: f64, n: usize| t * 1000.0 / n as f64;
+    let marginal = |t: f64, n: usize, prev: Option<(f64, usize)>| match prev {
+        Some((pt, pn)) => format!("{:.1}", (t - pt) * 1000.0 / (n - pn) as f64),
+        None => "-".to_string(),
+    };
+    let runs = base.introspect.len();
     let mut lines = vec![
         format!(
-            "planner: introspect + plan, default config, medians of {} (ms; growth = time(n) / time({}), linear = n / {})",
-            base.introspect.len(),
-            base.tables,
-            base.tables
+            "planner: default config (root tenants; columns tenant, tenant_id), medians of {runs}; growth = time(n) / time({}), linear = n / {}",
+            base.tables, base.tables
         ),
+        "  introspection (introspect_with_stats, fresh connection per run, connect not counted):"
+            .to_string(),
         format!(
-            "  {:>6} {:>7} | {:>10} {:>7} {:>8} {:>6} | {:>8} {:>8} {:>6} | {:>8} {:>6} | {:>9} {:>8}",
-            "tables",
-            "linear",
-            "introspect",
-            "queries",
-            "µs/table",
-            "growth",
-            "plan",
-            "µs/table",
-            "growth",
-            "total",
-            "growth",
-            "warm intr",
-            "generate"
+            "  {:>6} {:>7} | {:>9} {:>7} {:>8} {:>8} {:>6} | {:>9}",
+            "tables", "linear", "median ms", "queries", "µs/table", "marginal", "growth", "warm ms"
         ),
     ];
+    let mut prev = None;
     for r in results {
-        let linear = r.tables as f64 / base.tables as f64;
-        let total = m(&r.introspect) + m(&r.planning);
-        let base_total = m(&base.introspect) + m(&base.planning);
+        let t = m(&r.introspect);
         lines.push(format!(
-            "  {:>6} {:>6.1}x | {:>10.1} {:>7} {:>8.1} {:>5.1}x | {:>8.1} {:>8.1} {:>5.1}x | {:>8.1} {:>5.1}x | {:>9.1} {:>7.1}s",
+            "  {:>6} {:>6.1}x | {:>9.1} {:>7} {:>8.1} {:>8} {:>5.1}x | {:>9.1}",
             r.tables,
-            linear,
-            m(&r.introspect),
+            r.tables as f64 / base.tables as f64,
+            t,
             r.queries,
-            per(&r.introspect, r.tables),
-            m(&r.introspect) / m(&base.introspect),
-            m(&r.planning),
-            per(&r.planning, r.tables),
-            m(&r.planning) / m(&base.planning),
+            per(t, r.tables),
+            marginal(t, r.tables, prev),
+            t / m(&base.introspect),
+            m(&r.introspect_warm)
+        ));
+        prev = Some((t, r.tables));
+    }
+    lines.push("  planning (plan, pure, no I/O):".to_string());
+    lines.push(format!(
+        "  {:>6} {:>7} | {:>9} {:>8} {:>8} {:>6}",
+        "tables", "linear", "median ms", "µs/table", "marginal", "growth"
+    ));
+    let mut prev = None;
+    for r in results {
+        let t = m(&r.planning);
+        lines.push(format!(
+            "  {:>6} {:>6.1}x | {:>9.1} {:>8.1} {:>8} {:>5.1}x",
+            r.tables,
+            r.tables as f64 / base.tables as f64,
+            t,
+            per(t, r.tables),
+            marginal(t, r.tables, prev),
+            t / m(&base.planning)
+        ));
+        prev = Some((t, r.tables));
+    }
+    lines.push(
+        "  introspection + planning, and schema generation (not part of the target):".to_string(),
+    );
+    lines.push(format!(
+        "  {:>6} {:>7} | {:>9} {:>6} | {:>10} {:>8} {:>11} {:>10}",
+        "tables",
+        "linear",
+        "total ms",
+        "growth",
+        "generate s",
+        "ms/table",
+        "first chunk",
+        "last chunk"
+    ));
+    let base_total = m(&base.introspect) + m(&base.planning);
+    for r in results {
+        let total = m(&r.introspect) + m(&r.planning);
+        lines.push(format!(
+            "  {:>6} {:>6.1}x | {:>9.1} {:>5.1}x | {:>10.1} {:>8.2} {:>8.1} ms {:>7.1} ms",
+            r.tables,
+            r.tables as f64 / base.tables as f64,
             total,
             total / base_total,
-            m(&r.introspect_warm),
-            r.generate.as_secs_f64()
+            r.generate.as_secs_f64(),
+            r.generate.as_secs_f64() * 1000.0 / r.tables as f64,
+            r.chunks[0].as_secs_f64() * 1000.0,
+            r.chunks[r.chunks.len() - 1].as_secs_f64() * 1000.0
         ));
     }
     for r in results {
         lines.push(format!(
-            "  {} tables, every run (ms): introspect {}; warm {}; plan {}; generate {:.1} s, settle {:.1} s",
+            "  {} tables, every run (ms): introspect {}; warm {}; plan {}; settle {:.1} s",
             r.tables,
             list_ms(&r.introspect),
             list_ms(&r.introspect_warm),
             list_ms(&r.planning),
-            r.generate.as_secs_f64(),
             r.settle.as_secs_f64()
         ));
     }
