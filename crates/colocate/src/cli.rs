@@ -78,6 +78,13 @@ pub enum Command {
     Undistribute(UndistributeArgs),
     /// Start a throwaway local PostgreSQL, apply the bundled example migrations, show status.
     Demo(DemoArgs),
+    /// Print a shell completion script (e.g. `colocate completions bash > /etc/bash_completion.d/colocate`).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), generated from this command line's definition.
+    Man,
 }
 
 #[derive(Debug, Args)]

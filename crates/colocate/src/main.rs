@@ -61,6 +61,21 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Apply(a) => planning::apply(g, a),
         Command::Undistribute(a) => planning::undistribute(g, a),
         Command::Demo(a) => demo::run(g, a),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(
+                *shell,
+                &mut Cli::command(),
+                "colocate",
+                &mut std::io::stdout(),
+            );
+            Ok(EXIT_OK)
+        }
+        Command::Man => {
+            use clap::CommandFactory;
+            clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout())?;
+            Ok(EXIT_OK)
+        }
     }
 }
 
