@@ -29,7 +29,8 @@ impl LocalError {
 pub struct LocalServer {
     bin: PathBuf,
     dir: PathBuf,
-    port: u16,
+    /// Coordinator first, then workers: (data directory, port).
+    nodes: Vec<(PathBuf, u16)>,
     citus: bool,
     keep: bool,
 }
@@ -76,9 +77,9 @@ fn free_port() -> Result<u16, LocalError> {
 }
 
 impl LocalServer {
-    /// Start a fresh server (with Citus preloaded when it is installed). With `keep`, it is
-    /// left running when dropped.
-    pub fn start(keep: bool) -> Result<LocalServer, LocalError> {
+    /// Start a fresh server (with Citus preloaded when it is installed) and, with Citus,
+    /// `workers` more on other loopback ports. With `keep`, they are left running when dropped.
+    pub fn start(keep: bool, workers: usize) -> Result<LocalServer, LocalError> {
         let bin = find_bin()?;
         let dir = std::env::temp_dir().join(format!(
             "colocate-demo-{}-{}",
@@ -86,20 +87,32 @@ impl LocalServer {
             free_port()?
         ));
         std::fs::create_dir_all(&dir)?;
-        let root = is_root();
-        if root {
+        if is_root() {
             chown_postgres(&dir)?;
         }
-        let data = dir.join("data");
         let citus = citus_installed(&bin);
         let mut server = LocalServer {
             bin,
             dir,
-            port: 0,
+            nodes: Vec::new(),
             citus,
             keep,
         };
-        server.run(
+        let count = 1 + if citus { workers } else { 0 };
+        for i in 0..count {
+            server.start_node(i)?;
+        }
+        Ok(server)
+    }
+
+    fn start_node(&mut self, i: usize) -> Result<(), LocalError> {
+        let name = if i == 0 {
+            "coordinator".to_string()
+        } else {
+            format!("worker{i}")
+        };
+        let data = self.dir.join(&name);
+        self.run(
             "initdb",
             &[
                 "-D",
@@ -113,16 +126,15 @@ impl LocalServer {
             ],
         )?;
         let port = free_port()?;
-        server.port = port;
         let mut opts = format!(
             "-c listen_addresses=127.0.0.1 -p {port} -c unix_socket_directories={} -c fsync=off -c synchronous_commit=off -c full_page_writes=off",
-            server.dir.display()
+            self.dir.display()
         );
-        if citus {
+        if self.citus {
             opts.push_str(" -c shared_preload_libraries=citus");
         }
-        let log = server.dir.join("server.log");
-        server.run(
+        let log = self.dir.join(format!("{name}.log"));
+        self.run(
             "pg_ctl",
             &[
                 "-D",
@@ -137,19 +149,36 @@ impl LocalServer {
                 "start",
             ],
         )?;
-        Ok(server)
+        self.nodes.push((data, port));
+        Ok(())
     }
 
+    /// The coordinator's URL for database `db`.
     pub fn url(&self, db: &str) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/{db}", self.port)
+        format!("postgres://postgres@127.0.0.1:{}/{db}", self.port())
+    }
+
+    pub fn port(&self) -> u16 {
+        self.nodes.first().map(|n| n.1).unwrap_or(0)
+    }
+
+    /// Ports of the workers (empty without Citus or when none were asked for).
+    pub fn worker_ports(&self) -> Vec<u16> {
+        self.nodes.iter().skip(1).map(|n| n.1).collect()
     }
 
     pub fn citus(&self) -> bool {
         self.citus
     }
 
-    pub fn data_dir(&self) -> PathBuf {
-        self.dir.join("data")
+    /// The commands that stop the servers left running by `keep`, coordinator first.
+    pub fn stop_commands(&self) -> Vec<String> {
+        let pg_ctl = self.bin.join("pg_ctl");
+        let prefix = if is_root() { "runuser -u postgres -- " } else { "" };
+        self.nodes
+            .iter()
+            .map(|(data, _)| format!("{prefix}{} -D {} stop", pg_ctl.display(), data.display()))
+            .collect()
     }
 
     fn run(&self, tool: &str, args: &[&str]) -> Result<(), LocalError> {
@@ -185,11 +214,12 @@ impl LocalServer {
 
 impl Drop for LocalServer {
     fn drop(&mut self) {
-        if self.keep || self.port == 0 {
+        if self.keep {
             return;
         }
-        let data = self.data_dir();
-        let _ = self.run("pg_ctl", &["-D", path_str(&data), "-m", "fast", "stop"]);
+        for (data, _) in self.nodes.clone() {
+            let _ = self.run("pg_ctl", &["-D", path_str(&data), "-m", "fast", "stop"]);
+        }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

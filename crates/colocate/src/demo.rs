@@ -49,7 +49,7 @@ fn write_example(root: &Path) -> Result<Vec<PathBuf>> {
 pub fn run(_g: &Global, a: &DemoArgs) -> Result<u8> {
     let started = Instant::now();
     eprintln!("starting a throwaway PostgreSQL on 127.0.0.1 ...");
-    let server = LocalServer::start(a.keep)?;
+    let server = LocalServer::start(a.keep, 0)?;
     let work =
         std::env::temp_dir().join(format!("colocate-demo-migrations-{}", std::process::id()));
     let dirs = write_example(&work)?;
@@ -78,10 +78,9 @@ pub fn run(_g: &Global, a: &DemoArgs) -> Result<u8> {
     let _ = std::fs::remove_dir_all(&work);
     if a.keep {
         println!("\nthe server keeps running: {url}");
-        println!(
-            "stop it with: pg_ctl -D {} stop",
-            server.data_dir().display()
-        );
+        for cmd in server.stop_commands() {
+            println!("stop it with: {cmd}");
+        }
     }
     eprintln!("demo finished in {:.1} s", started.elapsed().as_secs_f64());
     Ok(EXIT_OK)
