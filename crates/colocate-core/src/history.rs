@@ -317,6 +317,14 @@ pub fn plan_migrate(
                 let m = set
                     .get(row.version)
                     .ok_or_else(|| Refusal::PartialMissing(display(row)))?;
+                if m.step.is_some() {
+                    // A declarative step is idempotent: it simply runs again.
+                    runs.push(PlannedRun {
+                        version: m.id,
+                        resume_at: 0,
+                    });
+                    continue;
+                }
                 if m.up.transaction {
                     return Err(Refusal::PartialNowTransactional {
                         name: m.file_name(),
@@ -434,7 +442,8 @@ pub fn plan_rollback(
         let m = set
             .get(row.version)
             .ok_or_else(|| Refusal::RollbackMissing(display(row)))?;
-        if m.down.is_none() {
+        // A declarative step's down part is automatic.
+        if m.down.is_none() && m.step.is_none() {
             no_down.push(m.file_name());
         }
         let resume_at = match row.state {
@@ -668,6 +677,56 @@ mod tests {
                 "20240103000000_c.sql".into(),
                 "20240101000000_a.sql".into()
             ])
+        );
+    }
+
+    #[test]
+    fn declarative_steps_have_an_automatic_down_part_and_a_checksum() {
+        let step = |file: &str, body: &str| {
+            Migration::parse(
+                Path::new("citus"),
+                &Path::new("citus").join(file),
+                body.as_bytes(),
+            )
+            .unwrap()
+        };
+        let ms = vec![
+            mig("20240101000000_a.sql", UPDOWN),
+            step("20240102000000_citus.toml", "[citus]\nextension = true\n"),
+            step(
+                "20240103000000_lookups.toml",
+                "[reference]\ntables = [\"countries\"]\n",
+            ),
+        ];
+        let rows: Vec<_> = ms.iter().map(|m| row(m, 1, RowState::Applied)).collect();
+        let s = set(ms.clone());
+        let plan = plan_rollback(&s, &rows, RollbackScope::To(None)).unwrap();
+        assert_eq!(plan.len(), 3);
+        assert_eq!(plan[0].version, id("20240103000000"));
+        // The checksum is the file's: an edited step shows as changed.
+        let edited = step(
+            "20240103000000_lookups.toml",
+            "[reference]\ntables = [\"countries\", \"currencies\"]\n",
+        );
+        let r = status(&set(vec![ms[0].clone(), ms[1].clone(), edited]), &rows);
+        assert_eq!(r.counts.changed, 1);
+        assert_eq!(r.entries[2].status, Status::Changed);
+        // A step is idempotent: one recorded part way simply runs again from the start.
+        let mut partial = row(&ms[2], 1, RowState::Partial { progress: 0 });
+        partial.prefix_checksum = None;
+        let runs = plan_migrate(
+            &s,
+            &[rows[0].clone(), rows[1].clone(), partial],
+            None,
+            false,
+        )
+        .unwrap();
+        assert_eq!(
+            runs,
+            vec![PlannedRun {
+                version: id("20240103000000"),
+                resume_at: 0
+            }]
         );
     }
 

@@ -1,9 +1,12 @@
-//! The pure domain of colocate: migration identities, files and sets, and (later) the schema
-//! model and the distribution planner. Nothing here talks to a database; the only I/O is reading
-//! migration files from disk in [`migration::MigrationSet::load`], so everything else is tested
-//! in milliseconds on hand-built values.
+//! The pure domain of colocate: migration identities, files (SQL and declarative Citus steps)
+//! and sets, the schema model, the distribution planner, and the migration sets `generate`
+//! writes. Nothing here talks to a database; the only I/O is reading migration files from disk
+//! in [`migration::MigrationSet::load`], so everything else is tested in milliseconds on
+//! hand-built values.
 
+pub mod declarative;
 pub mod distribution;
+pub mod generate;
 pub mod history;
 pub mod migration;
 pub mod plan;

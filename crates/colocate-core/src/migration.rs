@@ -1,12 +1,15 @@
-//! Migration files: `YYYYMMDDHHMMSS_name.sql` with dbmate-style sections.
+//! Migration files: `YYYYMMDDHHMMSS_name.sql` with dbmate-style sections, and declarative
+//! Citus steps `YYYYMMDDHHMMSS_name.toml` (see [`crate::declarative`]).
 //!
-//! SPEC (to implement):
+//! SPEC:
 //! - `MigrationId`: the 14-digit timestamp prefix, validated as a real UTC date-time
 //!   (month 1-12, day valid for the month incl. leap years, hour < 24, minute < 60, second < 60).
 //!   Ordered, `Display` prints the 14 digits, `FromStr` parses exactly 14 digits.
 //! - File names: `<14 digits>_<name>.sql`, name non-empty of `[A-Za-z0-9_-]`. Anything else in a
-//!   migration directory is an error naming the file (dotfiles and sub-directories are ignored;
-//!   a `.toml` file is an error saying declarative step files are not supported yet).
+//!   migration directory is an error naming the file (dotfiles and sub-directories are ignored).
+//!   `<14 digits>_<name>.toml` is a declarative step: exactly one of `[citus]`, `[reference]`,
+//!   `[distribute]`; an unknown key, a second section or an empty table list is an error naming
+//!   the file (and the line, where there is one).
 //! - Body: `-- migrate:up` then SQL, optionally `-- migrate:down` then SQL. Either marker may be
 //!   followed by options: `transaction:false` (or `transaction:true`). An unknown option is an
 //!   error naming file and line. Text before `-- migrate:up` that is not blank/comment is an error.
@@ -32,6 +35,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest, Sha256};
 
+use crate::declarative::DeclarativeStep;
 use crate::split::{split_statements, SplitError, Statement};
 
 // ---------------------------------------------------------------------------------------------
@@ -350,8 +354,17 @@ pub enum MigrationError {
     },
     #[error("{}: invalid migration file name: {reason}", .path.display())]
     InvalidFileName { path: PathBuf, reason: String },
-    #[error("{}: declarative step files (.toml) are not supported yet", .path.display())]
-    UnsupportedToml { path: PathBuf },
+    /// A `.toml` declarative step file that does not declare exactly one valid step.
+    #[error(
+        "{}{}: {message}",
+        .path.display(),
+        .line.map(|l| format!(":{l}")).unwrap_or_default()
+    )]
+    Declarative {
+        path: PathBuf,
+        line: Option<usize>,
+        message: String,
+    },
     #[error("{}: not valid utf-8 (first bad byte at offset {offset})", .path.display())]
     NotUtf8 { path: PathBuf, offset: usize },
     #[error("{}: no -- migrate:up marker", .path.display())]
@@ -412,8 +425,8 @@ impl MigrationError {
             MigrationError::InvalidFileName { .. } => {
                 "rename it to YYYYMMDDHHMMSS_name.sql, or move it out of the migration directory"
             }
-            MigrationError::UnsupportedToml { .. } => {
-                "write the step as a .sql migration, or move the file out of the migration directory"
+            MigrationError::Declarative { .. } => {
+                "a step file holds exactly one of [citus] extension = true, [reference] tables = [...], or [distribute] column, colocate_with, tables (see docs/cli.md)"
             }
             MigrationError::NotUtf8 { .. } => "save the file as UTF-8",
             MigrationError::MissingUp { .. } => {
@@ -445,7 +458,7 @@ impl MigrationError {
             | MigrationError::NotADirectory { path }
             | MigrationError::Io { path, .. }
             | MigrationError::InvalidFileName { path, .. }
-            | MigrationError::UnsupportedToml { path }
+            | MigrationError::Declarative { path, .. }
             | MigrationError::NotUtf8 { path, .. }
             | MigrationError::MissingUp { path }
             | MigrationError::DuplicateMarker { path, .. }
@@ -464,14 +477,16 @@ impl MigrationError {
 
 const NAME_FORMAT: &str = "expected YYYYMMDDHHMMSS_name.sql";
 
-/// Split `YYYYMMDDHHMMSS_name.sql` into its version and name, or say why it is not one.
+/// Split `YYYYMMDDHHMMSS_name.sql` (or a declarative step's `YYYYMMDDHHMMSS_name.toml`) into its
+/// version and name, or say why it is not one.
 pub fn parse_file_name(file_name: &str) -> Result<(MigrationId, String), String> {
-    let stem = match file_name.strip_suffix(".sql") {
-        Some(stem) => stem,
-        None if file_name.ends_with(".toml") => {
-            return Err("declarative step files (.toml) are not supported yet".to_string())
-        }
-        None => return Err(format!("{NAME_FORMAT}, but it does not end in .sql")),
+    let Some(stem) = file_name
+        .strip_suffix(".sql")
+        .or_else(|| file_name.strip_suffix(".toml"))
+    else {
+        return Err(format!(
+            "{NAME_FORMAT} (or .toml for a declarative step), but it ends in neither"
+        ));
     };
     let Some((version, name)) = stem.split_once('_') else {
         return Err(format!(
@@ -509,7 +524,7 @@ pub struct Section {
     pub statements: Vec<Statement>,
 }
 
-/// A parsed migration file.
+/// A parsed migration file: SQL sections, or a declarative step.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Migration {
     pub id: MigrationId,
@@ -519,9 +534,14 @@ pub struct Migration {
     /// The migration directory the file was found in.
     pub dir: PathBuf,
     pub checksum: Checksum,
+    /// For a declarative step: a one-line SQL comment saying what it does, with no statements
+    /// and `transaction: false` (the runner runs the step, not this text).
     pub up: Section,
-    /// `None` when the file has no down marker or nothing below it.
+    /// `None` when the file has no down marker or nothing below it. Always `Some` for a
+    /// declarative step, whose down part is automatic.
     pub down: Option<Section>,
+    /// The step of a `.toml` file; `None` for SQL migrations.
+    pub step: Option<DeclarativeStep>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -578,6 +598,29 @@ impl Migration {
             path: path.to_path_buf(),
             offset: e.valid_up_to(),
         })?;
+        if file_name.ends_with(".toml") {
+            let step = DeclarativeStep::parse(text).map_err(|e| MigrationError::Declarative {
+                path: path.to_path_buf(),
+                line: e.line,
+                message: e.message,
+            })?;
+            let described = |what: String| Section {
+                sql: format!("-- declarative step: {what}\n"),
+                transaction: false,
+                first_line: 1,
+                statements: Vec::new(),
+            };
+            return Ok(Migration {
+                id,
+                name,
+                path: path.to_path_buf(),
+                dir: dir.to_path_buf(),
+                checksum: Checksum::of(bytes),
+                up: described(step.describe_up()),
+                down: Some(described(step.describe_down())),
+                step: Some(step),
+            });
+        }
 
         let (up, down) = find_markers(path, text)?;
         let preamble = &text[..up.start];
@@ -608,12 +651,14 @@ impl Migration {
             checksum: Checksum::of(bytes),
             up,
             down,
+            step: None,
         })
     }
 
-    /// `YYYYMMDDHHMMSS_name.sql`.
+    /// `YYYYMMDDHHMMSS_name.sql`, or `.toml` for a declarative step.
     pub fn file_name(&self) -> String {
-        format!("{}_{}.sql", self.id, self.name)
+        let ext = if self.step.is_some() { "toml" } else { "sql" };
+        format!("{}_{}.{ext}", self.id, self.name)
     }
 }
 
@@ -826,9 +871,6 @@ fn load_dir(dir: &Path, out: &mut Vec<Migration>) -> Result<(), MigrationError> 
         // Follows symlinks: a link to a directory is skipped like the directory.
         if is_link && std::fs::metadata(&path).map_err(io(&path))?.is_dir() {
             continue;
-        }
-        if path.extension().is_some_and(|e| e == "toml") {
-            return Err(MigrationError::UnsupportedToml { path });
         }
         // Check the name before reading, so a stray large file is not read for nothing.
         if let Err(reason) = parse_file_name(&file_name.to_string_lossy()) {
@@ -1082,11 +1124,11 @@ mod tests {
         let reason = |s: &str| parse_file_name(s).unwrap_err();
         assert_eq!(
             reason("README.md"),
-            "expected YYYYMMDDHHMMSS_name.sql, but it does not end in .sql"
+            "expected YYYYMMDDHHMMSS_name.sql (or .toml for a declarative step), but it ends in neither"
         );
         assert_eq!(
             reason("20240101000000_x.SQL"),
-            "expected YYYYMMDDHHMMSS_name.sql, but it does not end in .sql"
+            "expected YYYYMMDDHHMMSS_name.sql (or .toml for a declarative step), but it ends in neither"
         );
         assert_eq!(
             reason("20240101000000.sql"),
@@ -1107,11 +1149,11 @@ mod tests {
         );
         assert_eq!(
             reason("20240101000000_x.sql.bak"),
-            "expected YYYYMMDDHHMMSS_name.sql, but it does not end in .sql"
+            "expected YYYYMMDDHHMMSS_name.sql (or .toml for a declarative step), but it ends in neither"
         );
         assert_eq!(
-            reason("20240101000000_x.toml"),
-            "declarative step files (.toml) are not supported yet"
+            parse_file_name("20240101000000_distribute_users.toml").unwrap(),
+            (id("20240101000000"), "distribute_users".to_string())
         );
     }
 
@@ -1577,19 +1619,69 @@ mod tests {
         }
 
         #[test]
-        fn toml_files_are_rejected() {
+        fn toml_step_files_load_beside_sql_migrations() {
             let d = tempfile::tempdir().unwrap();
-            write(d.path(), "20240101000000_distribute.toml", "[citus]\n");
+            write(d.path(), "20240101000000_tenants.sql", UP);
+            let body = "[distribute]\ncolumn = \"tenant\"\ntables = [\"tenants\"]\n";
+            write(d.path(), "20240102000000_distribute_tenants.toml", body);
+            let set = load(&[d.path()]).unwrap();
+            assert_eq!(set.len(), 2);
+            let m = set.get(id("20240102000000")).unwrap();
+            assert_eq!(m.file_name(), "20240102000000_distribute_tenants.toml");
+            assert_eq!(m.name, "distribute_tenants");
+            assert_eq!(m.checksum, Checksum::of(body.as_bytes()));
+            assert!(matches!(m.step, Some(DeclarativeStep::Distribute { .. })));
+            assert!(!m.up.transaction && m.up.statements.is_empty());
+            assert_eq!(
+                m.up.sql,
+                "-- declarative step: distribute public.tenants by tenant as the root of a new colocation group\n"
+            );
+            // The down part is automatic.
+            assert!(m.down.is_some());
+            assert!(set.get(id("20240101000000")).unwrap().step.is_none());
+        }
+
+        #[test]
+        fn bad_toml_step_files_name_the_file_and_line() {
+            let d = tempfile::tempdir().unwrap();
+            write(
+                d.path(),
+                "20240101000000_distribute.toml",
+                "[citus]\nextension = true\nx = 1\n",
+            );
             let err = load(&[d.path()]).unwrap_err();
-            assert!(matches!(err, MigrationError::UnsupportedToml { .. }));
+            assert!(matches!(err, MigrationError::Declarative { .. }));
+            let path = d.path().join("20240101000000_distribute.toml");
             assert_eq!(
                 err.to_string(),
                 format!(
-                    "{}: declarative step files (.toml) are not supported yet",
-                    d.path().join("20240101000000_distribute.toml").display()
+                    "{}:3: unknown field `x`, expected `extension`",
+                    path.display()
                 )
             );
+            assert_eq!(err.path(), path);
             assert!(err.hint().is_some());
+            write(
+                d.path(),
+                "20240101000000_distribute.toml",
+                "[reference]\ntables = []\n",
+            );
+            assert_eq!(
+                load(&[d.path()]).unwrap_err().to_string(),
+                format!("{}: [reference] tables is empty", path.display())
+            );
+            write(
+                d.path(),
+                "20240101000000_distribute.toml",
+                "[citus]\nextension = true\n[reference]\ntables = [\"a\"]\n",
+            );
+            assert_eq!(
+                load(&[d.path()]).unwrap_err().to_string(),
+                format!(
+                    "{}: declares [citus] and [reference]: one step per file",
+                    path.display()
+                )
+            );
         }
 
         #[test]

@@ -27,6 +27,10 @@ use crate::schema::{
 /// The JSON plan format's version.
 pub const PLAN_VERSION: u32 = 1;
 
+/// What precedes `create_distributed_table` for a table that needs sequential mode: sent with
+/// it as one query, so `SET LOCAL` holds for exactly that statement's implicit transaction.
+pub const SEQUENTIAL_MODE: &str = "SET LOCAL citus.multi_shard_modify_mode TO 'sequential'; ";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
@@ -1255,6 +1259,13 @@ impl<'a> Planner<'a> {
                     ),
                 ),
             };
+            let sql = if kind == StepKind::CreateDistributedTable
+                && self.reaches_reference_indirectly(q)
+            {
+                format!("{SEQUENTIAL_MODE}{sql}")
+            } else {
+                sql
+            };
             steps.push(Step {
                 kind,
                 table: Some(q.clone()),
@@ -1296,20 +1307,15 @@ impl<'a> Planner<'a> {
         }
         // The coordinator keeps the rows it copied into shards until told to drop them; do it
         // sources first, once every referencing table is converted.
-        // A table still referenced by a table that stays local cannot be truncated (Citus
-        // refuses, and the local key still checks the coordinator's rows): those wait.
+        // A table a table that stays local still reaches through foreign keys cannot be
+        // truncated (Citus refuses a direct one, the cascade would empty an indirect one, and
+        // the local key still checks the coordinator's rows): those wait.
         let stays_local: BTreeSet<&QualifiedName> = tables
             .iter()
             .filter(|t| t.role == Role::Local || t.blocked)
             .map(|t| &t.name)
             .collect();
-        let referenced_locally: BTreeSet<&QualifiedName> = self
-            .schema
-            .tables
-            .values()
-            .filter(|t| stays_local.contains(&t.name))
-            .flat_map(|t| t.foreign_keys.iter().map(|fk| &fk.ref_table))
-            .collect();
+        let referenced_locally = reached_from_plain(self.schema, &stays_local);
         for q in ref_order.iter().chain(dist_order.iter()).rev() {
             if self.schema.tables[q].row_estimate != 0 && !referenced_locally.contains(q) {
                 steps.push(Step {
@@ -1331,6 +1337,33 @@ impl<'a> Planner<'a> {
         steps
     }
 
+    /// Whether a table `q` references reaches a reference table through its own foreign keys.
+    /// Citus distributes a table with a key to a reference table in sequential mode by itself,
+    /// but not one that reaches it only through another table, and then refuses ("cannot
+    /// execute parallel DDL on table ... after DDL command on reference table").
+    fn reaches_reference_indirectly(&self, q: &QualifiedName) -> bool {
+        let mut seen: BTreeSet<&QualifiedName> = BTreeSet::new();
+        let mut work: Vec<(&QualifiedName, usize)> = vec![(q, 0)];
+        while let Some((t, depth)) = work.pop() {
+            if depth >= 2 && self.role(t) == Some(Role::Reference) {
+                return true;
+            }
+            if !seen.insert(t) {
+                continue;
+            }
+            if let Some(table) = self.schema.table(t) {
+                work.extend(
+                    table
+                        .foreign_keys
+                        .iter()
+                        .filter(|fk| fk.ref_table != *t)
+                        .map(|fk| (&fk.ref_table, depth + 1)),
+                );
+            }
+        }
+        false
+    }
+
     /// Tables already in Citus whose coordinator heap still holds rows: an earlier conversion
     /// stopped (or was done by hand) before the local data was removed.
     fn cleanup_steps(&self, tables: &[TablePlan], layer: usize) -> Vec<Step> {
@@ -1339,13 +1372,7 @@ impl<'a> Planner<'a> {
             .filter(|t| t.role == Role::Local || t.blocked)
             .map(|t| &t.name)
             .collect();
-        let referenced_locally: BTreeSet<&QualifiedName> = self
-            .schema
-            .tables
-            .values()
-            .filter(|t| stays_local.contains(&t.name))
-            .flat_map(|t| t.foreign_keys.iter().map(|fk| &fk.ref_table))
-            .collect();
+        let referenced_locally = reached_from_plain(self.schema, &stays_local);
         tables
             .iter()
             .filter(|t| t.state == State::Done && t.role.is_citus())
@@ -1513,6 +1540,33 @@ impl<'a> Planner<'a> {
         }
         out
     }
+}
+
+/// Every table the `plain` tables reach by following foreign keys, directly or through other
+/// tables. `truncate_local_data_after_distributing_table` truncates with CASCADE through every
+/// table that references the one named, and those that reference them, Citus tables included:
+/// so a table's coordinator rows may only be removed when no plain table is reached from it
+/// that way, else the cascade empties the plain table (Citus itself only refuses a direct one).
+pub fn reached_from_plain<'s>(
+    schema: &'s Schema,
+    plain: &BTreeSet<&QualifiedName>,
+) -> BTreeSet<&'s QualifiedName> {
+    let mut out: BTreeSet<&QualifiedName> = BTreeSet::new();
+    let mut work: Vec<&QualifiedName> = schema
+        .tables
+        .values()
+        .filter(|t| plain.contains(&t.name))
+        .flat_map(|t| t.foreign_keys.iter().map(|fk| &fk.ref_table))
+        .collect();
+    while let Some(q) = work.pop() {
+        if !out.insert(q) {
+            continue;
+        }
+        if let Some(t) = schema.table(q) {
+            work.extend(t.foreign_keys.iter().map(|fk| &fk.ref_table));
+        }
+    }
+    out
 }
 
 /// A column name as a person reads it.

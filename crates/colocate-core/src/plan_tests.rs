@@ -907,6 +907,42 @@ fn tables_still_referenced_by_local_tables_are_not_truncated() {
 }
 
 #[test]
+fn a_table_a_plain_table_reaches_through_others_is_not_truncated() {
+    // audit (blocked: a trigger) -> tickets -> countries: truncating countries would cascade
+    // through tickets into audit's own rows.
+    let mut audit = child("audit")
+        .col("ticket", "bigint")
+        .fk(
+            "audit_ticket_fkey",
+            &["tenant", "ticket"],
+            "tickets",
+            &["tenant", "id"],
+        )
+        .rows(5)
+        .0;
+    audit.triggers.push(Trigger {
+        name: "audit_stamp".into(),
+        definition: "CREATE TRIGGER ...".into(),
+    });
+    let s = schema(vec![
+        tenants().rows(5),
+        tbl("countries").col("code", "text").pk(&["code"]).rows(5),
+        child("tickets")
+            .col("country", "text")
+            .fk("tickets_country_fkey", &["country"], "countries", &["code"])
+            .rows(5),
+        T(audit),
+    ]);
+    let p = run(&s);
+    assert_eq!(role_of(&p, "audit"), (Role::Distributed, true));
+    assert!(
+        step_tables(&p, StepKind::TruncateLocalData).is_empty(),
+        "{:?}",
+        step_tables(&p, StepKind::TruncateLocalData)
+    );
+}
+
+#[test]
 fn drift_lists_pending_conflicts_and_blockers_but_not_warnings() {
     let mut s = schema(vec![
         tenants().live(CitusKind::Distributed, Some("tenant"), 1),

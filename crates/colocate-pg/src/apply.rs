@@ -14,7 +14,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use colocate_core::distribution::DistributionConfig;
-use colocate_core::plan::{plan, Finding, Plan, Severity, State, Step, StepKind};
+use colocate_core::plan::{
+    plan, reached_from_plain, Finding, Plan, Severity, State, Step, StepKind, SEQUENTIAL_MODE,
+};
 use colocate_core::schema::{QualifiedName, Schema};
 use postgres::Client;
 use postgres_protocol::escape::{escape_identifier, escape_literal};
@@ -262,10 +264,40 @@ fn run(
         }
         report.skipped = problems;
     }
+    // Tables left plain by this run: out of scope of `only` (a declarative step), skipped, or
+    // local. The coordinator rows of a table one of them reaches through foreign keys stay for
+    // now: the truncation cascades through every referencing table into the plain one. Rows
+    // left by earlier steps go as soon as nothing plain reaches their table, whichever step
+    // that is.
+    let converting_now: BTreeSet<&QualifiedName> = plan
+        .steps
+        .iter()
+        .filter(|s| {
+            matches!(
+                s.kind,
+                StepKind::CreateDistributedTable | StepKind::CreateReferenceTable
+            ) && in_scope(&s.table)
+        })
+        .filter_map(|s| s.table.as_ref())
+        .filter(|t| !report.skipped.iter().any(|f| &f.table == *t))
+        .collect();
+    let plain: BTreeSet<&QualifiedName> = schema
+        .tables
+        .values()
+        .filter(|t| t.citus.is_none() && !converting_now.contains(&t.name))
+        .map(|t| &t.name)
+        .collect();
+    let waits = reached_from_plain(&schema, &plain);
     let steps: Vec<&Step> = plan
         .steps
         .iter()
-        .filter(|s| in_scope(&s.table) || s.table.is_none())
+        .filter(|s| match (s.kind, &s.table) {
+            (StepKind::TruncateLocalData, Some(t)) => {
+                !waits.contains(t)
+                    && (in_scope(&s.table) || plan.table(t).is_some_and(|p| p.state == State::Done))
+            }
+            _ => in_scope(&s.table) || s.table.is_none(),
+        })
         .collect();
     // A run with nothing to convert does not create the extension or change a setting.
     let converting = steps.iter().any(|s| s.table.is_some());
@@ -418,7 +450,9 @@ fn online_sql(step: &Step, schema: &Schema, opts: &ApplyOptions) -> Option<Strin
     if referenced_by_non_distributed {
         return None;
     }
-    Some(step.sql.replacen(
+    // The concurrent form cannot run in the implicit transaction of a sequential-mode prefix.
+    let sql = step.sql.strip_prefix(SEQUENTIAL_MODE).unwrap_or(&step.sql);
+    Some(sql.replacen(
         "create_distributed_table(",
         "create_distributed_table_concurrently(",
         1,

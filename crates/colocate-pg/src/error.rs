@@ -180,6 +180,20 @@ pub enum PgError {
     Undistribute(#[from] crate::undistribute::UndistributeError),
     #[error("column {column} does not exist in {table}")]
     NoSuchColumn { table: String, column: String },
+    /// A declarative step (`.toml` migration) that failed; `source` says why.
+    #[error("{file}: {direction} failed")]
+    StepFile {
+        file: String,
+        version: String,
+        /// `migration` or `rollback`.
+        direction: &'static str,
+        /// Migrations this run completed before the failure (they stay applied / reverted).
+        completed: Vec<String>,
+        #[source]
+        source: Box<PgError>,
+    },
+    #[error(transparent)]
+    Declarative(#[from] crate::declarative::DeclarativeError),
 }
 
 fn summarize(findings: &[colocate_core::plan::Finding]) -> String {
@@ -229,6 +243,18 @@ impl PgError {
                 "fix them (`colocate plan` shows each with its SQL), or pass --skip-blocked to converge the other tables"
                     .into(),
             ),
+            PgError::StepFile { source, .. } => match source.as_ref() {
+                PgError::Blocked { .. } => Some(
+                    "fix them (`colocate plan` shows each with its SQL) or take those tables out of the step file, then run migrate again"
+                        .into(),
+                ),
+                PgError::StepFailed { .. } => Some(
+                    "fix the cause and run migrate again: the step resumes from what the database now is"
+                        .into(),
+                ),
+                other => other.hint(),
+            },
+            PgError::Declarative(e) => Some(e.hint().into()),
             PgError::Undistribute(crate::undistribute::UndistributeError::Connected { .. }) => Some(
                 "name those tables too, or pass --cascade to undistribute the whole group".into(),
             ),
@@ -256,6 +282,7 @@ impl PgError {
             PgError::Query { cause, .. } => cause.server(),
             PgError::StepFailed { cause, .. } => cause.server(),
             PgError::Failed(f) => f.cause.server(),
+            PgError::StepFile { source, .. } => source.server(),
             _ => None,
         }
     }

@@ -5,6 +5,7 @@
 
 pub mod apply;
 pub mod connect;
+pub mod declarative;
 pub mod error;
 pub mod history;
 pub mod introspect;

@@ -174,7 +174,11 @@ impl LocalServer {
     /// The commands that stop the servers left running by `keep`, coordinator first.
     pub fn stop_commands(&self) -> Vec<String> {
         let pg_ctl = self.bin.join("pg_ctl");
-        let prefix = if is_root() { "runuser -u postgres -- " } else { "" };
+        let prefix = if is_root() {
+            "runuser -u postgres -- "
+        } else {
+            ""
+        };
         self.nodes
             .iter()
             .map(|(data, _)| format!("{prefix}{} -D {} stop", pg_ctl.display(), data.display()))

@@ -1,10 +1,13 @@
 //! Running migrations and rollbacks: one advisory lock around the run, one batch number per run,
 //! each migration and its history row committed together, and migrations that opted out of a
 //! transaction run statement by statement with their progress recorded after each one.
+//! Declarative steps (`.toml` files) run through the apply engine (see [`crate::declarative`]);
+//! their history row is written once the step has completed, since the step is idempotent.
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
+use colocate_core::declarative::DeclarativeStep;
 use colocate_core::history::{
     self, plan_migrate, plan_rollback, prefix_checksum, AppliedMigration, RollbackScope,
     StatusReport,
@@ -14,6 +17,7 @@ use colocate_core::{Migration, MigrationId, MigrationSet, Section};
 use postgres::Client;
 use serde::Serialize;
 
+use crate::declarative::{self, StepEvent};
 use crate::error::{Cause, MigrationFailure, PgError};
 use crate::history::{HistoryTable, TableName};
 use crate::lock::Lock;
@@ -21,8 +25,9 @@ use crate::lock::Lock;
 /// What the runner tells its caller as it goes (the CLI shows it on stderr).
 #[derive(Debug)]
 pub enum Event<'a> {
-    /// Another session holds the lock; the run waits.
-    Waiting { holder: &'a str },
+    /// Another session holds `lock` (`migration lock`, or the `converge lock` a declarative
+    /// step takes); the run waits.
+    Waiting { lock: &'static str, holder: &'a str },
     /// A migration starts (`index` of `total`, 1-based).
     Start {
         migration: &'a Migration,
@@ -34,6 +39,11 @@ pub enum Event<'a> {
     Done {
         migration: &'a Migration,
         duration: Duration,
+    },
+    /// A declarative step starts one of its statements.
+    Progress {
+        migration: &'a Migration,
+        message: &'a str,
     },
 }
 
@@ -60,6 +70,9 @@ pub struct RunItem {
     /// The SQL that runs (dry runs only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sql: Option<String>,
+    /// What a declarative step did, one line each (e.g. that it was skipped without Citus).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 fn is_zero(n: &usize) -> bool {
@@ -183,25 +196,29 @@ impl<'a> Runner<'a> {
                     resume_at: p.resume_at,
                 });
                 let started = Instant::now();
-                let res = if m.up.transaction {
-                    run.up_in_transaction(m, batch, &stmts)
+                let res = if let Some(step) = &m.step {
+                    run.up_step(m, step, batch, &stmts, events)
+                } else if m.up.transaction {
+                    run.up_in_transaction(m, batch, &stmts).map(|_| Vec::new())
                 } else {
                     run.up_statements(m, p.resume_at, batch, &stmts)
+                        .map(|_| Vec::new())
                 };
-                if let Err(mut e) = res {
-                    if let PgError::Failed(f) = &mut e {
-                        f.completed = report.applied.iter().map(|a| a.file.clone()).collect();
+                let notes = match res {
+                    Ok(notes) => notes,
+                    Err(e) => {
+                        let done = report.applied.iter().map(|a| a.file.clone()).collect();
+                        return Err(with_completed(e, m, "migration", done));
                     }
-                    return Err(e);
-                }
+                };
                 let duration = started.elapsed();
                 events(Event::Done {
                     migration: m,
                     duration,
                 });
-                report
-                    .applied
-                    .push(item(m, &m.up, p.resume_at, ms(duration), false));
+                let mut it = item(m, &m.up, p.resume_at, ms(duration), false);
+                it.notes = notes;
+                report.applied.push(it);
             }
             Ok(report)
         })
@@ -249,25 +266,29 @@ impl<'a> Runner<'a> {
                     resume_at: p.resume_at,
                 });
                 let started = Instant::now();
-                let res = if down.transaction {
-                    run.down_in_transaction(m, down, &stmts)
+                let res = if let Some(step) = &m.step {
+                    run.down_step(m, step, &stmts, events)
+                } else if down.transaction {
+                    run.down_in_transaction(m, down, &stmts).map(|_| Vec::new())
                 } else {
                     run.down_statements(m, down, p.resume_at, &stmts)
+                        .map(|_| Vec::new())
                 };
-                if let Err(mut e) = res {
-                    if let PgError::Failed(f) = &mut e {
-                        f.completed = report.reverted.iter().map(|a| a.file.clone()).collect();
+                let notes = match res {
+                    Ok(notes) => notes,
+                    Err(e) => {
+                        let done = report.reverted.iter().map(|a| a.file.clone()).collect();
+                        return Err(with_completed(e, m, "rollback", done));
                     }
-                    return Err(e);
-                }
+                };
                 let duration = started.elapsed();
                 events(Event::Done {
                     migration: m,
                     duration,
                 });
-                report
-                    .reverted
-                    .push(item(m, down, p.resume_at, ms(duration), false));
+                let mut it = item(m, down, p.resume_at, ms(duration), false);
+                it.notes = notes;
+                report.reverted.push(it);
             }
             Ok(report)
         })
@@ -355,11 +376,51 @@ impl<'a> Runner<'a> {
         body: impl FnOnce(&mut Self, Events<'_>) -> Result<T, PgError>,
     ) -> Result<T, PgError> {
         let lock = Lock::acquire(self.client, &self.history, self.lock_timeout, &mut |h| {
-            events(Event::Waiting { holder: h })
+            events(Event::Waiting {
+                lock: "migration lock",
+                holder: h,
+            })
         })?;
         let res = body(self, events);
         lock.release(self.client);
         res
+    }
+
+    /// Run a declarative step, then record it: the step is idempotent, so a crash in between
+    /// only means the next run does it again (finding nothing left to do).
+    fn up_step(
+        &mut self,
+        m: &Migration,
+        step: &DeclarativeStep,
+        batch: i32,
+        stmts: &Prepared,
+        events: Events<'_>,
+    ) -> Result<Vec<String>, PgError> {
+        let started = Instant::now();
+        let notes = declarative::up(self.client, step, self.lock_timeout, &mut |e| {
+            forward(m, e, events)
+        })?;
+        let params = row_params(m, batch, ms(started.elapsed()), "applied", None, None);
+        self.client
+            .execute(&stmts.upsert, &params.as_refs())
+            .map_err(|e| PgError::query(format!("record {}", m.file_name()), &e))?;
+        Ok(notes)
+    }
+
+    fn down_step(
+        &mut self,
+        m: &Migration,
+        step: &DeclarativeStep,
+        stmts: &Prepared,
+        events: Events<'_>,
+    ) -> Result<Vec<String>, PgError> {
+        let notes = declarative::down(self.client, step, self.lock_timeout, &mut |e| {
+            forward(m, e, events)
+        })?;
+        self.client
+            .execute(&stmts.delete, &[&(m.id.as_u64() as i64)])
+            .map_err(|e| PgError::query(format!("unrecord {}", m.file_name()), &e))?;
+        Ok(notes)
     }
 
     fn up_in_transaction(
@@ -588,6 +649,42 @@ fn row_params(
     }
 }
 
+fn forward(m: &Migration, e: StepEvent<'_>, events: Events<'_>) {
+    match e {
+        StepEvent::Waiting { holder } => events(Event::Waiting {
+            lock: "converge lock",
+            holder,
+        }),
+        StepEvent::Progress { message } => events(Event::Progress {
+            migration: m,
+            message,
+        }),
+    }
+}
+
+/// A failed migration's error, carrying the migrations this run completed before it. A
+/// declarative step's error is wrapped so the message names its file.
+fn with_completed(
+    mut e: PgError,
+    m: &Migration,
+    direction: &'static str,
+    done: Vec<String>,
+) -> PgError {
+    if m.step.is_some() {
+        return PgError::StepFile {
+            file: m.path.display().to_string(),
+            version: m.id.to_string(),
+            direction,
+            completed: done,
+            source: Box::new(e),
+        };
+    }
+    if let PgError::Failed(f) = &mut e {
+        f.completed = done;
+    }
+    e
+}
+
 fn item(
     m: &Migration,
     section: &Section,
@@ -602,6 +699,7 @@ fn item(
         transaction: section.transaction,
         resumed_at,
         duration_ms,
+        notes: Vec::new(),
         sql: dry.then(|| {
             if resumed_at == 0 {
                 section.sql.trim().to_string()

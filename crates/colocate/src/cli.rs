@@ -76,6 +76,9 @@ pub enum Command {
     /// Turn Citus tables back into plain local tables (data and foreign keys kept), one
     /// foreign-key-connected group at a time.
     Undistribute(UndistributeArgs),
+    /// Write the plan as a migration set: the extension, reference tables, the root, then the
+    /// distributed tables by dependency layer, each idempotent with a down part.
+    Generate(GenerateArgs),
     /// Start a throwaway local PostgreSQL, apply the bundled example migrations, show status.
     Demo(DemoArgs),
     /// Print a shell completion script (e.g. `colocate completions bash > /etc/bash_completion.d/colocate`).
@@ -255,6 +258,34 @@ pub struct UndistributeArgs {
     pub lock: LockArgs,
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GenerateFormat {
+    /// Declarative step files that `colocate migrate` runs through the apply engine.
+    Toml,
+    /// dbmate `.sql` files of guarded, idempotent SQL, for any runner.
+    Sql,
+    /// knex `.cjs` migrations (`transaction: false`) raising the same SQL.
+    Knex,
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// Directory to write into (created if missing; an existing file is never overwritten).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    #[arg(long, value_enum, default_value_t = GenerateFormat::Toml)]
+    pub format: GenerateFormat,
+    /// At most N tables per distribution file, in dependency order, instead of one file per
+    /// dependency layer (the tables of a foreign-key cycle always share a file).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub tables_per_file: Option<u32>,
+    /// Start with the blockers' automatic fixes (keys rebuilt with the tenant column, foreign
+    /// keys re-created with it) and include the tables they unblock; fixes that need a decision
+    /// are written as comments.
+    #[arg(long)]
+    pub with_fixes: bool,
 }
 
 #[derive(Debug, Args)]

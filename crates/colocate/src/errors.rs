@@ -1,6 +1,8 @@
 //! How errors reach the user: `error: …` on one line, then the server's detail and a hint
 //! naming what fixes it.
 
+use std::error::Error;
+
 use colocate_core::MigrationError;
 use colocate_pg::local::LocalError;
 use colocate_pg::PgError;
@@ -23,7 +25,7 @@ pub fn print(err: &anyhow::Error) {
         eprintln!("{done}");
     }
     for cause in err.chain() {
-        match cause.downcast_ref::<PgError>() {
+        match pg(cause) {
             Some(PgError::Blocked {
                 findings,
                 journal_open,
@@ -58,25 +60,36 @@ pub fn print(err: &anyhow::Error) {
 
 /// What a failed run had already done: those migrations stay as they are.
 fn completed(err: &anyhow::Error) -> Option<String> {
-    let f = err
-        .chain()
-        .find_map(|c| match c.downcast_ref::<PgError>() {
-            Some(PgError::Failed(f)) => Some(f),
-            _ => None,
-        })?;
-    let verb = if f.direction == "rollback" {
+    let (direction, completed) = err.chain().find_map(|c| match pg(c) {
+        Some(PgError::Failed(f)) => Some((f.direction, &f.completed)),
+        Some(PgError::StepFile {
+            direction,
+            completed,
+            ..
+        }) => Some((*direction, completed)),
+        _ => None,
+    })?;
+    let verb = if direction == "rollback" {
         "rolled back"
     } else {
         "applied"
     };
-    if f.completed.is_empty() {
+    if completed.is_empty() {
         return Some(format!("note: this run {verb} nothing before the failure"));
     }
     Some(format!(
         "note: this run {verb} {} migration(s) before the failure, and they stay {verb}: {}",
-        f.completed.len(),
-        f.completed.join(", ")
+        completed.len(),
+        completed.join(", ")
     ))
+}
+
+/// The database error a cause is, also when it is the boxed source of another (a declarative
+/// step's failure holds the engine's error that way).
+fn pg<'e>(cause: &'e (dyn Error + 'static)) -> Option<&'e PgError> {
+    cause
+        .downcast_ref::<PgError>()
+        .or_else(|| cause.downcast_ref::<Box<PgError>>().map(|b| b.as_ref()))
 }
 
 fn details(err: &anyhow::Error) -> (Option<String>, Option<String>) {

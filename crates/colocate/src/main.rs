@@ -6,6 +6,7 @@ mod cli;
 mod config;
 mod demo;
 mod errors;
+mod generate;
 mod migrate;
 mod plan_render;
 mod planning;
@@ -60,6 +61,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Check(a) => planning::check(g, a),
         Command::Apply(a) => planning::apply(g, a),
         Command::Undistribute(a) => planning::undistribute(g, a),
+        Command::Generate(a) => generate::run(g, a),
         Command::Demo(a) => demo::run(g, a),
         Command::Completions { shell } => {
             use clap::CommandFactory;

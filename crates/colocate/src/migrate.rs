@@ -34,8 +34,11 @@ pub fn connect(g: &Global, application: &str) -> Result<colocate_pg::Client> {
 fn progress(verbose: bool) -> impl FnMut(Event<'_>) {
     let show = crate::show_progress(verbose);
     move |e| match e {
-        Event::Waiting { holder } => {
-            eprintln!("waiting for the migration lock, held by {holder}")
+        Event::Waiting { lock, holder } => {
+            eprintln!("waiting for the {lock}, held by {holder}")
+        }
+        Event::Progress { migration, message } if show => {
+            eprintln!("      {}: {message}", migration.file_name())
         }
         Event::Start {
             migration,

@@ -63,6 +63,13 @@ fn dry_run_listing(verb: &str, items: &[RunItem]) {
     }
 }
 
+/// What a declarative step did, under its line.
+fn notes(i: &RunItem) {
+    for n in &i.notes {
+        println!("          {n}");
+    }
+}
+
 pub fn migrate(r: &MigrateReport) {
     if r.dry_run {
         return dry_run_listing("apply", &r.applied);
@@ -73,6 +80,7 @@ pub fn migrate(r: &MigrateReport) {
     }
     for i in &r.applied {
         println!("applied   {}  ({:.1} ms)", i.file, i.duration_ms);
+        notes(i);
     }
     let total: f64 = r.applied.iter().map(|i| i.duration_ms).sum();
     println!(
@@ -93,6 +101,7 @@ pub fn rollback(r: &RollbackReport) {
     }
     for i in &r.reverted {
         println!("reverted  {}  ({:.1} ms)", i.file, i.duration_ms);
+        notes(i);
     }
     println!("{} migration(s) rolled back", r.reverted.len());
 }

@@ -350,3 +350,220 @@ pub fn unique() -> String {
         .unwrap_or(0);
     format!("{}_{}", std::process::id(), nanos)
 }
+
+// --- Citus tier: what a conversion must keep (apply and undistribute tests) -------------------
+
+use std::collections::{BTreeMap, BTreeSet};
+
+/// `schema.name` (as the planner prints it, unquoted) → a quoted SQL name.
+pub fn quote_table(name: &str) -> String {
+    let (schema, table) = name.split_once('.').expect("schema.table");
+    format!(
+        "\"{}\".\"{}\"",
+        schema.replace('"', "\"\""),
+        table.replace('"', "\"\"")
+    )
+}
+
+/// One row of `pg_dist_partition`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CitusTable {
+    /// `h` hash-distributed, `n` none (reference or Citus local).
+    pub method: String,
+    pub column: Option<String>,
+    pub colocation: i32,
+    /// `t` for reference tables.
+    pub repmodel: String,
+}
+
+/// A foreign key as the catalog states it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ForeignKey {
+    pub table: String,
+    pub name: String,
+    pub definition: String,
+    pub validated: bool,
+}
+
+impl Project {
+    /// Every table and partition in `schemas`, as `schema.name`, sorted. (Citus hides the shards
+    /// a single-node coordinator holds from catalog queries like this one.)
+    pub fn tables_in(&self, schemas: &[&str]) -> Vec<String> {
+        let schemas: Vec<String> = schemas.iter().map(|s| s.to_string()).collect();
+        self.db
+            .connect()
+            .query(
+                "SELECT n.nspname || '.' || c.relname FROM pg_class c \
+                 JOIN pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE n.nspname = ANY($1) AND c.relkind IN ('r', 'p') ORDER BY 1",
+                &[&schemas],
+            )
+            .expect("list tables")
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
+    }
+
+    /// Row count and an md5 of all rows (as text, sorted) per table: equal before and after a
+    /// conversion when no row was lost, duplicated or changed.
+    pub fn checksums(&self, tables: &[String]) -> BTreeMap<String, (i64, String)> {
+        let mut c = self.db.connect();
+        tables
+            .iter()
+            .map(|t| {
+                let sql = format!(
+                    "SELECT count(*), coalesce(md5(string_agg(x, '|' ORDER BY x)), '') \
+                     FROM (SELECT r::text AS x FROM {} r) s",
+                    quote_table(t)
+                );
+                let row = c
+                    .query_one(&sql, &[])
+                    .unwrap_or_else(|e| panic!("{sql}: {e}"));
+                (t.clone(), (row.get(0), row.get(1)))
+            })
+            .collect()
+    }
+
+    /// The foreign keys declared on `tables` (inherited copies on partitions left out).
+    pub fn foreign_keys(&self, tables: &[String]) -> BTreeSet<ForeignKey> {
+        let tables: Vec<String> = tables.to_vec();
+        self.db
+            .connect()
+            .query(
+                "SELECT n.nspname || '.' || c.relname, k.conname, pg_get_constraintdef(k.oid), k.convalidated \
+                 FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid \
+                 JOIN pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE k.contype = 'f' AND k.conparentid = 0 AND n.nspname || '.' || c.relname = ANY($1)",
+                &[&tables],
+            )
+            .expect("list foreign keys")
+            .iter()
+            .map(|r| ForeignKey {
+                table: r.get(0),
+                name: r.get(1),
+                definition: r.get(2),
+                validated: r.get(3),
+            })
+            .collect()
+    }
+
+    /// `pg_dist_partition` by table (`schema.name`); empty when Citus is not created.
+    pub fn citus_tables(&self) -> BTreeMap<String, CitusTable> {
+        if self.count("SELECT count(*) FROM pg_extension WHERE extname = 'citus'") == 0 {
+            return BTreeMap::new();
+        }
+        self.db
+            .connect()
+            .query(
+                "SELECT n.nspname || '.' || c.relname, p.partmethod::text, \
+                        CASE WHEN p.partkey IS NOT NULL THEN column_to_column_name(p.logicalrelid, p.partkey) END, \
+                        p.colocationid, p.repmodel::text \
+                 FROM pg_dist_partition p JOIN pg_class c ON c.oid = p.logicalrelid \
+                 JOIN pg_namespace n ON n.oid = c.relnamespace",
+                &[],
+            )
+            .expect("read pg_dist_partition")
+            .iter()
+            .map(|r| {
+                (
+                    r.get(0),
+                    CitusTable {
+                        method: r.get(1),
+                        column: r.get(2),
+                        colocation: r.get(3),
+                        repmodel: r.get(4),
+                    },
+                )
+            })
+            .collect()
+    }
+
+    /// Citus tables whose coordinator table (the shell) still holds data pages: rows a
+    /// conversion copied into shards and left behind.
+    pub fn coordinator_leftovers(&self) -> Vec<(String, i64)> {
+        if self.count("SELECT count(*) FROM pg_extension WHERE extname = 'citus'") == 0 {
+            return Vec::new();
+        }
+        self.db
+            .connect()
+            .query(
+                "SELECT n.nspname || '.' || c.relname, pg_relation_size(c.oid) \
+                 FROM pg_dist_partition p JOIN pg_class c ON c.oid = p.logicalrelid \
+                 JOIN pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE pg_relation_size(c.oid) > 0 ORDER BY 1",
+                &[],
+            )
+            .expect("shell sizes")
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect()
+    }
+
+    /// Journal rows (`kind table name state`) not yet validated; empty without a journal.
+    pub fn journal_open(&self) -> Vec<String> {
+        if !self.table_exists("public.colocate_journal") {
+            return Vec::new();
+        }
+        self.db
+            .connect()
+            .query(
+                "SELECT concat_ws(' ', kind, table_sql, constraint_name, state) \
+                 FROM public.colocate_journal WHERE state <> 'validated' ORDER BY id",
+                &[],
+            )
+            .expect("read the journal")
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
+    }
+
+    /// `pg_dump --schema-only` of this database with the same major version as the server,
+    /// without colocate's journal (and its sequence) and without the random `\restrict` keys of newer pg_dumps.
+    pub fn schema_dump(&self) -> String {
+        let bin = std::env::var("COLOCATE_PG_BIN")
+            .unwrap_or_else(|_| "/usr/lib/postgresql/15/bin".to_string());
+        let mut cmd = std::process::Command::new(Path::new(&bin).join("pg_dump"));
+        for var in CONNECTION_ENV {
+            cmd.env_remove(var);
+        }
+        let out = cmd
+            .args([
+                "--schema-only",
+                "--exclude-table=public.colocate_journal",
+                "--exclude-table=public.colocate_journal_id_seq",
+                "--dbname",
+            ])
+            .arg(self.db.url())
+            .output()
+            .expect("run pg_dump");
+        assert!(
+            out.status.success(),
+            "pg_dump failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| !l.starts_with("\\restrict") && !l.starts_with("\\unrestrict"))
+            .map(|l| format!("{l}\n"))
+            .collect()
+    }
+}
+
+/// The lines that differ between two texts (a small diff for assertion messages).
+pub fn line_diff(before: &str, after: &str) -> String {
+    let a: Vec<&str> = before.lines().collect();
+    let b: Vec<&str> = after.lines().collect();
+    let only_a: Vec<&&str> = a.iter().filter(|l| !b.contains(l)).collect();
+    let only_b: Vec<&&str> = b.iter().filter(|l| !a.contains(l)).collect();
+    let mut out = String::new();
+    for l in only_a.iter().take(40) {
+        out.push_str(&format!("- {l}\n"));
+    }
+    for l in only_b.iter().take(40) {
+        out.push_str(&format!("+ {l}\n"));
+    }
+    if out.is_empty() && a != b {
+        out.push_str("(same lines, different order)\n");
+    }
+    out
+}

@@ -1,0 +1,660 @@
+//! `generate` on small hand-built schemas: file names and versions, order, cycle grouping,
+//! chunking, what is left out, the fixes, escaping, and snapshots of the three formats.
+
+use super::*;
+use crate::distribution::DistributionConfig;
+use crate::migration::Migration;
+use crate::plan::plan;
+use crate::schema::{Column, FkAction, Trigger};
+
+fn q(name: &str) -> QualifiedName {
+    QualifiedName::parse(name, "public")
+}
+
+struct T(Table);
+
+fn tbl(name: &str) -> T {
+    let n = q(name);
+    T(Table::new(&n.schema, &n.name))
+}
+
+impl T {
+    fn col(mut self, name: &str, ty: &str) -> T {
+        self.0.columns.push(Column::new(name, ty, true));
+        self
+    }
+    fn key(mut self, kind: KeyKind, name: &str, cols: &[&str]) -> T {
+        let idents: Vec<String> = cols.iter().map(|c| escape_identifier(c)).collect();
+        let definition = match kind {
+            KeyKind::PrimaryKey => format!("PRIMARY KEY ({})", idents.join(", ")),
+            _ => format!("UNIQUE ({})", idents.join(", ")),
+        };
+        self.0.keys.push(Key {
+            name: name.into(),
+            kind,
+            columns: cols.iter().map(|c| Some(c.to_string())).collect(),
+            predicate: None,
+            definition,
+        });
+        self
+    }
+    fn pk(self, cols: &[&str]) -> T {
+        let name = format!("{}_pkey", self.0.name.name);
+        self.key(KeyKind::PrimaryKey, &name, cols)
+    }
+    fn fk(mut self, name: &str, cols: &[&str], target: &str, rcols: &[&str]) -> T {
+        let ident = |cs: &[&str]| {
+            cs.iter()
+                .map(|c| escape_identifier(c))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        self.0.foreign_keys.push(ForeignKey {
+            name: name.into(),
+            columns: cols.iter().map(|c| c.to_string()).collect(),
+            ref_table: q(target),
+            ref_columns: rcols.iter().map(|c| c.to_string()).collect(),
+            on_delete: FkAction::NoAction,
+            on_update: FkAction::NoAction,
+            on_delete_columns: Vec::new(),
+            validated: true,
+            definition: format!(
+                "FOREIGN KEY ({}) REFERENCES {}({})",
+                ident(cols),
+                q(target).sql(),
+                ident(rcols)
+            ),
+        });
+        self
+    }
+    fn trigger(mut self, name: &str) -> T {
+        self.0.triggers.push(Trigger {
+            name: name.into(),
+            definition: format!("CREATE TRIGGER {name} ..."),
+        });
+        self
+    }
+}
+
+/// Every case in a few tables: the root, a lookup table, a foreign-key cycle, a `tenant_id`
+/// table, a second layer, a local table, a fixable blocker (a key without the tenant) with a
+/// table referencing it, and a manual one (a trigger).
+fn schema() -> Schema {
+    let mut s = Schema::default();
+    for t in [
+        tbl("tenants").col("tenant", "uuid").pk(&["tenant"]),
+        tbl("countries").col("code", "text").pk(&["code"]),
+        tbl("users")
+            .col("tenant", "uuid")
+            .col("user_id", "bigint")
+            .col("team_id", "bigint")
+            .col("country", "text")
+            .pk(&["tenant", "user_id"])
+            .fk("users_tenant_fkey", &["tenant"], "tenants", &["tenant"])
+            .fk(
+                "users_team_fkey",
+                &["tenant", "team_id"],
+                "teams",
+                &["tenant", "team_id"],
+            )
+            .fk("users_country_fkey", &["country"], "countries", &["code"]),
+        tbl("teams")
+            .col("tenant", "uuid")
+            .col("team_id", "bigint")
+            .col("lead_id", "bigint")
+            .pk(&["tenant", "team_id"])
+            .fk("teams_tenant_fkey", &["tenant"], "tenants", &["tenant"])
+            .fk(
+                "teams_lead_fkey",
+                &["tenant", "lead_id"],
+                "users",
+                &["tenant", "user_id"],
+            ),
+        tbl("email_messages")
+            .col("tenant_id", "uuid")
+            .col("id", "bigint")
+            .pk(&["tenant_id", "id"])
+            .fk(
+                "email_messages_tenant_fkey",
+                &["tenant_id"],
+                "tenants",
+                &["tenant"],
+            ),
+        tbl("invoices")
+            .col("tenant", "uuid")
+            .col("id", "bigint")
+            .col("user_id", "bigint")
+            .pk(&["tenant", "id"])
+            .fk(
+                "invoices_user_fkey",
+                &["tenant", "user_id"],
+                "users",
+                &["tenant", "user_id"],
+            ),
+        tbl("feature_flags").col("name", "text").pk(&["name"]),
+        tbl("tokens")
+            .col("tenant", "uuid")
+            .col("token", "text")
+            .pk(&["token"])
+            .fk("tokens_tenant_fkey", &["tenant"], "tenants", &["tenant"]),
+        tbl("token_uses")
+            .col("tenant", "uuid")
+            .col("id", "bigint")
+            .col("token", "text")
+            .pk(&["tenant", "id"])
+            .fk("token_uses_token_fkey", &["token"], "tokens", &["token"]),
+        tbl("audit_events")
+            .col("tenant", "uuid")
+            .col("id", "bigint")
+            .pk(&["tenant", "id"])
+            .trigger("audit_events_stamp"),
+    ] {
+        s.add(t.0);
+    }
+    s
+}
+
+fn id(s: &str) -> MigrationId {
+    s.parse().unwrap()
+}
+
+fn opts(format: SetFormat) -> GenerateOptions {
+    GenerateOptions {
+        format,
+        tables_per_file: None,
+        with_fixes: false,
+        shard_count: None,
+    }
+}
+
+fn run(s: &Schema, o: GenerateOptions) -> Vec<GeneratedFile> {
+    let p = plan(s, &DistributionConfig::default());
+    generate(s, &p, &o, Some(id("20240101000000")), id("20230101000000")).unwrap()
+}
+
+fn names(files: &[GeneratedFile]) -> Vec<&str> {
+    files.iter().map(|f| f.name.as_str()).collect()
+}
+
+/// The tables each `.toml` file lists.
+fn toml_tables(files: &[GeneratedFile]) -> Vec<Vec<String>> {
+    files
+        .iter()
+        .filter(|f| f.name.ends_with(".toml"))
+        .map(|f| {
+            DeclarativeStep::parse(&f.contents)
+                .unwrap()
+                .tables()
+                .iter()
+                .map(|t| t.name.clone())
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn files_follow_the_newest_version_one_second_apart_in_order() {
+    let files = run(&schema(), opts(SetFormat::Sql));
+    assert_eq!(
+        names(&files),
+        [
+            "20240101000001_citus_extension.sql",
+            "20240101000002_citus_reference_tables.sql",
+            "20240101000003_citus_distribute_root.sql",
+            "20240101000004_citus_distribute_layer_1.sql",
+            "20240101000005_citus_distribute_layer_2.sql",
+        ]
+    );
+    assert!(files[3].contents.contains(
+        "-- Tables, in conversion order: public.email_messages, public.teams, public.users\n"
+    ));
+    let knex = run(&schema(), opts(SetFormat::Knex));
+    assert_eq!(
+        names(&knex),
+        names(&files)
+            .iter()
+            .map(|n| n.replace(".sql", ".cjs"))
+            .collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn toml_splits_a_layer_by_column() {
+    let s = schema();
+    let p = plan(&s, &DistributionConfig::default());
+    let files = generate(&s, &p, &opts(SetFormat::Toml), None, id("20250102030405")).unwrap();
+    assert_eq!(
+        toml_tables(&files),
+        vec![
+            vec![],
+            vec!["countries".to_string()],
+            vec!["tenants".into()],
+            vec!["teams".into(), "users".into()],
+            vec!["email_messages".into()],
+            vec!["invoices".into()],
+        ]
+    );
+    let layer1: Vec<&GeneratedFile> = files
+        .iter()
+        .filter(|f| f.name.contains("layer_1"))
+        .collect();
+    assert_eq!(
+        names(&files)[3..5],
+        [
+            "20250102030408_citus_distribute_layer_1_1.toml",
+            "20250102030409_citus_distribute_layer_1_2.toml"
+        ]
+    );
+    assert_eq!(layer1.len(), 2);
+    assert!(layer1[0].contents.contains("column = \"tenant\""));
+    assert!(layer1[1].contents.contains("column = \"tenant_id\""));
+    assert!(layer1[1].contents.contains("tables = [\"email_messages\"]"));
+    // `now` wins when it is after the newest version.
+    assert_eq!(names(&files)[0], "20250102030405_citus_extension.toml");
+}
+
+#[test]
+fn a_cycle_stays_in_one_file_whatever_the_chunk_size() {
+    let s = schema();
+    let p = plan(&s, &DistributionConfig::default());
+    let o = GenerateOptions {
+        tables_per_file: Some(1),
+        ..opts(SetFormat::Sql)
+    };
+    let files = generate(&s, &p, &o, None, id("20240101000000")).unwrap();
+    let parts: Vec<&GeneratedFile> = files.iter().filter(|f| f.name.contains("part")).collect();
+    assert_eq!(
+        names(&files)[3..],
+        [
+            "20240101000003_citus_distribute_part_1.sql",
+            "20240101000004_citus_distribute_part_2.sql",
+            "20240101000005_citus_distribute_part_3.sql",
+        ]
+    );
+    // The cycle users <-> teams is one file of two tables (its layer's tables sorted by column,
+    // then name), and comes before the table that references it.
+    assert!(parts[0]
+        .contents
+        .contains("Tables, in conversion order: public.teams, public.users\n"));
+    assert!(parts[1]
+        .contents
+        .contains("Tables, in conversion order: public.email_messages\n"));
+    assert!(parts[2]
+        .contents
+        .contains("Tables, in conversion order: public.invoices\n"));
+}
+
+#[test]
+fn chunks_keep_the_dependency_order() {
+    let s = schema();
+    let p = plan(&s, &DistributionConfig::default());
+    let o = GenerateOptions {
+        tables_per_file: Some(3),
+        ..opts(SetFormat::Toml)
+    };
+    let files = generate(&s, &p, &o, None, id("20240101000000")).unwrap();
+    // Units in order: [email_messages] (tenant_id), [teams, users], [invoices]; chunks of at
+    // most 3 tables: [email_messages, teams, users], [invoices]; toml then splits by column.
+    assert_eq!(
+        toml_tables(&files)[3..],
+        [
+            vec!["teams".to_string(), "users".into()],
+            vec!["email_messages".into()],
+            vec!["invoices".into()],
+        ]
+    );
+    assert!(names(&files)[3].ends_with("_citus_distribute_part_1.toml"));
+    assert!(names(&files)[5].ends_with("_citus_distribute_part_3.toml"));
+    let o = GenerateOptions {
+        tables_per_file: Some(0),
+        ..o
+    };
+    assert_eq!(
+        generate(&s, &p, &o, None, id("20240101000000")).unwrap_err(),
+        GenerateError::ZeroTablesPerFile
+    );
+}
+
+#[test]
+fn blocked_tables_are_left_out_and_named_in_the_first_file() {
+    let files = run(&schema(), opts(SetFormat::Toml));
+    let first = &files[0].contents;
+    assert!(
+        first.contains(
+            "# Left out, 3 blocked table(s) (`colocate plan` shows each blocker with its fix):\n\
+             #   public.audit_events: has-triggers\n\
+             #   public.token_uses: foreign-key-missing-distribution-column\n\
+             #   public.tokens: key-missing-distribution-column\n"
+        ),
+        "{first}"
+    );
+    let all: String = files.iter().map(|f| f.contents.as_str()).collect();
+    assert!(!all.contains("\"tokens\""), "{all}");
+    assert!(!files[1].contents.contains("Left out"));
+    // feature_flags is local: in no file.
+    assert!(!all.contains("feature_flags"));
+}
+
+#[test]
+fn with_fixes_the_fixable_tables_converge_and_the_manual_one_stays_out() {
+    let s = schema();
+    let p = plan(&s, &DistributionConfig::default());
+    let o = GenerateOptions {
+        with_fixes: true,
+        ..opts(SetFormat::Toml)
+    };
+    let files = generate(&s, &p, &o, None, id("20240101000000")).unwrap();
+    assert_eq!(names(&files)[0], "20240101000000_citus_fixes.sql");
+    let fixes = &files[0].contents;
+    assert!(
+        fixes.contains("#") || fixes.starts_with("-- Generated"),
+        "{fixes}"
+    );
+    assert!(
+        fixes.contains("--   public.audit_events: has-triggers\n"),
+        "{fixes}"
+    );
+    assert!(!fixes.contains("--   public.tokens"), "{fixes}");
+    // Key rebuild before the foreign key that needs it; the manual fix commented out.
+    let key = fixes
+        .find("ADD CONSTRAINT \"tokens_pkey\" PRIMARY KEY (\"tenant\", \"token\");")
+        .unwrap();
+    let fk = fixes
+        .find("ADD CONSTRAINT \"token_uses_token_fkey\" FOREIGN KEY (\"tenant\", \"token\")")
+        .unwrap();
+    assert!(key < fk);
+    assert!(fixes.contains("-- public.audit_events [has-triggers] (needs a decision):"));
+    assert!(
+        fixes.contains("--   DROP TRIGGER \"audit_events_stamp\" ON \"public\".\"audit_events\";")
+    );
+    // It loads as a transactional migration, and its down part puts the keys back.
+    let m = Migration::parse(
+        std::path::Path::new("m"),
+        std::path::Path::new("m/20240101000000_citus_fixes.sql"),
+        fixes.as_bytes(),
+    )
+    .unwrap();
+    assert!(m.up.transaction);
+    let down: Vec<&str> = m
+        .down
+        .as_ref()
+        .unwrap()
+        .statements
+        .iter()
+        .map(|s| s.sql.as_str())
+        .collect();
+    assert_eq!(
+        down,
+        [
+            "ALTER TABLE \"public\".\"token_uses\" DROP CONSTRAINT IF EXISTS \"token_uses_token_fkey\"",
+            "ALTER TABLE \"public\".\"tokens\" DROP CONSTRAINT IF EXISTS \"tokens_pkey\"",
+            "ALTER TABLE \"public\".\"tokens\" ADD CONSTRAINT \"tokens_pkey\" PRIMARY KEY (\"token\")",
+            "ALTER TABLE \"public\".\"token_uses\" ADD CONSTRAINT \"token_uses_token_fkey\" FOREIGN KEY (\"token\") REFERENCES \"public\".\"tokens\"(\"token\")",
+        ]
+    );
+    // tokens joins layer 1, token_uses follows it in layer 2.
+    let tables = toml_tables(&files);
+    assert!(
+        tables.contains(&vec!["tokens".to_string()])
+            || tables.iter().any(|t| t.contains(&"tokens".to_string()))
+    );
+    let layer_of = |name: &str| {
+        files
+            .iter()
+            .position(|f| {
+                f.name.ends_with(".toml")
+                    && DeclarativeStep::parse(&f.contents)
+                        .unwrap()
+                        .tables()
+                        .iter()
+                        .any(|t| t.name == name)
+            })
+            .unwrap()
+    };
+    assert!(layer_of("tokens") < layer_of("token_uses"));
+    let all: String = files.iter().map(|f| f.contents.as_str()).collect();
+    assert!(!all.contains("tables = [\"audit_events\"]"));
+}
+
+#[test]
+fn a_key_rebuild_that_would_drop_an_unrepaired_foreign_key_is_not_applied() {
+    let mut s = schema();
+    // A local table's key to tokens(token): rebuilding tokens' key would drop it for good.
+    s.add(
+        tbl("token_log")
+            .col("token", "text")
+            .fk("token_log_token_fkey", &["token"], "tokens", &["token"])
+            .0,
+    );
+    let p = plan(&s, &DistributionConfig::default());
+    let o = GenerateOptions {
+        with_fixes: true,
+        ..opts(SetFormat::Sql)
+    };
+    let files = generate(&s, &p, &o, None, id("20240101000000")).unwrap();
+    // Nothing is fixable any more: no fixes file, and tokens is left out.
+    assert_eq!(names(&files)[0], "20240101000000_citus_extension.sql");
+    assert!(files[0]
+        .contents
+        .contains("--   public.tokens: key-missing-distribution-column"));
+}
+
+#[test]
+fn every_file_loads_as_a_migration_and_the_sql_splits_into_its_statements() {
+    for format in [SetFormat::Toml, SetFormat::Sql] {
+        let o = GenerateOptions {
+            with_fixes: true,
+            ..opts(format)
+        };
+        let files = run(&schema(), o);
+        let ms: Vec<Migration> = files
+            .iter()
+            .map(|f| {
+                let path = std::path::Path::new("m").join(&f.name);
+                Migration::parse(std::path::Path::new("m"), &path, f.contents.as_bytes())
+                    .unwrap_or_else(|e| panic!("{e}\n{}", f.contents))
+            })
+            .collect();
+        crate::MigrationSet::from_migrations(ms.clone()).unwrap();
+        if format == SetFormat::Sql {
+            let dist = ms
+                .iter()
+                .find(|m| m.name == "citus_distribute_layer_1")
+                .unwrap();
+            assert!(!dist.up.transaction);
+            // drop cycle key, 4 tables (tokens, fixed, joins them), restore + validate, cleanup.
+            assert_eq!(dist.up.statements.len(), 8, "{}", dist.up.sql);
+            assert!(dist
+                .up
+                .statements
+                .iter()
+                .all(|s| s.sql.starts_with("DO $colocate$") || s.sql.starts_with("ALTER TABLE")));
+            assert_eq!(dist.down.as_ref().unwrap().statements.len(), 4);
+        }
+    }
+}
+
+#[test]
+fn names_are_quoted_by_the_driver_rules_everywhere() {
+    let mut s = Schema::default();
+    let weird = QualifiedName::new("Billing Ops", "we\"ird? $colocate$ 'x'");
+    let mut t = Table::new(&weird.schema, &weird.name);
+    t.columns.push(Column::new("Tenant Id", "uuid", true));
+    s.add(tbl("tenants").col("Tenant Id", "uuid").pk(&["Tenant Id"]).0);
+    s.add(t);
+    let config = DistributionConfig {
+        columns: vec!["Tenant Id".into()],
+        ..DistributionConfig::default()
+    };
+    let p = plan(&s, &config);
+    let gen = |format| generate(&s, &p, &opts(format), None, id("20240101000000")).unwrap();
+    let sql = gen(SetFormat::Sql);
+    let body = &sql[2].contents;
+    assert!(
+        body.contains(
+            "PERFORM create_distributed_table('\"Billing Ops\".\"we\"\"ird? $colocate$ ''x''\"', 'Tenant Id', colocate_with => '\"public\".\"tenants\"');"
+        ),
+        "{body}"
+    );
+    // The body holds `$colocate$`, so the block takes another tag.
+    assert!(body.contains("DO $colocate1$"), "{body}");
+    let m = Migration::parse(
+        std::path::Path::new("m"),
+        &std::path::Path::new("m").join(&sql[2].name),
+        body.as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(m.up.statements.len(), 2);
+    // knex: a JSON string literal, with `?` kept from knex's placeholders.
+    let knex = gen(SetFormat::Knex);
+    let js = &knex[2].contents;
+    assert!(
+        js.contains(r#"PERFORM create_distributed_table('\"Billing Ops\".\"we\"\"ird\\? $colocate$ ''x''\"', 'Tenant Id'"#),
+        "{js}"
+    );
+    // toml: the name as a table list entry reads back.
+    let toml = gen(SetFormat::Toml);
+    let step = DeclarativeStep::parse(&toml[2].contents).unwrap();
+    assert_eq!(step.tables(), &[weird]);
+}
+
+#[test]
+fn knex_refuses_a_backslash_before_a_question_mark() {
+    let mut s = Schema::default();
+    s.add(tbl("tenants").col("tenant", "uuid").pk(&["tenant"]).0);
+    s.add(tbl("a\\?b").col("tenant", "uuid").0);
+    let p = plan(&s, &DistributionConfig::default());
+    let err = generate(&s, &p, &opts(SetFormat::Knex), None, id("20240101000000")).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "20240101000002_citus_distribute_layer_1.cjs: a backslash right before '?' cannot be written for knex, which turns every '?' into a bind parameter"
+    );
+    assert!(generate(&s, &p, &opts(SetFormat::Sql), None, id("20240101000000")).is_ok());
+}
+
+#[test]
+fn a_cycle_across_columns_cannot_be_one_toml_step() {
+    let mut s = Schema::default();
+    s.add(tbl("tenants").col("tenant", "uuid").pk(&["tenant"]).0);
+    s.add(
+        tbl("a")
+            .col("tenant", "uuid")
+            .col("id", "int")
+            .pk(&["tenant", "id"])
+            .fk("a_b", &["tenant", "id"], "b", &["tenant_id", "id"])
+            .0,
+    );
+    s.add(
+        tbl("b")
+            .col("tenant_id", "uuid")
+            .col("id", "int")
+            .pk(&["tenant_id", "id"])
+            .fk("b_a", &["tenant_id", "id"], "a", &["tenant", "id"])
+            .0,
+    );
+    let p = plan(&s, &DistributionConfig::default());
+    let err = generate(&s, &p, &opts(SetFormat::Toml), None, id("20240101000000")).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "the foreign-key cycle public.a, public.b mixes distribution columns (tenant, tenant_id), which one [distribute] step cannot say"
+    );
+    assert!(err.hint().is_some());
+    let files = generate(&s, &p, &opts(SetFormat::Sql), None, id("20240101000000")).unwrap();
+    assert!(
+        files[2].contents.contains("DROP CONSTRAINT \"a_b\""),
+        "{}",
+        files[2].contents
+    );
+}
+
+#[test]
+fn the_last_version_cannot_be_passed() {
+    let s = schema();
+    let p = plan(&s, &DistributionConfig::default());
+    let err = generate(
+        &s,
+        &p,
+        &opts(SetFormat::Toml),
+        Some(id("99991231235959")),
+        id("20240101000000"),
+    )
+    .unwrap_err();
+    assert!(matches!(err, GenerateError::OutOfVersions(_)));
+}
+
+/// A small plan: a root, a lookup table, a two-table cycle, a table the fixes unblock and one
+/// they cannot.
+fn small() -> Schema {
+    let mut s = Schema::default();
+    for t in [
+        tbl("tenants").col("tenant", "uuid").pk(&["tenant"]),
+        tbl("countries").col("code", "text").pk(&["code"]),
+        tbl("users")
+            .col("tenant", "uuid")
+            .col("user_id", "bigint")
+            .col("team_id", "bigint")
+            .col("country", "text")
+            .pk(&["tenant", "user_id"])
+            .fk(
+                "users_team_fkey",
+                &["tenant", "team_id"],
+                "teams",
+                &["tenant", "team_id"],
+            )
+            .fk("users_country_fkey", &["country"], "countries", &["code"]),
+        tbl("teams")
+            .col("tenant", "uuid")
+            .col("team_id", "bigint")
+            .col("lead_id", "bigint")
+            .pk(&["tenant", "team_id"])
+            .fk("teams_tenant_fkey", &["tenant"], "tenants", &["tenant"])
+            .fk(
+                "teams_lead_fkey",
+                &["tenant", "lead_id"],
+                "users",
+                &["tenant", "user_id"],
+            ),
+        tbl("tokens")
+            .col("tenant", "uuid")
+            .col("token", "text")
+            .pk(&["token"]),
+        tbl("audit")
+            .col("tenant", "uuid")
+            .col("at", "timestamptz")
+            .trigger("audit_stamp"),
+    ] {
+        s.add(t.0);
+    }
+    s
+}
+
+fn snapshot(format: SetFormat) -> String {
+    let s = small();
+    let p = plan(&s, &DistributionConfig::default());
+    let o = GenerateOptions {
+        with_fixes: true,
+        shard_count: Some(32),
+        ..opts(format)
+    };
+    generate(&s, &p, &o, Some(id("20240101000000")), id("20230101000000"))
+        .unwrap()
+        .iter()
+        .map(|f| format!("==> {} <==\n{}", f.name, f.contents))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn toml_snapshot() {
+    insta::assert_snapshot!(snapshot(SetFormat::Toml));
+}
+
+#[test]
+fn sql_snapshot() {
+    insta::assert_snapshot!(snapshot(SetFormat::Sql));
+}
+
+#[test]
+fn knex_snapshot() {
+    insta::assert_snapshot!(snapshot(SetFormat::Knex));
+}

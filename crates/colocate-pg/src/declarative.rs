@@ -1,0 +1,348 @@
+//! Running declarative migration steps (`.toml` files) inside `migrate` and `rollback`.
+//!
+//! A reference or distribute step is the apply engine restricted to the listed tables, planned
+//! with only what the file says, so it is idempotent (tables already as asked are skipped) and
+//! crash-safe the way `apply` is. Its down part is `undistribute` of the listed tables with the
+//! tables foreign keys join to them. The extension step creates `citus` where the server offers
+//! it and drops it again only when no Citus table is left. On a server without Citus every step
+//! is a no-op that says so, so one migration chain runs on plain PostgreSQL and on Citus.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use colocate_core::declarative::DeclarativeStep;
+use colocate_core::plan::StepKind;
+use colocate_core::schema::QualifiedName;
+use postgres::Client;
+
+use crate::apply::{apply, ApplyEvent, ApplyOptions, CitusOutcome};
+use crate::error::PgError;
+use crate::undistribute::{undistribute, UndistributeEvent, UndistributeOptions};
+
+/// What a step reports while it runs.
+#[derive(Debug)]
+pub enum StepEvent<'a> {
+    /// The converge lock is held by another session; the step waits.
+    Waiting { holder: &'a str },
+    /// A statement of the step starts, e.g. `create_distributed_table public.users`.
+    Progress { message: &'a str },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DeclarativeError {
+    #[error("{root} is not a distributed table yet, so nothing can be colocated with it")]
+    RootNotDistributed { root: QualifiedName },
+    #[error(
+        "cannot drop extension citus: {} Citus table(s) remain ({})",
+        tables.len(),
+        first_few(tables)
+    )]
+    CitusInUse { tables: Vec<String> },
+}
+
+impl DeclarativeError {
+    pub fn hint(&self) -> &'static str {
+        match self {
+            DeclarativeError::RootNotDistributed { .. } => {
+                "distribute it in an earlier step (a [distribute] file without colocate_with), or list it in this one"
+            }
+            DeclarativeError::CitusInUse { .. } => {
+                "undo the steps that converted them first (`colocate rollback`), or `colocate undistribute --all`"
+            }
+        }
+    }
+}
+
+fn first_few(items: &[String]) -> String {
+    let shown: Vec<&str> = items.iter().take(5).map(String::as_str).collect();
+    match items.len() - shown.len() {
+        0 => shown.join(", "),
+        more => format!("{} and {more} more", shown.join(", ")),
+    }
+}
+
+/// Whether Citus can be used here: offered by the server, and created in this database.
+#[derive(Debug, Clone, Copy)]
+struct CitusHere {
+    available: bool,
+    installed: bool,
+}
+
+fn citus_here(c: &mut Client) -> Result<CitusHere, PgError> {
+    let row = c
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'citus'), \
+                    EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus')",
+            &[],
+        )
+        .map_err(|e| PgError::query("look up the citus extension", &e))?;
+    Ok(CitusHere {
+        available: row.get(0),
+        installed: row.get(1),
+    })
+}
+
+const NO_CITUS: &str = "skipped: citus is not available on this server (plain PostgreSQL)";
+
+/// Run a step's up part. Returns what it did, one line each.
+pub fn up(
+    c: &mut Client,
+    step: &DeclarativeStep,
+    lock_timeout: Duration,
+    events: &mut dyn FnMut(StepEvent<'_>),
+) -> Result<Vec<String>, PgError> {
+    let here = citus_here(c)?;
+    if !here.available && !here.installed {
+        let what = match step {
+            DeclarativeStep::Extension => NO_CITUS.to_string(),
+            _ => format!("{NO_CITUS}; {} stay local tables", names(step.tables())),
+        };
+        return Ok(vec![what]);
+    }
+    if let DeclarativeStep::Extension = step {
+        if here.installed {
+            return Ok(vec!["extension citus already exists".into()]);
+        }
+        events(StepEvent::Progress {
+            message: "CREATE EXTENSION citus",
+        });
+        c.batch_execute("CREATE EXTENSION IF NOT EXISTS citus")
+            .map_err(|e| PgError::query("create extension citus", &e))?;
+        return Ok(vec!["created extension citus".into()]);
+    }
+
+    let mut wanted: Vec<QualifiedName> = step.tables().to_vec();
+    let root = step.root().filter(|r| !step.tables().contains(r)).cloned();
+    wanted.extend(root.clone());
+    if let Some(missing) = missing_tables(c, &wanted)?.into_iter().next() {
+        return Err(PgError::NoSuchTable(missing.to_string()));
+    }
+    let mut root_column = None;
+    if let Some(root) = root {
+        root_column = match here.installed {
+            true => distribution_column(c, &root)?,
+            false => None,
+        };
+        if root_column.is_none() {
+            return Err(DeclarativeError::RootNotDistributed { root }.into());
+        }
+    }
+
+    let Some(config) = step.config(root_column.as_deref()) else {
+        return Ok(Vec::new());
+    };
+    let only: BTreeSet<QualifiedName> = step.tables().iter().cloned().collect();
+    let opts = ApplyOptions {
+        only: Some(only.clone()),
+        lock_timeout,
+        ..ApplyOptions::default()
+    };
+    let report = apply(c, &config, &opts, &mut |e| match e {
+        ApplyEvent::Waiting { holder } => events(StepEvent::Waiting { holder }),
+        ApplyEvent::Start { step, .. } => {
+            let message = match &step.table {
+                Some(t) => format!("{} {t}", kind_label(step.kind)),
+                None => kind_label(step.kind).to_string(),
+            };
+            events(StepEvent::Progress { message: &message });
+        }
+        ApplyEvent::Repair { what } => events(StepEvent::Progress { message: what }),
+        ApplyEvent::Done { .. } => {}
+    })?;
+    // The engine turns this off for its conversions; later migrations of the run get the
+    // server's default again.
+    c.batch_execute("RESET citus.enable_local_reference_table_foreign_keys")
+        .map_err(|e| PgError::query("reset citus.enable_local_reference_table_foreign_keys", &e))?;
+
+    let mut notes = Vec::new();
+    if report.citus == CitusOutcome::Created {
+        notes.push("created extension citus".to_string());
+    }
+    let mut converted = Vec::new();
+    for s in &report.steps {
+        if let (StepKind::CreateDistributedTable | StepKind::CreateReferenceTable, Some(t)) =
+            (s.kind, &s.table)
+        {
+            converted.push(t.clone());
+        }
+    }
+    if !converted.is_empty() {
+        let verb = match step {
+            DeclarativeStep::Reference { .. } => "made reference table(s)",
+            _ => "distributed",
+        };
+        notes.push(format!("{verb}: {}", names(&converted)));
+    }
+    let already: Vec<QualifiedName> = step
+        .tables()
+        .iter()
+        .filter(|t| !converted.contains(t))
+        .cloned()
+        .collect();
+    if !already.is_empty() {
+        let what = if converted.is_empty() {
+            "nothing to do, already as asked"
+        } else {
+            "already as asked"
+        };
+        notes.push(format!("{what}: {}", names(&already)));
+    }
+    for r in &report.repaired {
+        notes.push(format!(
+            "restored foreign key {r} (dropped by an interrupted run)"
+        ));
+    }
+    Ok(notes)
+}
+
+/// Run a step's automatic down part. Returns what it did, one line each.
+pub fn down(
+    c: &mut Client,
+    step: &DeclarativeStep,
+    lock_timeout: Duration,
+    events: &mut dyn FnMut(StepEvent<'_>),
+) -> Result<Vec<String>, PgError> {
+    let here = citus_here(c)?;
+    if !here.installed {
+        let what = match step {
+            DeclarativeStep::Extension => "nothing to undo: extension citus is not installed",
+            _ => "nothing to undo: citus is not installed in this database",
+        };
+        return Ok(vec![what.into()]);
+    }
+    if let DeclarativeStep::Extension = step {
+        let remaining: Vec<String> = c
+            .query(
+                "SELECT logicalrelid::regclass::text FROM pg_dist_partition ORDER BY 1",
+                &[],
+            )
+            .map_err(|e| PgError::query("list Citus tables", &e))?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        if !remaining.is_empty() {
+            return Err(DeclarativeError::CitusInUse { tables: remaining }.into());
+        }
+        events(StepEvent::Progress {
+            message: "DROP EXTENSION citus",
+        });
+        c.batch_execute("DROP EXTENSION citus")
+            .map_err(|e| PgError::query("drop extension citus", &e))?;
+        return Ok(vec!["dropped extension citus".into()]);
+    }
+
+    let listed = step.tables();
+    let citus = citus_tables(c, listed)?;
+    if citus.is_empty() {
+        return Ok(vec![format!(
+            "nothing to undo: {} already local",
+            names(listed)
+        )]);
+    }
+    let opts = UndistributeOptions {
+        tables: Some(citus.clone()),
+        cascade: true,
+        lock_timeout,
+        ..UndistributeOptions::default()
+    };
+    let report = undistribute(c, &opts, &mut |e| match e {
+        UndistributeEvent::Waiting { holder } => events(StepEvent::Waiting { holder }),
+        UndistributeEvent::Start { tables, .. } => {
+            let message = format!("undistribute_table {}", names(tables));
+            events(StepEvent::Progress { message: &message });
+        }
+    })?;
+    let mut notes = vec![format!("undistributed: {}", names(&citus))];
+    let others: Vec<QualifiedName> = report
+        .groups
+        .iter()
+        .flat_map(|g| g.tables.iter())
+        .filter(|t| !listed.contains(t))
+        .cloned()
+        .collect();
+    if !others.is_empty() {
+        notes.push(format!(
+            "the cascade through foreign keys also undistributed: {}",
+            names(&others)
+        ));
+    }
+    let local: Vec<QualifiedName> = listed
+        .iter()
+        .filter(|t| !citus.contains(t))
+        .cloned()
+        .collect();
+    if !local.is_empty() {
+        notes.push(format!("already local: {}", names(&local)));
+    }
+    if !report.identities.is_empty() {
+        notes.push(format!(
+            "identity columns kept: {}",
+            report.identities.join(", ")
+        ));
+    }
+    Ok(notes)
+}
+
+fn names(tables: &[QualifiedName]) -> String {
+    tables
+        .iter()
+        .map(|t| t.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn kind_label(kind: StepKind) -> &'static str {
+    match kind {
+        StepKind::CreateExtension => "create extension citus",
+        StepKind::SessionSetting => "session setting",
+        StepKind::DropForeignKey => "drop foreign key (journaled) on",
+        StepKind::CreateReferenceTable => "create_reference_table",
+        StepKind::CreateDistributedTable => "create_distributed_table",
+        StepKind::RestoreForeignKey => "restore foreign key on",
+        StepKind::ValidateForeignKey => "validate foreign key on",
+        StepKind::TruncateLocalData => "truncate_local_data_after_distributing_table",
+    }
+}
+
+/// The listed tables that do not exist, in list order.
+fn missing_tables(c: &mut Client, tables: &[QualifiedName]) -> Result<Vec<QualifiedName>, PgError> {
+    let sql: Vec<String> = tables.iter().map(|t| t.sql()).collect();
+    let rows = c
+        .query(
+            "SELECT i::int FROM unnest($1::text[]) WITH ORDINALITY AS u(t, i) \
+             WHERE to_regclass(t) IS NULL ORDER BY i",
+            &[&sql],
+        )
+        .map_err(|e| PgError::query("look up the step's tables", &e))?;
+    Ok(rows
+        .iter()
+        .map(|r| tables[r.get::<_, i32>(0) as usize - 1].clone())
+        .collect())
+}
+
+/// The listed tables that are Citus tables now, in list order.
+fn citus_tables(c: &mut Client, tables: &[QualifiedName]) -> Result<Vec<QualifiedName>, PgError> {
+    let sql: Vec<String> = tables.iter().map(|t| t.sql()).collect();
+    let rows = c
+        .query(
+            "SELECT i::int FROM unnest($1::text[]) WITH ORDINALITY AS u(t, i) \
+             WHERE to_regclass(t) IN (SELECT logicalrelid FROM pg_dist_partition) ORDER BY i",
+            &[&sql],
+        )
+        .map_err(|e| PgError::query("look up the step's Citus tables", &e))?;
+    Ok(rows
+        .iter()
+        .map(|r| tables[r.get::<_, i32>(0) as usize - 1].clone())
+        .collect())
+}
+
+/// The column `t` is hash-distributed by, if it is.
+fn distribution_column(c: &mut Client, t: &QualifiedName) -> Result<Option<String>, PgError> {
+    c.query_opt(
+        "SELECT column_to_column_name(logicalrelid, partkey) FROM pg_dist_partition \
+         WHERE logicalrelid = to_regclass($1) AND partmethod = 'h'",
+        &[&t.sql()],
+    )
+    .map(|r| r.map(|r| r.get(0)))
+    .map_err(|e| PgError::query(format!("look up {t} in pg_dist_partition"), &e))
+}
