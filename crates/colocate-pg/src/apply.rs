@@ -223,6 +223,9 @@ fn run(
         table: TableName::new(&opts.journal_table),
     };
     let open = journal.open(c)?;
+    if !opts.dry_run {
+        clean_orphans(c)?;
+    }
     let schema = introspect(c, &config.schema_filter())?;
     let mut report = ApplyReport {
         dry_run: opts.dry_run,
@@ -345,9 +348,14 @@ fn run(
         })
         .filter_map(|s| s.table.clone())
         .collect();
+    // Every table in scope, not only those converted: the cleanup truncates with CASCADE, and
+    // a row lost anywhere must be an error, not a surprise.
     let mut rows_before = BTreeMap::new();
-    for t in &converted {
-        rows_before.insert(t.clone(), count_rows(c, t)?);
+    let own = QualifiedName::parse(&opts.journal_table, "public");
+    for t in schema.tables.keys().filter(|t| **t != own) {
+        if opts.only.as_ref().is_none_or(|o| o.contains(t)) || converted.contains(t) {
+            rows_before.insert(t.clone(), count_rows(c, t)?);
+        }
     }
     let mut keys_before: BTreeSet<(String, String)> = all_keys(&schema);
     for d in &open {
@@ -447,7 +455,10 @@ fn online_sql(step: &Step, schema: &Schema, opts: &ApplyOptions) -> Option<Strin
             && o.foreign_keys.iter().any(|fk| &fk.ref_table == name)
             && o.citus.is_none()
     });
-    if referenced_by_non_distributed {
+    // The concurrent path first makes the table a Citus local table, which Citus refuses for a
+    // table with foreign keys to other tables; those use the blocking form.
+    let outgoing = t.foreign_keys.iter().any(|fk| &fk.ref_table != name);
+    if referenced_by_non_distributed || outgoing {
         return None;
     }
     // The concurrent form cannot run in the implicit transaction of a sequential-mode prefix.
@@ -457,6 +468,24 @@ fn online_sql(step: &Step, schema: &Schema, opts: &ApplyOptions) -> Option<Strin
         "create_distributed_table_concurrently(",
         1,
     ))
+}
+
+/// A `create_distributed_table_concurrently` that failed part way leaves shard relations that
+/// Citus lists for cleanup; remove them before reading the schema, or they would look like
+/// tables of the application.
+fn clean_orphans(c: &mut Client) -> Result<(), PgError> {
+    let installed: bool = c
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus')",
+            &[],
+        )
+        .map_err(|e| PgError::query("look up the citus extension", &e))?
+        .get(0);
+    if installed {
+        c.batch_execute("CALL citus_cleanup_orphaned_resources()")
+            .map_err(|e| PgError::query("clean up Citus's orphaned resources", &e))?;
+    }
+    Ok(())
 }
 
 fn exec(c: &mut Client, sql: &str) -> Result<(), Cause> {

@@ -387,6 +387,9 @@ pub fn undistribute_human(r: &colocate_pg::undistribute::UndistributeReport) {
         return;
     }
     if r.groups.is_empty() {
+        for i in &r.identities {
+            println!("restored identity column {i} (left by an interrupted run)");
+        }
         println!("nothing to undistribute: no Citus tables");
         return;
     }

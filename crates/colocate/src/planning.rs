@@ -144,9 +144,18 @@ pub fn undistribute(g: &Global, a: &UndistributeArgs) -> Result<u8> {
         }
         _ => {}
     };
-    let preview = colocate_pg::undistribute::undistribute(&mut client, &opts, &mut events)?;
-    let report = if a.dry_run || preview.groups.is_empty() {
+    let preview = colocate_pg::undistribute::undistribute(&mut client, &opts, &mut |e| {
+        if let UndistributeEvent::Waiting { holder } = e {
+            eprintln!("waiting for the converge lock, held by {holder}")
+        }
+    })?;
+    let report = if a.dry_run {
         preview
+    } else if preview.groups.is_empty() {
+        // Nothing to convert, but an interrupted run may have left identities to restore: the
+        // real run finishes them from the journal and needs no confirmation.
+        opts.dry_run = false;
+        colocate_pg::undistribute::undistribute(&mut client, &opts, &mut events)?
     } else {
         let n: usize = preview.groups.iter().map(|g| g.tables.len()).sum();
         crate::migrate::confirm(

@@ -1,0 +1,195 @@
+//! `apply` and `undistribute` on plain PostgreSQL: a server without the Citus package (apply is
+//! a no-op that says so, exit 0, so the same deploy works everywhere), and a database where
+//! Citus is installed on the server but not created (apply creates the extension, then
+//! converges).
+
+mod common;
+
+use colocate_testkit::skip_without_citus;
+use common::{run, Project, Run};
+use serde_json::Value;
+
+const SCHEMA: &str = r#"
+CREATE TABLE countries (code char(2) PRIMARY KEY, name text NOT NULL);
+CREATE TABLE tenants (tenant uuid PRIMARY KEY, name text NOT NULL, country char(2) REFERENCES countries);
+CREATE TABLE users (tenant uuid NOT NULL REFERENCES tenants, user_id bigint GENERATED ALWAYS AS IDENTITY,
+    email text NOT NULL, PRIMARY KEY (tenant, user_id));
+CREATE TABLE notes (tenant uuid NOT NULL REFERENCES tenants, note_id bigint NOT NULL, author bigint NOT NULL,
+    body text, PRIMARY KEY (tenant, note_id), FOREIGN KEY (tenant, author) REFERENCES users);
+INSERT INTO countries VALUES ('NZ', 'New Zealand'), ('DE', 'Germany');
+INSERT INTO tenants SELECT ('00000000-0000-4000-8000-' || lpad(g::text, 12, '0'))::uuid, 'tenant ' || g,
+    (ARRAY['NZ', 'DE'])[1 + g % 2] FROM generate_series(1, 3) g;
+INSERT INTO users (tenant, email) SELECT tenant, 'u' || g || '@example.com' FROM tenants, generate_series(1, 4) g
+    ORDER BY 1, 2;
+INSERT INTO notes SELECT tenant, user_id, user_id, 'note' FROM users;
+"#;
+
+const CONFIG: &str = r#"
+[distribution]
+root = "tenants"
+columns = ["tenant"]
+shard_count = 4
+"#;
+
+fn project() -> Project {
+    let p = Project::new();
+    p.db.connect().batch_execute(SCHEMA).expect("schema loads");
+    std::fs::write(p.root().join("colocate.toml"), CONFIG).unwrap();
+    p
+}
+
+/// Run against `url` instead of the project's own URL.
+fn colocate_at(p: &Project, url: &str, args: &[&str]) -> Run {
+    let mut cmd = common::command();
+    cmd.current_dir(p.root())
+        .arg("--database-url")
+        .arg(url)
+        .args(args);
+    run(cmd)
+}
+
+fn citus_created(p: &Project) -> bool {
+    p.count("SELECT count(*) FROM pg_extension WHERE extname = 'citus'") == 1
+}
+
+/// A server without the Citus package. This machine has it, so the test database is made to
+/// answer as such a server does: its `pg_catalog.pg_available_extensions` view (each database
+/// has its own copy) is redefined without citus. colocate reads availability from that view,
+/// with `search_path` pinned to pg_catalog, so this is what it sees on a plain server.
+#[test]
+fn plain_postgres_without_citus_apply_is_a_no_op_and_says_so() {
+    let p = project();
+    p.db.connect()
+        .batch_execute(
+            "SET allow_system_table_mods = on;
+             CREATE OR REPLACE VIEW pg_catalog.pg_available_extensions AS
+                 SELECT e.name, e.default_version, x.extversion AS installed_version, e.comment
+                 FROM pg_available_extensions() e(name, default_version, comment)
+                 LEFT JOIN pg_extension x ON e.name = x.extname
+                 WHERE e.name <> 'citus';",
+        )
+        .expect("hide citus from pg_available_extensions");
+    let url = p.db.url().to_string();
+    let tables = p.tables_in(&["public"]);
+    let sums = p.checksums(&tables);
+    let dump = p.schema_dump();
+
+    let r = colocate_at(&p, &url, &["plan"]).expect(0);
+    assert!(
+        r.stdout
+            .contains("Citus is not installed on this server: the plan shows roles only, no steps"),
+        "the shadow works: {}",
+        r.stdout
+    );
+    for args in [
+        &["apply"][..],
+        &["apply", "--skip-blocked"],
+        &["apply", "--dry-run"],
+    ] {
+        let r = colocate_at(&p, &url, args).expect(0);
+        assert_eq!(
+            r.stdout,
+            "citus is not available on this server: nothing to apply (plain PostgreSQL)\n",
+            "{args:?}\n{}",
+            r.stderr
+        );
+        assert_eq!(r.stderr, "", "{args:?}");
+    }
+    let r = colocate_at(&p, &url, &["apply", "--format", "json"]).expect(0);
+    let v: Value = serde_json::from_str(r.stdout.trim()).unwrap();
+    assert_eq!(v["event"], "summary");
+    assert_eq!(v["citus"], "absent");
+    assert_eq!(v["steps"], serde_json::json!([]));
+
+    assert!(!citus_created(&p));
+    assert!(!p.table_exists("public.colocate_journal"));
+    assert_eq!(p.checksums(&tables), sums);
+    assert_eq!(p.schema_dump(), dump, "apply changed the schema");
+}
+
+/// No Citus in the database: undistribute has nothing to do, and says so.
+#[test]
+fn plain_postgres_undistribute_has_nothing_to_do() {
+    let p = project();
+    let dump = p.schema_dump();
+    for args in [
+        &["undistribute", "--all"][..],
+        &["undistribute", "--all", "--yes"],
+        &["undistribute", "users", "--yes"],
+    ] {
+        let mut cmd = p.cmd();
+        cmd.args(args);
+        let r = run(cmd).expect(0);
+        assert_eq!(
+            r.stdout, "citus is not installed in this database: nothing to undistribute\n",
+            "{args:?}"
+        );
+    }
+    assert!(!citus_created(&p));
+    assert_eq!(p.schema_dump(), dump);
+}
+
+/// Citus installed on the server but not created in the database: `--dry-run` shows the
+/// `CREATE EXTENSION` first and creates nothing; apply creates it and converges.
+#[test]
+fn citus_available_but_not_created_apply_creates_the_extension_and_converges() {
+    if skip_without_citus(
+        "citus_available_but_not_created_apply_creates_the_extension_and_converges",
+    ) {
+        return;
+    }
+    let p = project();
+    let tables = p.tables_in(&["public"]);
+    let sums = p.checksums(&tables);
+    let keys = p.foreign_keys(&tables);
+    let dump = p.schema_dump();
+
+    let mut cmd = p.cmd();
+    cmd.args(["plan"]);
+    let r = run(cmd).expect(0);
+    assert!(
+        r.stdout
+            .contains("Citus is available but not created in this database (apply creates it)"),
+        "{}",
+        r.stdout
+    );
+    let mut cmd = p.cmd();
+    cmd.args(["apply", "--dry-run"]);
+    let dry = run(cmd).expect(0);
+    let lines: Vec<&str> = dry.stdout.lines().collect();
+    assert_eq!(
+        lines.get(1),
+        Some(&"CREATE EXTENSION IF NOT EXISTS citus;"),
+        "{}",
+        dry.stdout
+    );
+    assert!(!citus_created(&p), "--dry-run created the extension");
+    assert_eq!(p.schema_dump(), dump);
+
+    let mut cmd = p.cmd();
+    cmd.args(["apply"]);
+    let r = run(cmd).expect(0);
+    assert!(
+        r.stdout.contains("created the citus extension"),
+        "{}",
+        r.all()
+    );
+    assert!(citus_created(&p));
+    let citus = p.citus_tables();
+    assert_eq!(citus.len(), 4, "{citus:#?}");
+    assert_eq!(citus["public.countries"].repmodel, "t");
+    for t in ["public.tenants", "public.users", "public.notes"] {
+        assert_eq!(citus[t].method, "h", "{t}");
+        assert_eq!(citus[t].column.as_deref(), Some("tenant"), "{t}");
+        assert_eq!(
+            citus[t].colocation, citus["public.tenants"].colocation,
+            "{t}"
+        );
+    }
+    assert_eq!(p.checksums(&tables), sums);
+    assert_eq!(p.foreign_keys(&tables), keys);
+    assert_eq!(p.coordinator_leftovers(), vec![]);
+    let mut cmd = p.cmd();
+    cmd.args(["check"]);
+    run(cmd).expect(0);
+}
