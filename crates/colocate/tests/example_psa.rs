@@ -1,0 +1,459 @@
+//! The example application in `examples/psa/` run end to end through the binary, the way its
+//! README says: its `colocate.toml` merges the base, enterprise and Citus directories into one
+//! chain. On PostgreSQL without Citus the chain runs forward with every Citus step a recorded
+//! no-op, and rolls back to nothing. On Citus (one node, and a coordinator with two workers) the
+//! chain distributes the schema, sample rows for three tenants go in, `check` passes (the track
+//! leaves nothing undistributed), every tenant table is in the root's colocation group, the
+//! lookup tables are reference tables, and rollback to zero undoes it all.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use colocate_testkit::skip_without_citus;
+use common::{Project, Run};
+
+/// Converting or undistributing the whole example takes tens of seconds on Citus, more on a
+/// loaded machine: the per-run limit of the other tests is too short here.
+const LONG: Duration = Duration::from_secs(600);
+
+const DIRS: [&str; 3] = [
+    "server/migrations",
+    "ee/server/migrations",
+    "ee/server/migrations/citus",
+];
+
+/// The lookup tables: no tenant column, referenced by tenant tables.
+const REFERENCE: [&str; 5] = [
+    "public.countries",
+    "public.currencies",
+    "public.notification_categories",
+    "public.standard_priorities",
+    "public.standard_statuses",
+];
+
+/// Tables that stay local: the history table, one tenant-less table nothing references, and
+/// one tenant table forced local in `colocate.toml`.
+const LOCAL: [&str; 3] = [
+    "public.colocate_migrations",
+    "public.system_settings",
+    "public.tenant_provisioning_jobs",
+];
+
+fn example() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/psa")
+        .canonicalize()
+        .expect("examples/psa exists")
+}
+
+/// `colocate --config examples/psa/colocate.toml ARGS...` against this test's database.
+fn psa(p: &Project, args: &[&str]) -> Run {
+    let mut cmd = p.cmd();
+    cmd.timeout(LONG)
+        .arg("--config")
+        .arg(example().join("colocate.toml"))
+        .args(args);
+    common::run(cmd)
+}
+
+/// Every migration file of the example, `(directory, file name)`, sorted by version.
+fn files() -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for d in DIRS {
+        for e in std::fs::read_dir(example().join(d)).unwrap() {
+            let e = e.unwrap();
+            if e.file_type().unwrap().is_file() {
+                out.push((d.to_string(), e.file_name().to_string_lossy().into_owned()));
+            }
+        }
+    }
+    out.sort_by(|a, b| a.1.cmp(&b.1));
+    out
+}
+
+fn step_files() -> Vec<String> {
+    files()
+        .into_iter()
+        .filter(|(_, f)| f.ends_with(".toml"))
+        .map(|(_, f)| f)
+        .collect()
+}
+
+/// Same as generate.rs: a view in front of `pg_catalog` hides Citus from
+/// `pg_available_extensions` in this database, so colocate sees plain PostgreSQL.
+fn without_citus(p: &Project) {
+    let mut c = p.db.connect();
+    c.batch_execute(&format!(
+        "CREATE SCHEMA no_citus;
+         CREATE VIEW no_citus.pg_available_extensions AS
+             SELECT * FROM pg_catalog.pg_available_extensions WHERE name <> 'citus';
+         ALTER DATABASE \"{}\" SET search_path = \"$user\", public, no_citus, pg_catalog;",
+        p.db.name().replace('"', "\"\"")
+    ))
+    .unwrap();
+    assert_eq!(
+        p.count("SELECT count(*) FROM pg_available_extensions WHERE name = 'citus'"),
+        0,
+        "the database must look like plain PostgreSQL"
+    );
+}
+
+/// The user tables left besides the history table and the apply engine's journal.
+fn left_over(p: &Project) -> Vec<String> {
+    p.table_names()
+        .into_iter()
+        .filter(|t| t != "public.colocate_migrations" && t != "public.colocate_journal")
+        .collect()
+}
+
+// --- the files themselves ----------------------------------------------------------------------
+
+#[test]
+fn the_example_is_a_chain_of_reversible_migrations_with_a_generated_citus_track() {
+    let all = files();
+    let mut tables = 0;
+    for (dir, f) in &all {
+        let text = std::fs::read_to_string(example().join(dir).join(f)).unwrap();
+        if f.ends_with(".sql") {
+            assert!(text.starts_with("-- migrate:up"), "{dir}/{f}");
+            let down = text
+                .split_once("-- migrate:down")
+                .unwrap_or_else(|| panic!("{dir}/{f} has no down part"))
+                .1;
+            assert!(
+                down.lines()
+                    .any(|l| !l.trim().is_empty() && !l.trim_start().starts_with("--")),
+                "{dir}/{f}: empty down part"
+            );
+            tables += text.matches("CREATE TABLE ").count();
+        } else {
+            assert!(f.ends_with(".toml"), "{dir}/{f}");
+            assert_eq!(dir, "ee/server/migrations/citus", "{f}");
+            assert!(
+                text.starts_with("# Generated by `colocate generate`"),
+                "{f}"
+            );
+        }
+    }
+    assert!(tables >= 60, "only {tables} tables");
+    // The Citus track reads in order and follows the base chain's key fixes.
+    let steps = step_files();
+    let names: Vec<&str> = steps.iter().map(|f| &f[15..]).collect();
+    assert_eq!(
+        names,
+        [
+            "citus_extension.toml",
+            "citus_reference_tables.toml",
+            "citus_distribute_tenants.toml",
+            "citus_distribute_tenant_and_user_tables.toml",
+            "citus_distribute_company_tables.toml",
+            "citus_distribute_billing_and_service_tables.toml",
+            "citus_distribute_ticket_and_activity_tables.toml",
+            "citus_distribute_remaining_tables.toml",
+            "citus_distribute_email_tables.toml",
+            "citus_distribute_ticket_sla_events.toml",
+        ]
+    );
+    let fixes = all
+        .iter()
+        .position(|(_, f)| f.ends_with("_add_tenant_to_keys.sql"))
+        .unwrap();
+    let first_step = all.iter().position(|(_, f)| f.ends_with(".toml")).unwrap();
+    assert!(fixes < first_step);
+    // Enterprise migrations interleave with the base chain.
+    let ee: Vec<usize> = all
+        .iter()
+        .enumerate()
+        .filter(|(_, (d, _))| d == "ee/server/migrations")
+        .map(|(i, _)| i)
+        .collect();
+    assert!(ee.len() >= 2 && ee[0] > 0 && *ee.last().unwrap() > first_step);
+}
+
+// --- plain PostgreSQL ----------------------------------------------------------------------
+
+#[test]
+fn plain_postgres_runs_the_chain_with_citus_steps_as_noops_and_rolls_back_to_zero() {
+    let p = Project::new();
+    without_citus(&p);
+    let r = psa(&p, &["migrate"]).expect(0);
+    let skipped = r
+        .stdout
+        .lines()
+        .filter(|l| {
+            l.trim_start()
+                .starts_with("skipped: citus is not available on this server (plain PostgreSQL)")
+        })
+        .count();
+    assert_eq!(skipped, step_files().len(), "{}", r.stdout);
+    assert_eq!(p.history().len(), files().len());
+    assert!(p.history().iter().all(|h| h.state == "applied"));
+    assert_eq!(
+        p.count("SELECT count(*) FROM pg_extension WHERE extname = 'citus'"),
+        0
+    );
+    let tables = left_over(&p).len();
+    assert!(tables >= 60, "{tables} tables");
+    // The key fixes ran: no key between tenant tables leaves the tenant out.
+    assert_eq!(
+        p.count("SELECT count(*) FROM pg_constraint WHERE conname = 'invoices_pkey' AND pg_get_constraintdef(oid) = 'PRIMARY KEY (tenant, invoice_id)'"),
+        1
+    );
+    assert_eq!(
+        p.count("SELECT count(*) FROM pg_trigger WHERE NOT tgisinternal"),
+        0
+    );
+
+    let st = psa(&p, &["status", "--check"]).expect(0);
+    assert!(
+        st.stdout.contains("citus_distribute_tenants"),
+        "{}",
+        st.stdout
+    );
+    let again = psa(&p, &["migrate"]).expect(0);
+    assert!(
+        again.stdout.contains("nothing to apply"),
+        "{}",
+        again.stdout
+    );
+    // plan is clean: the chain fixed every blocker.
+    psa(&p, &["plan"]).expect(0);
+
+    let r = psa(&p, &["rollback", "--to", "0", "--yes"]).expect(0);
+    assert!(
+        r.stdout
+            .contains("nothing to undo: citus is not installed in this database"),
+        "{}",
+        r.stdout
+    );
+    assert!(p.history().is_empty());
+    assert_eq!(p.table_names(), ["public.colocate_migrations"]);
+    assert_eq!(
+        p.count("SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'public'"),
+        0
+    );
+}
+
+// --- Citus ---------------------------------------------------------------------------------
+
+/// Three tenants with users, companies, contacts, tickets and comments, an email, an invoice
+/// with an item and a payment, and an audit entry each.
+const SAMPLE: &str = r#"
+INSERT INTO tenants (tenant, company_name, email) VALUES
+    ('11111111-1111-1111-1111-111111111111', 'Acme IT', 'ops@acme.test'),
+    ('22222222-2222-2222-2222-222222222222', 'Globex Services', 'it@globex.test'),
+    ('33333333-3333-3333-3333-333333333333', 'Initech MSP', 'help@initech.test');
+INSERT INTO tenant_settings (tenant, default_currency, country_code)
+    SELECT tenant, 'USD', 'US' FROM tenants;
+INSERT INTO users (tenant, user_id, username, email, first_name)
+    SELECT t.tenant, md5(t.tenant::text || g)::uuid, 'tech' || g, 'tech' || g || '@' || split_part(t.email, '@', 2), 'Tech ' || g
+    FROM tenants t, generate_series(1, 3) g;
+INSERT INTO companies (tenant, company_id, company_name, country_code, account_manager_id)
+    SELECT t.tenant, md5('company' || t.tenant::text || g)::uuid, 'Client ' || g, 'GB', md5(t.tenant::text || 1)::uuid
+    FROM tenants t, generate_series(1, 2) g;
+INSERT INTO contacts (tenant, contact_name_id, company_id, full_name, email)
+    SELECT tenant, md5('contact' || company_id::text)::uuid, company_id, 'Pat ' || company_name, 'pat@client.test'
+    FROM companies;
+UPDATE companies SET primary_contact_id = md5('contact' || company_id::text)::uuid;
+INSERT INTO channels (tenant, channel_id, channel_name, is_default)
+    SELECT tenant, md5('channel' || tenant::text)::uuid, 'Service desk', true FROM tenants;
+INSERT INTO tickets (tenant, ticket_id, ticket_number, title, channel_id, company_id, status_id, priority_id, entered_by)
+    SELECT c.tenant, md5('ticket' || c.company_id::text || g)::uuid, 'T-' || row_number() OVER (PARTITION BY c.tenant ORDER BY c.company_id, g),
+           'Printer on fire #' || g, md5('channel' || c.tenant::text)::uuid, c.company_id, 1, 3, md5(c.tenant::text || 1)::uuid
+    FROM companies c, generate_series(1, 2) g;
+INSERT INTO ticket_comments (tenant, ticket_id, user_id, note)
+    SELECT tenant, ticket_id, entered_by, 'Looking into it' FROM tickets;
+INSERT INTO ticket_activity (tenant, ticket_id, user_id, activity_type)
+    SELECT tenant, ticket_id, entered_by, 'created' FROM tickets;
+INSERT INTO email_providers (tenant_id, provider_id, provider_type, mailbox)
+    SELECT tenant, md5('mailbox' || tenant::text)::uuid, 'imap', 'support@' || split_part(email, '@', 2) FROM tenants;
+INSERT INTO email_messages (tenant_id, provider_id, ticket_id, direction, from_address)
+    SELECT tenant, md5('mailbox' || tenant::text)::uuid, ticket_id, 'inbound', 'pat@client.test' FROM tickets;
+INSERT INTO invoices (tenant, invoice_id, company_id, invoice_number, status_id, invoice_date, due_date, total_amount)
+    SELECT tenant, md5('invoice' || company_id::text)::uuid, company_id, 'INV-' || left(md5(company_id::text), 6), 31, DATE '2024-03-01', DATE '2024-03-31', 120
+    FROM companies;
+INSERT INTO invoice_items (tenant, invoice_id, description, unit_price, net_amount)
+    SELECT tenant, invoice_id, 'Managed services', 120, 120 FROM invoices;
+INSERT INTO payments (tenant, company_id, invoice_id, amount, payment_method)
+    SELECT tenant, company_id, invoice_id, 120, 'card' FROM invoices;
+INSERT INTO audit_logs (tenant, user_id, table_name, operation, record_id)
+    SELECT tenant, entered_by, 'tickets', 'INSERT', ticket_id FROM tickets;
+"#;
+
+/// Rows per table of the sample, and per tenant of `tickets`.
+fn sample_counts(p: &Project) -> BTreeMap<String, i64> {
+    let mut out = BTreeMap::new();
+    for t in [
+        "tenants",
+        "users",
+        "companies",
+        "contacts",
+        "tickets",
+        "ticket_comments",
+        "email_messages",
+        "invoices",
+        "invoice_items",
+        "payments",
+        "audit_logs",
+    ] {
+        out.insert(t.to_string(), p.count(&format!("SELECT count(*) FROM {t}")));
+    }
+    out
+}
+
+/// The tables that `migrate`'s report lines starting with `prefix` name, in order.
+fn reported(stdout: &str, prefix: &str) -> Vec<String> {
+    stdout
+        .lines()
+        .filter_map(|l| l.trim_start().strip_prefix(prefix))
+        .flat_map(|l| l.split(", ").map(str::to_string))
+        .collect()
+}
+
+fn converge(p: &Project, workers: bool) {
+    let r = psa(p, &["migrate"]).expect(0);
+    assert!(!r.stdout.contains("skipped"), "{}", r.stdout);
+    let migrated = r.stdout.clone();
+    psa(p, &["status", "--check"]).expect(0);
+
+    p.db.connect().batch_execute(SAMPLE).unwrap();
+    let rows = sample_counts(p);
+    assert_eq!(rows["tenants"], 3);
+    assert_eq!(rows["tickets"], 12);
+    assert_eq!(rows["email_messages"], 12);
+
+    let r = psa(p, &["check"]).expect(0);
+    assert!(r.stdout.contains("converged"), "{}", r.stdout);
+    let r = psa(p, &["check", "--require-citus", "--format", "json"]).expect(0);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["drift"].as_array().map(Vec::len), Some(0), "{}", r.stdout);
+
+    // Every table with a tenant column (but the one kept local) is distributed by it, in the
+    // root's colocation group; the lookups are reference tables; the rest stays local.
+    let citus = p.citus_tables();
+    let root = citus["public.tenants"].colocation;
+    let mut c = p.db.connect();
+    let tenant_tables: Vec<(String, String)> = c
+        .query(
+            "SELECT n.nspname || '.' || c.relname, a.attname::text FROM pg_class c \
+             JOIN pg_namespace n ON n.oid = c.relnamespace \
+             JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname IN ('tenant', 'tenant_id') \
+             WHERE n.nspname = 'public' AND c.relkind = 'r' ORDER BY 1",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .filter(|(t, _): &(String, String)| t != "public.tenant_provisioning_jobs")
+        .collect();
+    assert!(tenant_tables.len() >= 60, "{}", tenant_tables.len());
+    for (t, column) in &tenant_tables {
+        let ct = citus
+            .get(t)
+            .unwrap_or_else(|| panic!("{t} is not a Citus table"));
+        assert_eq!(ct.method, "h", "{t}");
+        assert_eq!(ct.column.as_deref(), Some(column.as_str()), "{t}");
+        assert_eq!(
+            ct.colocation, root,
+            "{t} is not in the root's colocation group"
+        );
+    }
+    for t in REFERENCE {
+        assert_eq!(citus[t].repmodel, "t", "{t} is not a reference table");
+    }
+    for t in LOCAL {
+        assert!(!citus.contains_key(t), "{t} should stay local");
+    }
+    assert_eq!(citus.len(), tenant_tables.len() + REFERENCE.len());
+    // The migrate report named each of them once, as its step converted it.
+    let tables: Vec<String> = tenant_tables.iter().map(|(t, _)| t.clone()).collect();
+    let mut distributed = reported(&migrated, "distributed: ");
+    distributed.sort();
+    assert_eq!(distributed, tables, "{migrated}");
+    assert_eq!(reported(&migrated, "made reference table(s): "), REFERENCE);
+    assert!(
+        p.coordinator_leftovers().is_empty(),
+        "{:?}",
+        p.coordinator_leftovers()
+    );
+    assert!(p.journal_open().is_empty(), "{:?}", p.journal_open());
+
+    // One tenant's rows of colocated tables are in shards of the same index, and a join
+    // across them within a tenant works.
+    assert_eq!(
+        p.count(
+            "SELECT count(*) FROM tickets t JOIN ticket_comments c USING (tenant, ticket_id) \
+             JOIN email_messages m ON m.tenant_id = t.tenant AND m.ticket_id = t.ticket_id \
+             WHERE t.tenant = '22222222-2222-2222-2222-222222222222'"
+        ),
+        4
+    );
+    if workers {
+        // The shards are spread over the two workers.
+        assert_eq!(
+            p.count(
+                "SELECT count(DISTINCT n.nodeport) FROM pg_dist_placement pl \
+                 JOIN pg_dist_node n ON n.groupid = pl.groupid \
+                 JOIN pg_dist_shard s ON s.shardid = pl.shardid \
+                 WHERE s.logicalrelid = 'tickets'::regclass"
+            ),
+            2
+        );
+        assert_eq!(
+            p.count(
+                "SELECT count(DISTINCT nodeport) FROM pg_dist_node WHERE isactive AND groupid <> 0"
+            ),
+            2
+        );
+    }
+
+    // A second migrate has nothing to do; the history holds the whole chain.
+    let again = psa(p, &["migrate"]).expect(0);
+    assert!(
+        again.stdout.contains("nothing to apply"),
+        "{}",
+        again.stdout
+    );
+    assert_eq!(p.history().len(), files().len());
+
+    // Back to zero: the newest Citus step's undistribute cascades through the foreign keys
+    // (rows kept), the base migrations drop the tables, the extension step drops Citus.
+    let r = psa(p, &["rollback", "--to", "0", "--yes"]).expect(0);
+    assert!(
+        r.stdout
+            .contains("the cascade through foreign keys also undistributed"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("dropped extension citus"), "{}", r.stdout);
+    assert!(p.history().is_empty());
+    assert_eq!(
+        p.count("SELECT count(*) FROM pg_extension WHERE extname = 'citus'"),
+        0
+    );
+    assert!(p.citus_tables().is_empty());
+    assert_eq!(left_over(p), Vec::<String>::new());
+}
+
+#[test]
+fn citus_single_node_converges_the_example_and_rolls_back_to_zero() {
+    if skip_without_citus("citus_single_node_converges_the_example_and_rolls_back_to_zero") {
+        return;
+    }
+    let p = Project::new();
+    p.db.citus_single_node();
+    converge(&p, false);
+}
+
+#[test]
+fn citus_workers_converge_the_example_and_roll_back_to_zero() {
+    if skip_without_citus("citus_workers_converge_the_example_and_roll_back_to_zero") {
+        return;
+    }
+    let p = Project::new();
+    p.db.citus_with_workers();
+    converge(&p, true);
+}
