@@ -434,10 +434,10 @@ impl<'a> Runner<'a> {
             .transaction()
             .map_err(|e| PgError::query("begin", &e))?;
         let started = Instant::now();
-        if let Err(e) = tx.batch_execute(&m.up.sql) {
+        if let Err(e) = run_section(&mut tx, m, &m.up, "migration") {
             // Dropping the transaction rolls it back: no history row, no partial DDL.
             drop(tx);
-            return Err(failure(m, &m.up, "migration", None, &e));
+            return Err(e);
         }
         let dur = ms(started.elapsed());
         tx.execute(
@@ -486,9 +486,9 @@ impl<'a> Runner<'a> {
             .client
             .transaction()
             .map_err(|e| PgError::query("begin", &e))?;
-        if let Err(e) = tx.batch_execute(&down.sql) {
+        if let Err(e) = run_section(&mut tx, m, down, "rollback") {
             drop(tx);
-            return Err(failure(m, down, "rollback", None, &e));
+            return Err(e);
         }
         tx.execute(&stmts.delete, &[&(m.id.as_u64() as i64)])
             .map_err(|e| PgError::query(format!("unrecord {}", m.file_name()), &e))?;
@@ -712,6 +712,39 @@ fn item(
             }
         }),
     }
+}
+
+/// Run a section inside the caller's transaction. One statement goes as it is; several go one
+/// at a time, because Citus refuses several DDL statements on distributed tables sent as one
+/// multi-statement query ("cannot execute multiple utility events").
+fn run_section(
+    tx: &mut postgres::Transaction<'_>,
+    m: &Migration,
+    section: &Section,
+    direction: &'static str,
+) -> Result<(), PgError> {
+    if section.statements.len() <= 1 {
+        return tx
+            .batch_execute(&section.sql)
+            .map_err(|e| failure(m, section, direction, None, &e));
+    }
+    for stmt in &section.statements {
+        if let Err(e) = tx.batch_execute(&stmt.sql) {
+            let cause = Cause::from_postgres(&e);
+            let line = position_line(&stmt.sql, &cause).map_or(stmt.line, |l| stmt.line + l - 1);
+            return Err(PgError::Failed(Box::new(MigrationFailure {
+                file: m.path.display().to_string(),
+                version: m.id.to_string(),
+                direction,
+                line: Some(line),
+                statement: None,
+                in_transaction: true,
+                cause,
+                completed: Vec::new(),
+            })));
+        }
+    }
+    Ok(())
 }
 
 fn failure(

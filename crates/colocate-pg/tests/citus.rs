@@ -35,6 +35,16 @@ fn write_set(dir: &Path) -> MigrationSet {
          SELECT undistribute_table('tickets', cascade_via_foreign_keys => true);\n",
     )
     .unwrap();
+    // After distribution: several DDL statements in one transaction, which Citus refuses as
+    // one multi-statement query.
+    std::fs::write(
+        base.join("20240101000200_ticket_notes.sql"),
+        "-- migrate:up\nALTER TABLE tickets ADD COLUMN note text;\n\
+         ALTER TABLE tickets ALTER COLUMN note SET DEFAULT '';\n\
+         CREATE INDEX tickets_note_idx ON tickets (tenant, note);\n\
+         -- migrate:down\nDROP INDEX tickets_note_idx;\nALTER TABLE tickets DROP COLUMN note;\n",
+    )
+    .unwrap();
     MigrationSet::load(&[base, citus]).unwrap()
 }
 
@@ -49,7 +59,7 @@ fn round_trip(mut c: postgres::Client, check_placement: impl Fn(&mut postgres::C
     let report = run
         .migrate(&set, &MigrateOptions::default(), &mut |_| {})
         .unwrap();
-    assert_eq!(report.applied.len(), 2);
+    assert_eq!(report.applied.len(), 3);
     let dist: Vec<(String, i32)> = c
         .query(
             "SELECT logicalrelid::regclass::text, colocationid FROM pg_dist_partition \
@@ -75,9 +85,9 @@ fn round_trip(mut c: postgres::Client, check_placement: impl Fn(&mut postgres::C
         Duration::from_secs(30),
     );
     let back = run
-        .rollback(&set, RollbackScope::Steps(1), false, &mut |_| {})
+        .rollback(&set, RollbackScope::Steps(2), false, &mut |_| {})
         .unwrap();
-    assert_eq!(back.reverted.len(), 1);
+    assert_eq!(back.reverted.len(), 2);
     let left: i64 = c
         .query_one("SELECT count(*) FROM pg_dist_partition", &[])
         .unwrap()
