@@ -128,9 +128,35 @@ pub fn up(
         }
     }
 
-    let Some(config) = step.config(root_column.as_deref()) else {
+    let Some(mut config) = step.config(root_column.as_deref()) else {
         return Ok(Vec::new());
     };
+    if here.installed {
+        // Tables earlier steps converted keep their place in this step's plan, whatever their
+        // column: a `tenant_id` step's tables may reference `tenant` tables, and a lookup both
+        // reference must not look referenced by local tables (its cleanup would wait forever).
+        for (t, column) in converted_tables(c)? {
+            let name = colocate_core::declarative::config_name(&t);
+            if step.tables().contains(&t) || config.tables.contains_key(&name) {
+                continue;
+            }
+            match column {
+                Some(col) => {
+                    config.tables.insert(
+                        name,
+                        colocate_core::distribution::TableOverride {
+                            column: Some(col),
+                            role: Some(colocate_core::distribution::ForcedRole::Distributed),
+                            reason: Some("already distributed".into()),
+                        },
+                    );
+                }
+                None => config
+                    .reference
+                    .push(colocate_core::distribution::Forced::Name(name)),
+            }
+        }
+    }
     let only: BTreeSet<QualifiedName> = step.tables().iter().cloned().collect();
     let opts = ApplyOptions {
         only: Some(only.clone()),
@@ -337,6 +363,30 @@ fn citus_tables(c: &mut Client, tables: &[QualifiedName]) -> Result<Vec<Qualifie
 }
 
 /// The column `t` is hash-distributed by, if it is.
+/// Every hash-distributed table with its column, and every reference table (column `None`).
+fn converted_tables(c: &mut Client) -> Result<Vec<(QualifiedName, Option<String>)>, PgError> {
+    let rows = c
+        .query(
+            "SELECT n.nspname, k.relname, \
+                    CASE WHEN p.partmethod = 'h' THEN column_to_column_name(p.logicalrelid, p.partkey) END \
+             FROM pg_dist_partition p \
+             JOIN pg_class k ON k.oid = p.logicalrelid \
+             JOIN pg_namespace n ON n.oid = k.relnamespace \
+             WHERE p.partmethod = 'h' OR p.repmodel = 't'",
+            &[],
+        )
+        .map_err(|e| PgError::query("read Citus tables", &e))?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            (
+                QualifiedName::new(r.get::<_, String>(0), r.get::<_, String>(1)),
+                r.get(2),
+            )
+        })
+        .collect())
+}
+
 fn distribution_column(c: &mut Client, t: &QualifiedName) -> Result<Option<String>, PgError> {
     c.query_opt(
         "SELECT column_to_column_name(logicalrelid, partkey) FROM pg_dist_partition \
