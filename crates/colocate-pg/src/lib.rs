@@ -12,6 +12,7 @@ pub mod introspect;
 pub mod local;
 pub mod lock;
 pub mod runner;
+pub mod topology;
 pub mod undistribute;
 
 pub use connect::Target;

@@ -13,6 +13,8 @@ pub enum LocalError {
     Step { step: String, output: String },
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Pg(#[from] crate::error::PgError),
 }
 
 impl LocalError {
@@ -169,6 +171,54 @@ impl LocalServer {
 
     pub fn citus(&self) -> bool {
         self.citus
+    }
+
+    /// Create database `db` on every node and return the coordinator's URL for it. With Citus,
+    /// the extension is created on every node and the coordinator's database becomes a cluster:
+    /// on its own it holds the shards itself, with workers they are registered.
+    pub fn create_database(&self, db: &str) -> Result<String, LocalError> {
+        use postgres_protocol::escape::escape_identifier;
+        let connect = |url: &str| -> Result<postgres::Client, LocalError> {
+            postgres::Client::connect(url, postgres::NoTls)
+                .map_err(|e| crate::error::PgError::query(format!("connect to {url}"), &e).into())
+        };
+        let q = |e: postgres::Error, what: &str| -> LocalError {
+            crate::error::PgError::query(what.to_string(), &e).into()
+        };
+        for (_, port) in &self.nodes {
+            let admin = format!("postgres://postgres@127.0.0.1:{port}/postgres");
+            connect(&admin)?
+                .batch_execute(&format!("CREATE DATABASE {}", escape_identifier(db)))
+                .map_err(|e| q(e, "create database"))?;
+            if self.citus {
+                let url = format!("postgres://postgres@127.0.0.1:{port}/{db}");
+                connect(&url)?
+                    .batch_execute("CREATE EXTENSION citus")
+                    .map_err(|e| q(e, "create extension citus"))?;
+            }
+        }
+        let url = self.url(db);
+        if self.citus {
+            let mut c = connect(&url)?;
+            let port = i32::from(self.port());
+            c.execute(
+                "SELECT citus_set_coordinator_host('127.0.0.1', $1)",
+                &[&port],
+            )
+            .map_err(|e| q(e, "citus_set_coordinator_host"))?;
+            if self.nodes.len() == 1 {
+                c.execute(
+                    "SELECT citus_set_node_property('127.0.0.1', $1, 'shouldhaveshards', true)",
+                    &[&port],
+                )
+                .map_err(|e| q(e, "let the coordinator hold shards"))?;
+            }
+            for p in self.worker_ports() {
+                c.execute("SELECT citus_add_node('127.0.0.1', $1)", &[&i32::from(p)])
+                    .map_err(|e| q(e, "citus_add_node"))?;
+            }
+        }
+        Ok(url)
     }
 
     /// The commands that stop the servers left running by `keep`, coordinator first.

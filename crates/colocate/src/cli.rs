@@ -79,7 +79,8 @@ pub enum Command {
     /// Write the plan as a migration set: the extension, reference tables, the root, then the
     /// distributed tables by dependency layer, each idempotent with a down part.
     Generate(GenerateArgs),
-    /// Start a throwaway local PostgreSQL, apply the bundled example migrations, show status.
+    /// Start a throwaway PostgreSQL (Citus when installed), run the example application's merged
+    /// chain, load sample data, and show status, colocation groups, row placement and check.
     Demo(DemoArgs),
     /// Print a shell completion script (e.g. `colocate completions bash > /etc/bash_completion.d/colocate`).
     Completions {
@@ -293,6 +294,10 @@ pub struct DemoArgs {
     /// Leave the server running and print the URL to connect to.
     #[arg(long)]
     pub keep: bool,
+    /// With Citus installed: start this many workers on loopback ports beside the coordinator
+    /// (0: the coordinator holds the shards itself).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub workers: usize,
 }
 
 pub fn parse_duration(s: &str) -> Result<Duration, String> {

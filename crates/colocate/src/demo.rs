@@ -1,65 +1,85 @@
-//! `colocate demo`: the whole job on an embedded default. Start a throwaway PostgreSQL, write the
-//! bundled example migrations (a base directory and an enterprise directory) to a temporary
-//! folder, migrate, and print status. Nothing outside the temporary folder is touched.
+//! `colocate demo`: the whole job on an embedded default. Start a throwaway PostgreSQL (a Citus
+//! coordinator, with `--workers N` workers on loopback ports, when Citus is installed), write the
+//! bundled example application (examples/psa: base and enterprise migrations and the Citus
+//! track) to a temporary folder, run the merged chain, load sample data for three tenants, then
+//! show status, the colocation groups, where a few tenants' rows live, and `check`. Nothing
+//! outside the temporary folder is touched.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result};
+use colocate_core::plan::plan;
+use colocate_core::schema::QualifiedName;
 use colocate_core::MigrationSet;
 use colocate_pg::history::DEFAULT_HISTORY_TABLE;
+use colocate_pg::introspect::introspect;
 use colocate_pg::local::LocalServer;
-use colocate_pg::{HistoryTable, MigrateOptions, Runner, Target};
+use colocate_pg::{topology, HistoryTable, MigrateOptions, Runner, Target};
 
 use crate::cli::{DemoArgs, Global};
-use crate::{render, EXIT_OK};
+use crate::{plan_render, render, EXIT_FINDINGS, EXIT_OK};
 
-macro_rules! bundled {
-    ($($path:literal),* $(,)?) => {
-        &[$(($path, include_str!(concat!("../../../examples/demo/", $path)))),*]
-    };
+mod embedded {
+    include!(concat!(env!("OUT_DIR"), "/example_files.rs"));
 }
 
-/// The example migration set, compiled into the binary so `demo` works from anywhere.
-const EXAMPLE: &[(&str, &str)] = bundled![
-    "server/migrations/20240105090000_create_tenants.sql",
-    "server/migrations/20240105090100_create_users.sql",
-    "server/migrations/20240110083000_create_tickets.sql",
-    "ee/server/migrations/20240106120000_create_audit_log.sql",
-    "ee/server/migrations/20240112100000_index_audit_log_concurrently.sql",
-];
-
-fn write_example(root: &Path) -> Result<Vec<PathBuf>> {
-    for (rel, body) in EXAMPLE {
+fn write_example(root: &Path) -> Result<()> {
+    for (rel, body) in embedded::EXAMPLE {
         let path = root.join(rel);
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent)?;
         }
         std::fs::write(&path, body).with_context(|| format!("write {}", path.display()))?;
     }
-    // Relative to `root`, which becomes the working directory: output shows the layout a real
-    // project has rather than a temporary path.
-    std::env::set_current_dir(root)?;
-    Ok(vec![
-        PathBuf::from("server/migrations"),
-        PathBuf::from("ee/server/migrations"),
-    ])
+    Ok(())
+}
+
+fn file(rel: &str) -> &'static str {
+    embedded::EXAMPLE
+        .iter()
+        .find(|(r, _)| *r == rel)
+        .map(|(_, b)| *b)
+        .unwrap_or("")
+}
+
+#[derive(serde::Deserialize)]
+struct ExampleConfig {
+    migration_dirs: Vec<PathBuf>,
+    distribution: colocate_core::distribution::DistributionConfig,
 }
 
 pub fn run(_g: &Global, a: &DemoArgs) -> Result<u8> {
     let started = Instant::now();
     eprintln!("starting a throwaway PostgreSQL on 127.0.0.1 ...");
-    let server = LocalServer::start(a.keep, 0)?;
-    let work =
-        std::env::temp_dir().join(format!("colocate-demo-migrations-{}", std::process::id()));
-    let dirs = write_example(&work)?;
-    let set = MigrationSet::load(&dirs)?;
+    let server = LocalServer::start(a.keep, a.workers)?;
+    if server.citus() {
+        eprintln!(
+            "citus is installed: a coordinator{}",
+            match server.worker_ports().len() {
+                0 => " that holds the shards itself".to_string(),
+                n => format!(" with {n} worker(s) on ports {:?}", server.worker_ports()),
+            }
+        );
+    } else {
+        eprintln!(
+            "citus is not installed here: plain PostgreSQL; the Citus steps of the chain are recorded no-ops"
+        );
+    }
+    let url = server.create_database("psa")?;
+
+    let work = std::env::temp_dir().join(format!("colocate-demo-psa-{}", std::process::id()));
+    write_example(&work)?;
+    // Relative to the example, which becomes the working directory: output shows the layout a
+    // real project has rather than a temporary path.
+    std::env::set_current_dir(&work)?;
+    let config: ExampleConfig = toml::from_str(file("colocate.toml"))?;
+    let set = MigrationSet::load(&config.migration_dirs)?;
     eprintln!(
-        "migrating {} example migrations from {} directories (base and enterprise), merged by version",
+        "migrating the example application: {} migrations from {} directories, merged by version",
         set.len(),
-        dirs.len()
+        config.migration_dirs.len()
     );
-    let url = server.url("postgres");
     let target = Target::new(Some(&url))?;
     let mut client = target.connect("colocate demo")?;
     let mut runner = Runner::new(
@@ -71,17 +91,63 @@ pub fn run(_g: &Global, a: &DemoArgs) -> Result<u8> {
     render::migrate(&report);
     println!();
     render::status(&runner.status(&set)?);
-    if !server.citus() {
-        eprintln!("\ncitus is not installed here: the Citus steps are skipped (plain PostgreSQL)");
+
+    client
+        .batch_execute(file("sample_data.sql"))
+        .context("load the sample data")?;
+    println!("\nloaded sample data for three tenants");
+
+    let mut code = EXIT_OK;
+    if server.citus() {
+        println!("\nCOLOCATION GROUPS");
+        for g in topology::colocation_groups(&mut client)? {
+            let kind = if g.shard_count <= 1 {
+                "reference".to_string()
+            } else {
+                format!("{} shards", g.shard_count)
+            };
+            println!(
+                "  group {:>3}  {kind:<10}  {} table(s): {}",
+                g.colocation_id,
+                g.tables.len(),
+                shorten(&g.tables)
+            );
+        }
+        println!("\nWHERE TENANTS' ROWS LIVE (tickets, colocated with tenants)");
+        for p in topology::tenant_placements(
+            &mut client,
+            &QualifiedName::new("public", "tickets"),
+            "tenant",
+            3,
+        )? {
+            println!("  tenant {}  shard {}  on {}", p.tenant, p.shard, p.node);
+        }
     }
+    let schema = introspect(&mut client, &config.distribution.schema_filter())?;
+    let p = plan(&schema, &config.distribution);
+    let check = plan_render::CheckReport::new(&p);
+    println!("\nCHECK");
+    plan_render::check_human(&check);
+    if check.citus_installed && !check.converged {
+        code = EXIT_FINDINGS;
+    }
+
     std::env::set_current_dir(std::env::temp_dir())?;
     let _ = std::fs::remove_dir_all(&work);
     if a.keep {
-        println!("\nthe server keeps running: {url}");
+        println!("\nthe servers keep running: {url}");
         for cmd in server.stop_commands() {
-            println!("stop it with: {cmd}");
+            println!("stop with: {cmd}");
         }
     }
     eprintln!("demo finished in {:.1} s", started.elapsed().as_secs_f64());
-    Ok(EXIT_OK)
+    Ok(code)
+}
+
+fn shorten(tables: &[String]) -> String {
+    let shown: Vec<&str> = tables.iter().take(6).map(String::as_str).collect();
+    match tables.len().saturating_sub(shown.len()) {
+        0 => shown.join(", "),
+        more => format!("{}, ... and {more} more", shown.join(", ")),
+    }
 }

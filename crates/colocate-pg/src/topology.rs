@@ -1,0 +1,73 @@
+//! What a Citus cluster looks like from the coordinator: colocation groups and where a tenant's
+//! rows live (shard and node), for `demo` and for people reading it.
+
+use colocate_core::schema::QualifiedName;
+use postgres::Client;
+use serde::Serialize;
+
+use crate::error::PgError;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ColocationGroup {
+    pub colocation_id: i32,
+    pub shard_count: i32,
+    pub tables: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Placement {
+    pub tenant: String,
+    pub shard: i64,
+    pub node: String,
+}
+
+/// Every colocation group with its tables (reference tables form a group of their own).
+pub fn colocation_groups(c: &mut Client) -> Result<Vec<ColocationGroup>, PgError> {
+    let rows = c
+        .query(
+            "SELECT p.colocationid, coalesce(g.shardcount, 0), \
+                    array_agg(p.logicalrelid::regclass::text ORDER BY p.logicalrelid::regclass::text) \
+             FROM pg_dist_partition p LEFT JOIN pg_dist_colocation g USING (colocationid) \
+             GROUP BY 1, 2 ORDER BY 1",
+            &[],
+        )
+        .map_err(|e| PgError::query("read colocation groups", &e))?;
+    Ok(rows
+        .iter()
+        .map(|r| ColocationGroup {
+            colocation_id: r.get(0),
+            shard_count: r.get(1),
+            tables: r.get(2),
+        })
+        .collect())
+}
+
+/// Shard and node of the first `limit` tenants of `table` (distributed by `column`).
+pub fn tenant_placements(
+    c: &mut Client,
+    table: &QualifiedName,
+    column: &str,
+    limit: i64,
+) -> Result<Vec<Placement>, PgError> {
+    let col = postgres_protocol::escape::escape_identifier(column);
+    let sql = format!(
+        "SELECT t.v::text, s.shardid, n.nodename || ':' || n.nodeport \
+         FROM (SELECT DISTINCT {col} AS v FROM {tbl} ORDER BY 1 LIMIT $1) t \
+         CROSS JOIN LATERAL (SELECT get_shard_id_for_distribution_column($2::text::regclass, t.v) AS shardid) s \
+         JOIN pg_dist_placement p ON p.shardid = s.shardid \
+         JOIN pg_dist_node n ON n.groupid = p.groupid \
+         ORDER BY 1",
+        tbl = table.sql()
+    );
+    let rows = c
+        .query(&sql, &[&limit, &table.sql()])
+        .map_err(|e| PgError::query(format!("locate the tenants of {table}"), &e))?;
+    Ok(rows
+        .iter()
+        .map(|r| Placement {
+            tenant: r.get(0),
+            shard: r.get(1),
+            node: r.get(2),
+        })
+        .collect())
+}

@@ -1,0 +1,91 @@
+//! `colocate demo` end to end: its own throwaway server, the example application's chain,
+//! sample data, topology and check; nothing left running afterwards.
+
+mod common;
+
+use common::{command, run};
+
+fn demo(args: &[&str]) -> common::Run {
+    let mut c = command();
+    c.arg("demo")
+        .args(args)
+        .timeout(std::time::Duration::from_secs(300));
+    run(c)
+}
+
+fn assert_finished(r: &common::Run) {
+    assert!(r.stdout.contains("26 applied, 0 pending"), "{}", r.all());
+    assert!(
+        r.stdout.contains("loaded sample data for three tenants"),
+        "{}",
+        r.all()
+    );
+    assert!(r.stderr.contains("demo finished in"), "{}", r.all());
+}
+
+#[test]
+fn demo_runs_the_example_on_whatever_the_machine_has() {
+    let r = demo(&[]).expect(0);
+    assert_finished(&r);
+    if r.stderr.contains("citus is installed") {
+        assert!(r.stdout.contains("COLOCATION GROUPS"), "{}", r.stdout);
+        assert!(r.stdout.contains("converged: all"), "{}", r.stdout);
+    } else {
+        assert!(r.stderr.contains("plain PostgreSQL"), "{}", r.stderr);
+        assert!(
+            r.stdout.contains("citus is not installed in this database"),
+            "{}",
+            r.stdout
+        );
+    }
+}
+
+#[test]
+fn citus_two_workers_demo_spreads_the_colocated_tables() {
+    if colocate_testkit::skip_without_citus("citus_two_workers_demo_spreads_the_colocated_tables") {
+        return;
+    }
+    let r = demo(&["--workers", "2"]).expect(0);
+    assert_finished(&r);
+    assert!(r.stderr.contains("with 2 worker(s)"), "{}", r.stderr);
+    assert!(r.stdout.contains("reference   5 table(s)"), "{}", r.stdout);
+    assert!(r.stdout.contains("32 shards"), "{}", r.stdout);
+    let placements = r.stdout.lines().filter(|l| l.contains("  shard ")).count();
+    assert_eq!(placements, 3, "{}", r.stdout);
+    assert!(r.stdout.contains("converged: all"), "{}", r.stdout);
+}
+
+#[test]
+fn demo_keep_prints_the_url_and_working_stop_commands() {
+    let r = demo(&["--keep"]).expect(0);
+    let url = r
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("the servers keep running: "))
+        .expect("url printed")
+        .to_string();
+    let mut c = postgres::Client::connect(&url, postgres::NoTls).expect("kept server answers");
+    let n: i64 = c
+        .query_one("SELECT count(*) FROM colocate_migrations", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 26);
+    drop(c);
+    for cmd in r
+        .stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("stop with: "))
+    {
+        let ok = std::process::Command::new("sh")
+            .args(["-c", cmd])
+            .output()
+            .unwrap()
+            .status
+            .success();
+        assert!(ok, "{cmd}");
+    }
+    assert!(
+        postgres::Client::connect(&url, postgres::NoTls).is_err(),
+        "stopped"
+    );
+}
