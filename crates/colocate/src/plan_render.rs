@@ -368,6 +368,14 @@ pub fn apply_human(r: &colocate_pg::apply::ApplyReport) {
                 "verified: {} converted table(s) as planned, {} foreign keys present, row counts unchanged ({} rows)",
                 v.tables, v.foreign_keys, v.rows
             );
+            if !v.rows_not_compared.is_empty() {
+                let names: Vec<String> =
+                    v.rows_not_compared.iter().map(|t| t.to_string()).collect();
+                println!(
+                    "row counts not compared for {} (distributed online while writes continued)",
+                    names.join(", ")
+                );
+            }
         }
     }
     if !r.skipped.is_empty() {
