@@ -1310,12 +1310,7 @@ impl<'a> Planner<'a> {
         // A table a table that stays local still reaches through foreign keys cannot be
         // truncated (Citus refuses a direct one, the cascade would empty an indirect one, and
         // the local key still checks the coordinator's rows): those wait.
-        let stays_local: BTreeSet<&QualifiedName> = tables
-            .iter()
-            .filter(|t| t.role == Role::Local || t.blocked)
-            .map(|t| &t.name)
-            .collect();
-        let referenced_locally = reached_from_plain(self.schema, &stays_local);
+        let referenced_locally = self.held_by_local(tables);
         for q in ref_order.iter().chain(dist_order.iter()).rev() {
             if self.schema.tables[q].row_estimate != 0 && !referenced_locally.contains(q) {
                 steps.push(Step {
@@ -1364,15 +1359,22 @@ impl<'a> Planner<'a> {
         false
     }
 
-    /// Tables already in Citus whose coordinator heap still holds rows: an earlier conversion
-    /// stopped (or was done by hand) before the local data was removed.
-    fn cleanup_steps(&self, tables: &[TablePlan], layer: usize) -> Vec<Step> {
+    /// Tables that a table staying local (local role or blocked) reaches through foreign keys:
+    /// their coordinator rows must stay (Citus refuses a direct truncate, the cascade would
+    /// empty an indirect one, and the local key still checks them).
+    fn held_by_local(&self, tables: &'a [TablePlan]) -> BTreeSet<&'a QualifiedName> {
         let stays_local: BTreeSet<&QualifiedName> = tables
             .iter()
             .filter(|t| t.role == Role::Local || t.blocked)
             .map(|t| &t.name)
             .collect();
-        let referenced_locally = reached_from_plain(self.schema, &stays_local);
+        reached_from_plain(self.schema, &stays_local)
+    }
+
+    /// Tables already in Citus whose coordinator heap still holds rows: an earlier conversion
+    /// stopped (or was done by hand) before the local data was removed.
+    fn cleanup_steps(&self, tables: &[TablePlan], layer: usize) -> Vec<Step> {
+        let referenced_locally = self.held_by_local(tables);
         tables
             .iter()
             .filter(|t| t.state == State::Done && t.role.is_citus())

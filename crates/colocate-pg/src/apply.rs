@@ -25,7 +25,7 @@ use serde::Serialize;
 use crate::error::{Cause, PgError};
 use crate::history::TableName;
 use crate::introspect::introspect;
-use crate::lock::{named_key, Lock, CONVERGE_LOCK};
+use crate::lock::Lock;
 
 pub const DEFAULT_JOURNAL_TABLE: &str = "colocate_journal";
 
@@ -201,13 +201,9 @@ pub fn apply(
     let lock = if opts.dry_run {
         None
     } else {
-        Some(Lock::acquire_key(
-            c,
-            named_key(CONVERGE_LOCK),
-            "converge lock (apply, undistribute, declarative steps)",
-            opts.lock_timeout,
-            &mut |h| events(ApplyEvent::Waiting { holder: h }),
-        )?)
+        Some(Lock::converge(c, opts.lock_timeout, &mut |h| {
+            events(ApplyEvent::Waiting { holder: h })
+        })?)
     };
     let res = run(c, config, opts, events, started);
     if let Some(l) = lock {
@@ -669,7 +665,7 @@ fn unquote(s: &str) -> String {
     split_ident(s.trim()).map(|(n, _)| n).unwrap_or_default()
 }
 
-fn count_rows(c: &mut Client, t: &QualifiedName) -> Result<i64, PgError> {
+pub(crate) fn count_rows(c: &mut Client, t: &QualifiedName) -> Result<i64, PgError> {
     c.query_one(&format!("SELECT count(*) FROM {}", t.sql()), &[])
         .map(|r| r.get(0))
         .map_err(|e| PgError::query(format!("count rows of {t}"), &e))

@@ -44,6 +44,21 @@ impl Lock {
         Lock::acquire_key(c, lock_key(history), &what, timeout, on_wait)
     }
 
+    /// Take the converge lock that `apply`, `undistribute` and declarative steps share.
+    pub fn converge(
+        c: &mut Client,
+        timeout: Duration,
+        on_wait: &mut dyn FnMut(&str),
+    ) -> Result<Lock, PgError> {
+        Lock::acquire_key(
+            c,
+            named_key(CONVERGE_LOCK),
+            "converge lock (apply, undistribute, declarative steps)",
+            timeout,
+            on_wait,
+        )
+    }
+
     /// Take the lock with this key (`what` names it in messages).
     pub fn acquire_key(
         c: &mut Client,

@@ -15,11 +15,11 @@ use postgres::Client;
 use postgres_protocol::escape::escape_identifier;
 use serde::Serialize;
 
-use crate::apply::{Journal, DEFAULT_JOURNAL_TABLE};
+use crate::apply::{count_rows, Journal, DEFAULT_JOURNAL_TABLE};
 use crate::error::{Cause, PgError};
 use crate::history::TableName;
 use crate::introspect::introspect;
-use crate::lock::{named_key, Lock, CONVERGE_LOCK};
+use crate::lock::Lock;
 
 #[derive(Debug, Clone)]
 pub struct UndistributeOptions {
@@ -103,13 +103,9 @@ pub fn undistribute(
     let lock = if opts.dry_run {
         None
     } else {
-        Some(Lock::acquire_key(
-            c,
-            named_key(CONVERGE_LOCK),
-            "converge lock (apply, undistribute, declarative steps)",
-            opts.lock_timeout,
-            &mut |h| events(UndistributeEvent::Waiting { holder: h }),
-        )?)
+        Some(Lock::converge(c, opts.lock_timeout, &mut |h| {
+            events(UndistributeEvent::Waiting { holder: h })
+        })?)
     };
     let res = run(c, opts, events);
     if let Some(l) = lock {
@@ -165,7 +161,7 @@ fn run(
         let t0 = Instant::now();
         let mut before = BTreeMap::new();
         for t in &group {
-            before.insert(t.clone(), count(c, t)?);
+            before.insert(t.clone(), count_rows(c, t)?);
         }
         let keys_before = keys(&schema, &group);
         journal.ensure(c)?;
@@ -185,7 +181,7 @@ fn run(
             .extend(restore_identities(c, &journal, &after_schema)?);
         let mut problems = Vec::new();
         for (t, n) in &before {
-            let now = count(c, t)?;
+            let now = count_rows(c, t)?;
             report.rows += now;
             if now != *n {
                 problems.push(format!("{t} had {n} rows and has {now}"));
@@ -280,12 +276,6 @@ fn groups(schema: &Schema, opts: &UndistributeOptions) -> Result<Vec<Vec<Qualifi
         }
     }
     Ok(out)
-}
-
-fn count(c: &mut Client, t: &QualifiedName) -> Result<i64, PgError> {
-    c.query_one(&format!("SELECT count(*) FROM {}", t.sql()), &[])
-        .map(|r| r.get(0))
-        .map_err(|e| PgError::query(format!("count rows of {t}"), &e))
 }
 
 fn keys(schema: &Schema, group: &[QualifiedName]) -> BTreeSet<(String, String)> {
