@@ -27,9 +27,19 @@ use crate::schema::{
 /// The JSON plan format's version.
 pub const PLAN_VERSION: u32 = 1;
 
-/// What precedes `create_distributed_table` for a table that needs sequential mode: sent with
-/// it as one query, so `SET LOCAL` holds for exactly that statement's implicit transaction.
-pub const SEQUENTIAL_MODE: &str = "SET LOCAL citus.multi_shard_modify_mode TO 'sequential'; ";
+/// The setting step before the conversions: Citus's sequential mode, one connection per node,
+/// for the session. In its default parallel mode Citus opens a connection for every shard of
+/// a table that holds rows (up to 16 per worker) and closes them again after the statement, and
+/// commits each with two-phase commit: for a small table that costs several times the copy.
+pub const SEQUENTIAL_SESSION: &str = "SET citus.multi_shard_modify_mode TO 'sequential';";
+
+/// What precedes `create_distributed_table` for a table of [`PARALLEL_COPY_BYTES`] or more,
+/// whose copy gains from parallel connections: sent with it as one query, so `SET LOCAL` holds
+/// for exactly that statement's implicit transaction.
+pub const PARALLEL_MODE: &str = "SET LOCAL citus.multi_shard_modify_mode TO 'parallel'; ";
+
+/// From this heap size on, a table is copied into its shards over parallel connections.
+pub const PARALLEL_COPY_BYTES: i64 = 16 * 1024 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -1163,6 +1173,17 @@ impl<'a> Planner<'a> {
             .filter(|(_, t)| t.role == Role::Reference)
             .map(|(q, _)| *q)
             .collect();
+        steps.push(Step {
+            kind: StepKind::SessionSetting,
+            table: None,
+            sql: SEQUENTIAL_SESSION.into(),
+            reason: format!(
+                "convert over one connection per node: in parallel mode Citus opens a connection per shard of each table with rows, which costs more than copying a small table (tables of {} MiB or more switch back for their own statement)",
+                PARALLEL_COPY_BYTES >> 20
+            ),
+            transaction: true,
+            layer: 0,
+        });
         if !references.is_empty() {
             steps.push(Step {
                 kind: StepKind::SessionSetting,
@@ -1259,10 +1280,13 @@ impl<'a> Planner<'a> {
                     ),
                 ),
             };
+            // A table reaching a reference table through another one stays sequential: Citus
+            // refuses parallel DDL on it after touching the reference table.
             let sql = if kind == StepKind::CreateDistributedTable
-                && self.reaches_reference_indirectly(q)
+                && table.local_bytes >= PARALLEL_COPY_BYTES
+                && !self.reaches_reference_indirectly(q)
             {
-                format!("{SEQUENTIAL_MODE}{sql}")
+                format!("{PARALLEL_MODE}{sql}")
             } else {
                 sql
             };

@@ -1023,3 +1023,79 @@ fn a_deep_foreign_key_chain_is_ordered_target_first() {
         "one layer per link: {layers:?}"
     );
 }
+
+#[test]
+fn conversions_run_sequentially_except_large_tables_that_can_go_parallel() {
+    let mut s = schema(vec![
+        tenants(),
+        child("small"),
+        child("big"),
+        // Big, but reaching the reference table `statuses` through `tickets`: Citus refuses
+        // parallel DDL on it after touching the reference table.
+        child("big_via_tickets").col("ticket_id", "bigint").fk(
+            "big_via_tickets_ticket_fkey",
+            &["tenant", "ticket_id"],
+            "tickets",
+            &["tenant", "id"],
+        ),
+        child("tickets").col("status_id", "int").fk(
+            "tickets_status_fkey",
+            &["status_id"],
+            "statuses",
+            &["status_id"],
+        ),
+        tbl("statuses").col("status_id", "int").pk(&["status_id"]),
+    ]);
+    for name in ["big", "big_via_tickets"] {
+        s.tables.get_mut(&q(name)).unwrap().local_bytes = PARALLEL_COPY_BYTES;
+    }
+    s.tables.get_mut(&q("small")).unwrap().local_bytes = PARALLEL_COPY_BYTES - 1;
+    let p = run(&s);
+    assert!(!p.has_problems(), "{:#?}", p.findings);
+    let settings: Vec<&str> = p
+        .steps
+        .iter()
+        .filter(|s| s.kind == StepKind::SessionSetting)
+        .map(|s| s.sql.as_str())
+        .collect();
+    assert_eq!(settings[0], SEQUENTIAL_SESSION, "{settings:?}");
+    // The setting comes before every conversion.
+    let first_setting = p.steps.iter().position(|s| s.sql == SEQUENTIAL_SESSION);
+    let first_conversion = p.steps.iter().position(|s| {
+        matches!(
+            s.kind,
+            StepKind::CreateDistributedTable | StepKind::CreateReferenceTable
+        )
+    });
+    assert!(first_setting < first_conversion);
+    let sql = |name: &str| {
+        p.steps
+            .iter()
+            .find(|s| s.kind == StepKind::CreateDistributedTable && s.table == Some(q(name)))
+            .unwrap()
+            .sql
+            .clone()
+    };
+    assert!(sql("big").starts_with(PARALLEL_MODE), "{}", sql("big"));
+    assert!(sql("small").starts_with("SELECT create_distributed_table("));
+    assert!(sql("big_via_tickets").starts_with("SELECT create_distributed_table("));
+    assert!(sql("tickets").starts_with("SELECT create_distributed_table("));
+}
+
+#[test]
+fn nothing_to_convert_means_no_session_setting() {
+    let mut s = schema(vec![tenants()]);
+    s.citus.installed = Some("13.2-1".into());
+    s.tables.get_mut(&q("tenants")).unwrap().citus = Some(CitusTable {
+        kind: CitusKind::Distributed,
+        column: Some("tenant".into()),
+        colocation_id: 1,
+        shard_count: Some(32),
+    });
+    let p = run(&s);
+    assert!(
+        p.steps.iter().all(|s| s.kind != StepKind::SessionSetting),
+        "{:#?}",
+        p.steps
+    );
+}

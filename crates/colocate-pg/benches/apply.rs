@@ -36,9 +36,11 @@
 //!    of 1,000,000 rows (no foreign key: see below), `tenants` already distributed, converted
 //!    by `apply` while a second connection inserts one row every ~2 ms (one at a time; after a
 //!    slow insert the next one is sent right away, not in a burst), each insert's latency
-//!    recorded. Figures, for the blocking mode (`create_distributed_table`, one run) and for
-//!    `online` with a threshold of 100,000 rows (`create_distributed_table_concurrently`, three
-//!    runs, each on a fresh table, since its stall varies: see below): the longest insert (the
+//!    recorded. Figures, for the blocking mode (`create_distributed_table`, one run), for
+//!    `online` without colocate's waker (one run, Citus's own behaviour, for comparison) and for
+//!    `online` as colocate runs it, with a threshold of 100,000 rows
+//!    (`create_distributed_table_concurrently` with the waker, three runs, each on a fresh
+//!    table, since the stall varies: see below): the longest insert (the
 //!    stall), p99 and p50 over the inserts sent while apply ran, when the stall happened and
 //!    during which step. Target: the longest online stall under 1 s. Afterwards the
 //!    table's rows are checked (the million plus every insert that succeeded) and its
@@ -54,9 +56,9 @@
 //!    for `citus.logical_replication_timeout` (two hours), so part 2 cancels an apply that runs
 //!    too long. Citus 13.2 waits for the subscriptions to catch up with writes blocked, polling
 //!    once a second (`WaitForGroupedLogicalRepTargetsToCatchUp`): when the subscriptions have
-//!    not reported the source's position at the first check, writes wait a further second,
-//!    whatever colocate does, so the online stall is either a few hundred milliseconds or
-//!    somewhat over a second. A table with a
+//!    not reported the source's position at the first check, writes wait a further second.
+//!    colocate's waker (`colocate_pg::wake`) ends that sleep early by notifying a channel the
+//!    apply session listens on every 20 ms; the run without it shows what it saves. A table with a
 //!    foreign key to a distributed table (`REFERENCES tenants`) cannot be distributed
 //!    concurrently at all (Citus first makes it a Citus local table), hence none here.
 //!
@@ -76,7 +78,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use colocate_core::distribution::DistributionConfig;
-use colocate_core::plan::StepKind;
+use colocate_core::plan::{StepKind, PARALLEL_MODE};
 use colocate_pg::apply::{apply, ApplyEvent, ApplyOptions, ApplyReport};
 use colocate_pg::introspect::introspect_with_stats;
 use colocate_pg::{Client, PgError, Target};
@@ -435,14 +437,16 @@ fn overhead_run(sizes: &Sizes, g: &Generated) -> OverheadRun {
         .map_or(0, |m| m.len());
 
     let config = DistributionConfig::default();
-    let opts = ApplyOptions::default();
+    let target = Target::new(Some(db.url())).expect("target");
+    // As the CLI runs it: with more connections (renewed working sessions).
+    let opts = ApplyOptions {
+        more_connections: Some(target.clone()),
+        ..ApplyOptions::default()
+    };
     let mut marks: Vec<(Instant, bool, StepKind)> = Vec::new();
     let load_before = load();
     let t0 = Instant::now();
-    let mut client = Target::new(Some(db.url()))
-        .expect("target")
-        .connect("colocate apply")
-        .expect("connect");
+    let mut client = target.connect("colocate apply").expect("connect");
     let connected = Instant::now();
     let report = apply(&mut client, &config, &opts, &mut |e| match e {
         ApplyEvent::Start { step, .. } => marks.push((Instant::now(), true, step.kind)),
@@ -452,22 +456,19 @@ fn overhead_run(sizes: &Sizes, g: &Generated) -> OverheadRun {
     .unwrap_or_else(|e| panic!("apply failed: {e}"));
     let returned = Instant::now();
     let load_after = load();
-    let pid: i32 = client
-        .query_one("SELECT pg_backend_pid()", &[])
-        .expect("backend pid")
-        .get(0);
-    // Closing the session flushes its function statistics.
+    // Closing the session flushes its function statistics (the working sessions apply opened
+    // are closed already).
     drop(client);
 
     check_report(&report, sizes, g);
     let citus_steps = report.steps.iter().filter(|s| is_citus(s.kind)).count() as i64;
     let statements_ms = log.and_then(|p| {
-        let (n, total) = logged_citus_statements(&p, log_offset, pid);
+        let (n, total) = logged_citus_statements(&p, log_offset);
         if n == citus_steps as usize {
             Some(total)
         } else {
             println!(
-                "  (server log {}: found {n} Citus statements of session {pid}, expected \
+                "  (server log {}: found {n} Citus statements, expected \
                  {citus_steps}; statement durations not used)",
                 p.display()
             );
@@ -550,18 +551,19 @@ fn server_log(c: &mut Client) -> Option<PathBuf> {
     p.is_file().then_some(p)
 }
 
-/// Count and total duration of the Citus function statements session `pid` logged after
-/// `offset` (lines `... [pid] LOG:  duration: 12.345 ms  statement: SELECT create_...`).
-fn logged_citus_statements(path: &std::path::Path, offset: u64, pid: i32) -> (usize, f64) {
+/// Count and total duration of the Citus function statements logged after `offset` (lines
+/// `... [pid] LOG:  duration: 12.345 ms  statement: SELECT create_...`), by any session: apply
+/// runs its steps on working sessions it renews, and nothing else sends these statements.
+fn logged_citus_statements(path: &std::path::Path, offset: u64) -> (usize, f64) {
     let Ok(bytes) = fs::read(path) else {
         return (0, 0.0);
     };
     let text = String::from_utf8_lossy(&bytes[(offset as usize).min(bytes.len())..]).into_owned();
-    let tag = format!("[{pid}] LOG:  duration: ");
+    let tag = "] LOG:  duration: ";
     let mut n = 0;
     let mut total = 0.0;
     for line in text.lines() {
-        let Some((_, rest)) = line.split_once(&tag) else {
+        let Some((_, rest)) = line.split_once(tag) else {
             continue;
         };
         let Some((num, stmt)) = rest.split_once(" ms  statement: ") else {
@@ -573,7 +575,7 @@ fn logged_citus_statements(path: &std::path::Path, offset: u64, pid: i32) -> (us
             "SELECT truncate_local_data_after_distributing_table(",
         ]
         .iter()
-        .any(|f| stmt.starts_with(f));
+        .any(|f| stmt.trim_start_matches(PARALLEL_MODE).starts_with(f));
         if let (true, Ok(d)) = (citus, num.parse::<f64>()) {
             n += 1;
             total += d;
@@ -615,7 +617,11 @@ fn check_report(report: &ApplyReport, sizes: &Sizes, g: &Generated) {
     let v = report.verified.as_ref().expect("apply verified");
     assert_eq!(v.tables, converted, "verified tables");
     assert_eq!(v.foreign_keys, g.fks, "foreign keys all present");
-    assert_eq!(v.rows, g.converted_rows, "rows all present");
+    assert_eq!(
+        v.rows,
+        g.converted_rows + g.local_rows,
+        "rows all present (every table in scope is counted)"
+    );
 }
 
 type FunctionStats = BTreeMap<String, (i64, f64)>;
@@ -659,14 +665,18 @@ fn wait_function_stats(c: &mut Client, before: &FunctionStats, calls: i64) -> Fu
 #[derive(Clone, Copy, PartialEq)]
 enum Mode {
     Blocking,
+    /// Online as colocate runs it: with the waker (`colocate_pg::wake`).
     Online,
+    /// Online without the waker: Citus's own one-second catch-up poll, for comparison.
+    OnlineUnwoken,
 }
 
 impl Mode {
     fn label(self) -> &'static str {
         match self {
             Mode::Blocking => "blocking (create_distributed_table)",
-            Mode::Online => "online (create_distributed_table_concurrently)",
+            Mode::Online => "online (create_distributed_table_concurrently, with the waker)",
+            Mode::OnlineUnwoken => "online without the waker (Citus's own 1 s poll)",
         }
     }
 }
@@ -712,6 +722,7 @@ fn online(sizes: &Sizes, summary: &mut String) {
     if let Some(why) = &not_ready {
         println!("  SKIPPED online mode: {why}");
     } else {
+        results.push(stall_run(sizes, Mode::OnlineUnwoken));
         for _ in 0..sizes.online_runs {
             results.push(stall_run(sizes, Mode::Online));
         }
@@ -853,15 +864,15 @@ fn stall_run(sizes: &Sizes, mode: Mode) -> Stall {
     thread::sleep(LEAD);
 
     let config = DistributionConfig::default();
+    let target = Target::new(Some(db.url())).expect("target");
     let opts = ApplyOptions {
-        online: mode == Mode::Online,
+        online: mode != Mode::Blocking,
         online_threshold: sizes.online_threshold,
+        more_connections: Some(target.clone()),
+        online_waker: mode == Mode::Online,
         ..ApplyOptions::default()
     };
-    let mut client = Target::new(Some(db.url()))
-        .expect("target")
-        .connect("colocate apply")
-        .expect("connect");
+    let mut client = target.connect("colocate apply").expect("connect");
     let mut steps: Vec<StepSpan> = Vec::new();
     // A conversion whose logical replication cannot progress (no free background worker for
     // the subscription on a worker, say) waits for citus.logical_replication_timeout, two hours
@@ -931,7 +942,7 @@ fn stall_run(sizes: &Sizes, mode: Mode) -> Stall {
             ms(t1 - t0) / 1000.0
         );
     }
-    if mode == Mode::Online {
+    if mode != Mode::Blocking {
         assert!(
             steps.iter().any(|s| s.online),
             "apply did not take the online path"
@@ -1068,6 +1079,8 @@ struct Generated {
     lookup_fks: usize,
     /// Rows of every table apply converts (root, tenant, tenant_id and lookup tables).
     converted_rows: i64,
+    /// Rows of the tables that stay local (apply counts them too: its cleanup cascades).
+    local_rows: i64,
 }
 
 /// SplitMix64: a fixed seed gives the same schema on every run.
@@ -1098,6 +1111,7 @@ fn generate(s: &Sizes, chains: bool) -> Generated {
         parent_fks: 0,
         lookup_fks: 0,
         converted_rows: 0,
+        local_rows: 0,
     };
     let mut pieces: Vec<String> = Vec::new();
     pieces.push(format!(
@@ -1214,6 +1228,7 @@ fn generate(s: &Sizes, chains: bool) -> Generated {
         ));
     }
     g.converted_rows += per_table * (s.tenant_tables + s.tid_tables) as i64;
+    g.local_rows = per_table * s.local_tables as i64;
     g.fks = g.tenant_fks + g.parent_fks + g.lookup_fks + 2;
     g.chunks = pieces.chunks(50).map(|c| c.concat()).collect();
     g

@@ -175,10 +175,6 @@ pub fn up(
         ApplyEvent::Repair { what } => events(StepEvent::Progress { message: what }),
         ApplyEvent::Done { .. } => {}
     })?;
-    // The engine turns this off for its conversions; later migrations of the run get the
-    // server's default again.
-    c.batch_execute("RESET citus.enable_local_reference_table_foreign_keys")
-        .map_err(|e| PgError::query("reset citus.enable_local_reference_table_foreign_keys", &e))?;
 
     let mut notes = Vec::new();
     if report.citus == CitusOutcome::Created {

@@ -14,6 +14,7 @@ pub mod lock;
 pub mod runner;
 pub mod topology;
 pub mod undistribute;
+pub mod wake;
 
 pub use connect::Target;
 pub use error::{PgError, ServerError};

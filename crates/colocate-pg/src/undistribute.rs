@@ -15,7 +15,7 @@ use postgres::Client;
 use postgres_protocol::escape::escape_identifier;
 use serde::Serialize;
 
-use crate::apply::{count_rows, Journal, DEFAULT_JOURNAL_TABLE};
+use crate::apply::{count_rows_many, Journal, DEFAULT_JOURNAL_TABLE};
 use crate::error::{Cause, PgError};
 use crate::history::TableName;
 use crate::introspect::introspect;
@@ -159,10 +159,7 @@ fn run(
             continue;
         }
         let t0 = Instant::now();
-        let mut before = BTreeMap::new();
-        for t in &group {
-            before.insert(t.clone(), count_rows(c, t)?);
-        }
+        let before = count_rows_many(c, &group)?;
         let keys_before = keys(&schema, &group);
         journal.ensure(c)?;
         for t in &group {
@@ -180,8 +177,9 @@ fn run(
             .identities
             .extend(restore_identities(c, &journal, &after_schema)?);
         let mut problems = Vec::new();
+        let counts = count_rows_many(c, before.keys())?;
         for (t, n) in &before {
-            let now = count_rows(c, t)?;
+            let now = counts[t];
             report.rows += now;
             if now != *n {
                 problems.push(format!("{t} had {n} rows and has {now}"));

@@ -7,6 +7,7 @@ use colocate_pg::introspect::introspect;
 use colocate_core::schema::QualifiedName;
 use colocate_pg::apply::{ApplyEvent, ApplyOptions};
 use colocate_pg::undistribute::{UndistributeEvent, UndistributeOptions};
+use colocate_pg::Target;
 
 use crate::cli::{
     ApplyArgs, CheckArgs, CheckFormat, Format, Global, PlanArgs, PlanFormat, UndistributeArgs,
@@ -43,13 +44,15 @@ pub fn plan(g: &Global, a: &PlanArgs) -> Result<u8> {
 
 pub fn apply(g: &Global, a: &ApplyArgs) -> Result<u8> {
     let config = config::load_from(g.config.as_deref())?;
-    let mut client = connect(g, "colocate apply")?;
+    let target = Target::new(g.database_url.as_deref())?;
+    let mut client = target.connect("colocate apply")?;
     let opts = ApplyOptions {
         dry_run: a.dry_run,
         online: a.online,
         online_threshold: a.online_threshold,
         skip_blocked: a.skip_blocked,
         lock_timeout: a.lock.lock_timeout,
+        more_connections: Some(target),
         ..ApplyOptions::default()
     };
     let show = crate::show_progress(g.verbose);

@@ -397,12 +397,13 @@ fn spawn_apply(p: &Project, extra: &[&str]) -> Child {
         .expect("spawn colocate apply")
 }
 
-/// The server sessions of colocate runs (by application name).
+/// The server sessions of apply runs (by application name): the one holding the lock and the
+/// working sessions it opens.
 fn colocate_backends(p: &Project) -> Vec<(i32, String, String)> {
     p.db.connect()
         .query(
             "SELECT pid, state, query FROM pg_stat_activity \
-             WHERE application_name = 'colocate apply' AND datname = current_database()",
+             WHERE application_name LIKE 'colocate apply%' AND datname = current_database()",
             &[],
         )
         .unwrap()
