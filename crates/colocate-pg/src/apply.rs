@@ -788,21 +788,59 @@ pub(crate) fn count_rows(c: &mut Client, t: &QualifiedName) -> Result<i64, PgErr
         .map_err(|e| PgError::query(format!("count rows of {t}"), &e))
 }
 
+/// The row counts of the Citus tables among `tables` whose every shard was counted on the
+/// nodes (see [`count_rows_many`]); nothing when Citus is not installed or the command fails.
+pub fn count_shard_rows(
+    c: &mut Client,
+    tables: &[&QualifiedName],
+) -> Result<BTreeMap<QualifiedName, i64>, PgError> {
+    let mut counts = BTreeMap::new();
+    let citus: bool = c
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus')",
+            &[],
+        )
+        .map_err(|e| PgError::query("look up the citus extension", &e))?
+        .get(0);
+    if !citus || tables.is_empty() {
+        return Ok(counts);
+    }
+    let by_name: BTreeMap<String, &QualifiedName> = tables.iter().map(|t| (t.sql(), *t)).collect();
+    let names: Vec<&String> = by_name.keys().collect();
+    // A failure here only means the slower count(*) for every table.
+    let Ok(rows) = c.query(include_str!("sql/count_shard_rows.sql"), &[&names]) else {
+        return Ok(counts);
+    };
+    for r in rows {
+        let (name, shards, counted, n): (String, i64, i64, i64) =
+            (r.get(0), r.get(1), r.get(2), r.get(3));
+        if let (Some(t), true) = (by_name.get(&name), shards == counted) {
+            counts.insert((*t).clone(), n);
+        }
+    }
+    Ok(counts)
+}
+
 /// How many tables one counting query covers.
 const COUNT_BATCH: usize = 50;
 
-/// The row counts of `tables`, [`COUNT_BATCH`] tables to a query
-/// (`SELECT (SELECT count(*) FROM a), (SELECT count(*) FROM b), ...`): one round trip instead
-/// of one per table, and Citus keeps its worker connections for the whole query instead of
-/// opening them again for each table. When a batch fails, its tables are counted one by one so
-/// the error names the table.
-pub(crate) fn count_rows_many<'a>(
+/// The row counts of `tables`. Citus tables are counted from their shards, every node counting
+/// its own in one command (`sql/count_shard_rows.sql`: 280 tables of 32 shards on two workers
+/// in ~0.4 s instead of ~1 s of distributed `count(*)`); the rest, and any Citus table whose
+/// shards could not all be counted, [`COUNT_BATCH`] tables to a query
+/// (`SELECT (SELECT count(*) FROM a), (SELECT count(*) FROM b), ...`). When a batch fails, its
+/// tables are counted one by one so the error names the table.
+pub fn count_rows_many<'a>(
     c: &mut Client,
     tables: impl IntoIterator<Item = &'a QualifiedName>,
 ) -> Result<BTreeMap<QualifiedName, i64>, PgError> {
     let tables: Vec<&QualifiedName> = tables.into_iter().collect();
-    let mut counts = BTreeMap::new();
-    for batch in tables.chunks(COUNT_BATCH) {
+    let mut counts = count_shard_rows(c, &tables)?;
+    let rest: Vec<&QualifiedName> = tables
+        .into_iter()
+        .filter(|t| !counts.contains_key(*t))
+        .collect();
+    for batch in rest.chunks(COUNT_BATCH) {
         let columns: Vec<String> = batch
             .iter()
             .map(|t| format!("(SELECT count(*) FROM {})", t.sql()))
