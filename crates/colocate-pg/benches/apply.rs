@@ -8,12 +8,14 @@
 //!    reference tables; 250 tenant tables `t_<n>` keyed by `(tenant, id)` (300 rows: 3 per
 //!    tenant), every one with a foreign key to `tenants`, the first 20 and then 40% of the rest
 //!    with a key to a lookup table, 60% with `(tenant, parent_id)` to an earlier tenant table
-//!    that has no lookup key (see `generate` for why; `COLOCATE_BENCH_LOOKUP_CHAINS=1` lifts
-//!    that), and two of them (`t_cycle_a`, `t_cycle_b`) referencing each other (a foreign-key
+//!    (so many reach a lookup table through their parent, which Citus converts only in
+//!    sequential mode; `COLOCATE_BENCH_NO_LOOKUP_CHAINS=1` picks parents without a lookup key
+//!    only), and two of them (`t_cycle_a`, `t_cycle_b`) referencing each other (a foreign-key
 //!    cycle apply must break and restore); 9 `tid_<n>` tables keyed by `tenant_id`; 20 local
 //!    tables `loc_<n>` that stay on the coordinator. Everything is analysed, so row estimates
 //!    are set. `apply` runs through the library on a fresh connection made as the CLI makes it
-//!    (`Target::connect`), with the default shard count (32).
+//!    (`Target::connect`, with more connections allowed, so it renews its working session),
+//!    with the default shard count (32).
 //!    Figures: the outer wall time (connect + apply), `report.total_ms`, colocate's own
 //!    `citus_ms` (client side), and two yardsticks independent of colocate's accounting:
 //!    - inside the Citus functions: the delta of `total_time` in `pg_stat_user_functions` for
@@ -22,8 +24,8 @@
 //!      the database (these C functions are tracked at that level; `calls` must equal the
 //!      number of Citus steps). It leaves out the statement's commit, where Citus commits the
 //!      workers' side (two-phase commit);
-//!    - the Citus statements with their commit: the durations the coordinator logs for the
-//!      apply session (`log_min_duration_statement = 0` on the database), read from the
+//!    - the Citus statements with their commit: the durations the coordinator logs for them
+//!      (`log_min_duration_statement = 0` on the database), read from the
 //!      server log where pg-test-cluster writes it (`<data directory>.log`; not measured when
 //!      it is elsewhere).
 //!
@@ -31,7 +33,8 @@
 //!    from the step events (before the first step: lock, journal, introspection, planning,
 //!    row counts; after the last: journal, introspection, planning, row counts of every
 //!    converted table), and the pieces of the final verification are re-timed on the converged
-//!    database.
+//!    database (the row counts both as apply takes them, from the shards on every node, and as
+//!    one distributed `count(*)` a table, which must agree).
 //! 2. Online: a table `events (tenant uuid, id bigint, payload text, primary key (tenant, id))`
 //!    of 1,000,000 rows (no foreign key: see below), `tenants` already distributed, converted
 //!    by `apply` while a second connection inserts one row every ~2 ms (one at a time; after a
@@ -79,7 +82,8 @@ use std::time::{Duration, Instant};
 
 use colocate_core::distribution::DistributionConfig;
 use colocate_core::plan::{StepKind, PARALLEL_MODE};
-use colocate_pg::apply::{apply, ApplyEvent, ApplyOptions, ApplyReport};
+use colocate_core::schema::QualifiedName;
+use colocate_pg::apply::{apply, count_rows_many, ApplyEvent, ApplyOptions, ApplyReport};
 use colocate_pg::introspect::introspect_with_stats;
 use colocate_pg::{Client, PgError, Target};
 use colocate_testkit::TestDb;
@@ -233,12 +237,13 @@ struct OverheadRun {
     introspect_after_ms: f64,
     introspect_queries: usize,
     counts_after_ms: f64,
+    /// The same counts as one distributed `count(*)` a table.
+    count_star_ms: f64,
     converted: usize,
 }
 
 fn overhead(sizes: &Sizes, summary: &mut String) {
-    // Parent chains that reach a lookup table make apply fail (see `generate`); on request.
-    let chains = std::env::var_os("COLOCATE_BENCH_LOOKUP_CHAINS").is_some();
+    let chains = std::env::var_os("COLOCATE_BENCH_NO_LOOKUP_CHAINS").is_none();
     let g = generate(sizes, chains);
     println!();
     println!(
@@ -278,7 +283,7 @@ fn overhead(sizes: &Sizes, summary: &mut String) {
         println!(
             "         before the first step {:.0} ms, steps {:.0} ms, gaps between steps {:.1} ms, \
              after the last step {:.0} ms (re-timed: introspect {:.0} ms in {} queries, \
-             count(*) of {} converted tables {:.0} ms)",
+             row counts of {} converted tables {:.0} ms from their shards, {:.0} ms by count(*))",
             r.before_steps_ms,
             r.steps_ms,
             r.gaps_ms,
@@ -286,7 +291,8 @@ fn overhead(sizes: &Sizes, summary: &mut String) {
             r.introspect_after_ms,
             r.introspect_queries,
             r.converted,
-            r.counts_after_ms
+            r.counts_after_ms,
+            r.count_star_ms
         );
         let kinds: Vec<String> = r
             .per_kind
@@ -346,18 +352,16 @@ fn overhead(sizes: &Sizes, summary: &mut String) {
             "apply {} tables (coordinator + 2 workers{}), medians of {n} fresh databases:",
             g.tables,
             if chains {
-                ", parent chains reaching lookup tables"
-            } else {
                 ""
+            } else {
+                ", no parent chains reaching lookup tables"
             }
         ),
         format!(
             "  colocate total_ms {total:.0} ms; outer wall (connect + apply) {outer:.0} ms; \
              colocate's citus_ms {citus:.0} ms"
         ),
-        format!(
-            "  inside Citus (pg_stat_user_functions, track_functions=all): {server:.0} ms"
-        ),
+        format!("  inside Citus (pg_stat_user_functions, track_functions=all): {server:.0} ms"),
         format!(
             "  total / inside Citus = {ratio:.3} (outer / inside = {outer_ratio:.3})  \
              target <= {OVERHEAD_TARGET}: {verdict}"
@@ -370,12 +374,14 @@ fn overhead(sizes: &Sizes, summary: &mut String) {
         ),
         format!(
             "  outside the Citus steps: before the first step {:.0} ms, after the last {:.0} ms \
-             (verify: introspect {:.0} ms + count(*) of {} tables {:.0} ms), between steps {:.1} ms",
+             (verify: introspect {:.0} ms + row counts of {} tables {:.0} ms from their shards, \
+             {:.0} ms by count(*)), between steps {:.1} ms",
             med(&|r| r.before_steps_ms),
             med(&|r| r.after_steps_ms),
             med(&|r| r.introspect_after_ms),
             runs[0].converted,
             med(&|r| r.counts_after_ms),
+            med(&|r| r.count_star_ms),
             med(&|r| r.gaps_ms)
         ),
         format!(
@@ -500,7 +506,7 @@ fn overhead_run(sizes: &Sizes, g: &Generated) -> OverheadRun {
     // Re-time the verification's pieces on the converged database.
     let mut c = db.connect();
     let (_, stats) = introspect_with_stats(&mut c, &config.schema_filter()).expect("introspect");
-    let converted: Vec<String> = report
+    let converted: Vec<QualifiedName> = report
         .steps
         .iter()
         .filter(|s| {
@@ -509,14 +515,22 @@ fn overhead_run(sizes: &Sizes, g: &Generated) -> OverheadRun {
                 StepKind::CreateDistributedTable | StepKind::CreateReferenceTable
             )
         })
-        .filter_map(|s| s.table.as_ref().map(|t| t.sql()))
+        .filter_map(|s| s.table.clone())
         .collect();
+    // As apply counts them (from the shards on every node), and as one distributed count(*)
+    // a table would.
+    let t = Instant::now();
+    let counted = count_rows_many(&mut c, &converted).expect("count rows");
+    let counts_after_ms = ms(t.elapsed());
     let t = Instant::now();
     for table in &converted {
-        c.query_one(&format!("SELECT count(*) FROM {table}"), &[])
-            .expect("count rows");
+        let n: i64 = c
+            .query_one(&format!("SELECT count(*) FROM {}", table.sql()), &[])
+            .expect("count rows")
+            .get(0);
+        assert_eq!(counted[table], n, "{table}: shard sum and count(*) differ");
     }
-    let counts_after_ms = ms(t.elapsed());
+    let count_star_ms = ms(t.elapsed());
     drop(c);
     drop(admin);
     drop(db);
@@ -540,6 +554,7 @@ fn overhead_run(sizes: &Sizes, g: &Generated) -> OverheadRun {
         introspect_after_ms: ms(stats.elapsed),
         introspect_queries: stats.queries,
         counts_after_ms,
+        count_star_ms,
         converted: converted.len(),
     }
 }
@@ -1143,11 +1158,10 @@ fn generate(s: &Sizes, chains: bool) -> Generated {
         )
     };
     // Tables a later one may reference as its parent. Unless `chains`, only those without a
-    // lookup key: Citus 13.2 refuses `create_distributed_table` on a table with rows whose
-    // foreign keys reach a reference table through another distributed table ("cannot execute
-    // parallel DDL on table ... after DDL command on reference table ..."), and apply does not
-    // work around it yet (it would need `citus.multi_shard_modify_mode = 'sequential'` for
-    // that call).
+    // lookup key: Citus 13.2 refuses `create_distributed_table` in parallel mode on a table with
+    // rows whose foreign keys reach a reference table through another distributed table
+    // ("cannot execute parallel DDL on table ... after DDL command on reference table ..."),
+    // which apply handles with sequential mode.
     let mut names: Vec<String> = Vec::new();
     let plain = s.tenant_tables - 2;
     for j in 1..=plain {

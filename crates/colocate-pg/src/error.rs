@@ -262,6 +262,10 @@ impl PgError {
                 "fix the cause and run apply again: it resumes from what the database now is, and restores any dropped foreign key from the journal"
                     .into(),
             ),
+            PgError::Verify { problems } if problems.iter().any(|p| p.contains(" rows before apply ")) => Some(
+                "row counts are compared before and after the run: writes by the application in between change them too; run apply while nothing writes, or with --online for large tables (their counts are not compared)"
+                    .into(),
+            ),
             PgError::Failed(f) => match f.cause.server() {
                 Some(s) if s.sqlstate == "25001" => Some(
                     "this statement cannot run in a transaction block: mark the section `-- migrate:up transaction:false`"
@@ -285,5 +289,22 @@ impl PgError {
             PgError::StepFile { source, .. } => source.server(),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changed_row_counts_get_a_hint_about_concurrent_writes_and_lost_keys_do_not() {
+        let counts = PgError::Verify {
+            problems: vec!["public.events had 10 rows before apply and has 12".into()],
+        };
+        assert!(counts.hint().unwrap().contains("--online"));
+        let keys = PgError::Verify {
+            problems: vec!["foreign key k on public.t is missing after apply".into()],
+        };
+        assert_eq!(keys.hint(), None);
     }
 }
