@@ -17,9 +17,9 @@ use std::time::{Duration, Instant};
 
 use colocate_core::distribution::DistributionConfig;
 use colocate_core::plan::{
-    plan, reached_from_plain, Finding, Plan, Severity, State, Step, StepKind, PARALLEL_MODE,
+    plan, reached_from_plain, Finding, Plan, Role, Severity, State, Step, StepKind, PARALLEL_MODE,
 };
-use colocate_core::schema::{QualifiedName, Schema};
+use colocate_core::schema::{CitusKind, ForeignKey, QualifiedName, Schema};
 use postgres::Client;
 use postgres_protocol::escape::{escape_identifier, escape_literal};
 use serde::Serialize;
@@ -137,8 +137,13 @@ pub struct ApplyReport {
     pub dry_run: bool,
     pub citus: CitusOutcome,
     pub steps: Vec<StepRecord>,
-    /// Foreign keys an interrupted run had dropped, restored by this one.
+    /// Foreign keys from the journal (dropped by an interrupted run, or by a rolled-back
+    /// declarative step) restored by this one.
     pub repaired: Vec<String>,
+    /// Foreign keys in the journal that Citus does not accept between their tables as they are
+    /// (a plain table and a Citus table): they wait until both are converted alike.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub waiting: Vec<String>,
     /// Blocked or conflicting tables left as they are (`--skip-blocked`).
     pub skipped: Vec<Finding>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -156,12 +161,23 @@ impl ApplyReport {
 
 /// A journal row: a foreign key dropped on purpose and not yet restored.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Dropped {
+pub(crate) struct Dropped {
     id: i64,
-    table: String,
-    name: String,
+    pub(crate) table: String,
+    pub(crate) name: String,
     definition: String,
     state: String,
+    /// The referenced table (rows from older versions have none).
+    ref_table: Option<String>,
+}
+
+impl Dropped {
+    pub(crate) fn describe(&self) -> String {
+        match &self.ref_table {
+            Some(r) => format!("{} on {} (to {r})", self.name, self.table),
+            None => format!("{} on {}", self.name, self.table),
+        }
+    }
 }
 
 pub(crate) struct Journal {
@@ -188,7 +204,7 @@ impl Journal {
         let rows = c
             .query(
                 &format!(
-                    "SELECT id, table_sql, constraint_name, definition, state FROM {} \
+                    "SELECT id, table_sql, constraint_name, definition, state, ref_table_sql FROM {} \
                      WHERE state <> 'validated' AND kind = 'foreign_key' ORDER BY id",
                     self.table.sql()
                 ),
@@ -203,9 +219,151 @@ impl Journal {
                 name: r.get(2),
                 definition: r.get(3),
                 state: r.get(4),
+                ref_table: r.get(5),
             })
             .collect())
     }
+
+    /// Record a foreign key and drop it, in one transaction.
+    pub(crate) fn drop_key(
+        &self,
+        c: &mut Client,
+        table: &QualifiedName,
+        fk: &ForeignKey,
+    ) -> Result<i64, Cause> {
+        let mut tx = c.transaction().map_err(|e| Cause::from_postgres(&e))?;
+        let id: i64 = tx
+            .query_one(
+                &format!(
+                    "INSERT INTO {} (table_sql, constraint_name, definition, state, ref_table_sql) \
+                     VALUES ($1, $2, $3, 'dropped', $4) RETURNING id",
+                    self.table.sql()
+                ),
+                &[&table.sql(), &fk.name, &fk.definition, &fk.ref_table.sql()],
+            )
+            .map_err(|e| Cause::from_postgres(&e))?
+            .get(0);
+        tx.batch_execute(&format!(
+            "ALTER TABLE {} DROP CONSTRAINT {}",
+            table.sql(),
+            escape_identifier(&fk.name)
+        ))
+        .map_err(|e| Cause::from_postgres(&e))?;
+        tx.commit().map_err(|e| Cause::from_postgres(&e))?;
+        Ok(id)
+    }
+
+    /// Restore every journaled key that Citus accepts between its two tables as they are now;
+    /// the others stay in the journal, except those whose table is gone, which are forgotten.
+    pub(crate) fn restore_open(
+        &self,
+        c: &mut Client,
+        events: &mut dyn FnMut(&str),
+    ) -> Result<Restoration, PgError> {
+        self.restore(c, events, None)
+    }
+
+    /// [`Journal::restore_open`] for the rows `only` (all open rows when `None`).
+    pub(crate) fn restore(
+        &self,
+        c: &mut Client,
+        events: &mut dyn FnMut(&str),
+        only: Option<&[i64]>,
+    ) -> Result<Restoration, PgError> {
+        let mut restored = Vec::new();
+        let mut waiting = Vec::new();
+        let mut forgotten = Vec::new();
+        let open = self.open(c)?;
+        for d in open
+            .into_iter()
+            .filter(|d| only.is_none_or(|ids| ids.contains(&d.id)))
+        {
+            if gone(c, &d)? {
+                // Its table was dropped since (a migration rolled back): the key went with it,
+                // and a migration that creates the table again creates its keys too.
+                c.execute(
+                    &format!("DELETE FROM {} WHERE id = $1", self.table.sql()),
+                    &[&d.id],
+                )
+                .map_err(|e| PgError::query(format!("update {}", self.table.display()), &e))?;
+                forgotten.push(d);
+                continue;
+            }
+            if !restorable(c, &d)? {
+                waiting.push(d);
+                continue;
+            }
+            let what = format!("restoring foreign key {}", d.describe());
+            events(&what);
+            repair(c, self, &d).map_err(|cause| PgError::StepFailed {
+                index: 1,
+                total: 1,
+                sql: format!("ALTER TABLE {} ADD CONSTRAINT ... ({})", d.table, d.name),
+                cause: Box::new(cause),
+                done: restored.clone(),
+            })?;
+            restored.push(d.describe());
+        }
+        Ok(Restoration {
+            restored,
+            waiting,
+            forgotten,
+        })
+    }
+}
+
+/// What [`Journal::restore_open`] did with the journal's open keys.
+pub(crate) struct Restoration {
+    /// Restored and validated, described.
+    pub(crate) restored: Vec<String>,
+    /// Still waiting for their tables to be converted alike.
+    pub(crate) waiting: Vec<Dropped>,
+    /// Removed from the journal: their table no longer exists.
+    pub(crate) forgotten: Vec<Dropped>,
+}
+
+/// Whether a journaled key's table, or the table it references, no longer exists.
+fn gone(c: &mut Client, d: &Dropped) -> Result<bool, PgError> {
+    c.query_one(
+        "SELECT to_regclass($1) IS NULL OR ($2::text IS NOT NULL AND to_regclass($2) IS NULL)",
+        &[&d.table, &d.ref_table],
+    )
+    .map(|r| r.get(0))
+    .map_err(|e| PgError::query(format!("look up {}", d.table), &e))
+}
+
+/// Whether Citus accepts a journaled key between its two tables as they are now: both plain,
+/// both distributed in one colocation group, or any Citus table referencing a reference table.
+/// A key from a plain table to a Citus table, or from a Citus table to a plain one, waits.
+fn restorable(c: &mut Client, d: &Dropped) -> Result<bool, PgError> {
+    let Some(ref_table) = &d.ref_table else {
+        return Ok(true);
+    };
+    let citus: bool = c
+        .query_one(
+            "SELECT to_regclass('pg_catalog.pg_dist_partition') IS NOT NULL",
+            &[],
+        )
+        .map_err(|e| PgError::query("look up Citus metadata", &e))?
+        .get(0);
+    if !citus {
+        return Ok(true);
+    }
+    let row = c
+        .query_one(
+            include_str!("sql/citus_kind_of_pair.sql"),
+            &[&d.table, ref_table],
+        )
+        .map_err(|e| PgError::query(format!("look up {} and {ref_table} in Citus", d.table), &e))?;
+    let from: Option<String> = row.get(0);
+    let to: Option<String> = row.get(1);
+    let (from_group, to_group): (Option<i32>, Option<i32>) = (row.get(2), row.get(3));
+    Ok(match (from.as_deref(), to.as_deref()) {
+        (None, None) => true,
+        (Some(_), Some("reference")) => true,
+        (Some("distributed"), Some("distributed")) => from_group == to_group,
+        _ => false,
+    })
 }
 
 /// Converge the connected database to the plan for `config`.
@@ -273,6 +431,7 @@ fn run(
         },
         steps: Vec::new(),
         repaired: Vec::new(),
+        waiting: Vec::new(),
         skipped: Vec::new(),
         verified: None,
         citus_ms: 0.0,
@@ -353,7 +512,9 @@ fn run(
                 index: i + 1,
                 kind: s.kind,
                 table: s.table.clone(),
-                sql: online_sql(s, &schema, opts).unwrap_or_else(|| s.sql.clone()),
+                sql: online(s, &schema, &plan, opts)
+                    .map(|o| o.sql())
+                    .unwrap_or_else(|| s.sql.clone()),
                 elapsed_ms: 0.0,
             });
         }
@@ -411,7 +572,7 @@ fn run(
     };
     let main = &mut *c;
     for (i, step) in steps.iter().enumerate() {
-        let online = online_sql(step, &schema, opts);
+        let online = online(step, &schema, &plan, opts);
         if let (Some(_), Some(t)) = (&online, &step.table) {
             // Writes continue during an online copy: a count taken before means nothing after.
             if rows_before.remove(t).is_some() {
@@ -425,7 +586,10 @@ fn run(
             online: online.is_some(),
         });
         let t0 = Instant::now();
-        let sql = online.clone().unwrap_or_else(|| step.sql.clone());
+        let sql = online
+            .as_ref()
+            .map(Online::sql)
+            .unwrap_or_else(|| step.sql.clone());
         let mut on_main = Ok(());
         if step.kind == StepKind::SessionSetting {
             // On the caller's session too, which takes over if a new session cannot be made.
@@ -455,7 +619,10 @@ fn run(
             StepKind::ValidateForeignKey => {
                 exec(c, &sql).and_then(|_| mark_validated(c, &journal, step))
             }
-            _ => exec(c, &sql),
+            _ => match &online {
+                Some(o) => run_online(c, &journal, o),
+                None => exec(c, &sql),
+            },
         });
         if let Some(w) = waker {
             w.stop(c);
@@ -495,22 +662,25 @@ fn run(
 
     drop(work);
 
-    // Keys an interrupted run dropped: their tables are converted now.
-    for d in journal.open(c)? {
-        let what = format!(
-            "restoring foreign key {} on {} (dropped by an interrupted run)",
-            d.name, d.table
-        );
-        events(ApplyEvent::Repair { what: &what });
-        repair(c, &journal, &d).map_err(|cause| PgError::StepFailed {
-            index: total + 1,
-            total,
-            sql: format!("ALTER TABLE {} ADD CONSTRAINT ... ({})", d.table, d.name),
-            cause: Box::new(cause),
-            done: report.steps.iter().map(|s| s.sql.clone()).collect(),
+    // Keys an interrupted run dropped (their tables are converted now), and keys a rolled-back
+    // declarative step dropped, once Citus accepts them between their tables again.
+    let done = journal
+        .restore_open(c, &mut |what| events(ApplyEvent::Repair { what }))
+        .map_err(|e| match e {
+            PgError::StepFailed { sql, cause, .. } => PgError::StepFailed {
+                index: total + 1,
+                total,
+                sql,
+                cause,
+                done: report.steps.iter().map(|s| s.sql.clone()).collect(),
+            },
+            other => other,
         })?;
-        report.repaired.push(format!("{} on {}", d.name, d.table));
+    report.repaired = done.restored;
+    for d in done.forgotten.iter().chain(&done.waiting) {
+        keys_before.remove(&(d.table.clone(), d.name.clone()));
     }
+    report.waiting = done.waiting.iter().map(Dropped::describe).collect();
 
     let mut verified = verify(c, config, &converted, &rows_before, &keys_before)?;
     verified.rows_not_compared = online_tables;
@@ -564,9 +734,62 @@ impl WorkSession<'_> {
     }
 }
 
+/// A conversion with `create_distributed_table_concurrently`.
+struct Online {
+    /// The call.
+    call: String,
+    /// Foreign keys Citus refuses around a concurrent conversion, dropped into the journal
+    /// first (see [`online`]).
+    detach: Vec<(QualifiedName, ForeignKey)>,
+}
+
+impl Online {
+    /// What the step runs, as `--dry-run` shows it.
+    fn sql(&self) -> String {
+        let mut out = String::new();
+        for (t, fk) in &self.detach {
+            out.push_str(&format!(
+                "ALTER TABLE {} DROP CONSTRAINT {};  -- journaled\n",
+                t.sql(),
+                escape_identifier(&fk.name)
+            ));
+        }
+        out.push_str(&self.call);
+        if !self.detach.is_empty() {
+            out.push_str(
+                "\n-- then each key is added again NOT VALID and validated, as soon as Citus accepts it between its tables",
+            );
+        }
+        out
+    }
+}
+
+/// Drop the keys Citus refuses around a concurrent conversion into the journal, convert, and
+/// restore those it accepts now (the rest wait for their tables, see [`Journal::restore_open`]).
+fn run_online(c: &mut Client, journal: &Journal, o: &Online) -> Result<(), Cause> {
+    let mut ids = Vec::new();
+    if !o.detach.is_empty() {
+        journal.ensure(c).map_err(|e| client(&e.to_string()))?;
+    }
+    for (t, fk) in &o.detach {
+        ids.push(journal.drop_key(c, t, fk)?);
+    }
+    exec(c, &o.call)?;
+    if !ids.is_empty() {
+        journal
+            .restore(c, &mut |_| {}, Some(&ids))
+            .map_err(|e| client(&e.to_string()))?;
+    }
+    Ok(())
+}
+
 /// `create_distributed_table_concurrently` for a large table, when asked and possible: it needs
-/// a replica identity (a primary key) and no foreign keys into it from local or reference tables.
-fn online_sql(step: &Step, schema: &Schema, opts: &ApplyOptions) -> Option<String> {
+/// a replica identity (a primary key). Citus first turns the table into a Citus local table,
+/// and refuses keys from it to distributed or plain tables and keys into it from plain tables;
+/// those keys are dropped into the journal for the copy and restored (`NOT VALID`, then
+/// validated, which does not block writes) once Citus accepts them: the keys to distributed
+/// tables right after the step, the keys from tables converted later once those are.
+fn online(step: &Step, schema: &Schema, plan: &Plan, opts: &ApplyOptions) -> Option<Online> {
     if !opts.online || step.kind != StepKind::CreateDistributedTable {
         return None;
     }
@@ -575,25 +798,39 @@ fn online_sql(step: &Step, schema: &Schema, opts: &ApplyOptions) -> Option<Strin
     if t.row_estimate < opts.online_threshold || t.primary_key().is_none() {
         return None;
     }
-    let referenced_by_non_distributed = schema.tables.values().any(|o| {
-        o.name != *name
-            && o.foreign_keys.iter().any(|fk| &fk.ref_table == name)
-            && o.citus.is_none()
-    });
-    // The concurrent path first makes the table a Citus local table, which Citus refuses for a
-    // table with foreign keys to other tables; those use the blocking form.
-    let outgoing = t.foreign_keys.iter().any(|fk| &fk.ref_table != name);
-    if referenced_by_non_distributed || outgoing {
-        return None;
+    let reference = |q: &QualifiedName| {
+        plan.table(q).is_some_and(|p| p.role == Role::Reference)
+            || schema.table(q).is_some_and(|x| {
+                x.citus
+                    .as_ref()
+                    .is_some_and(|c| c.kind != CitusKind::Distributed)
+            })
+    };
+    let mut detach: Vec<(QualifiedName, ForeignKey)> = t
+        .foreign_keys
+        .iter()
+        .filter(|fk| fk.ref_table != *name && !reference(&fk.ref_table))
+        .map(|fk| (name.clone(), fk.clone()))
+        .collect();
+    for o in schema.tables.values().filter(|o| o.name != *name && o.citus.is_none()) {
+        detach.extend(
+            o.foreign_keys
+                .iter()
+                .filter(|fk| fk.ref_table == *name)
+                .map(|fk| (o.name.clone(), fk.clone())),
+        );
     }
     // The concurrent form cannot run in the implicit transaction of a `SET LOCAL` prefix (nor
     // does it need the parallel mode: it copies through logical replication).
     let sql = step.sql.strip_prefix(PARALLEL_MODE).unwrap_or(&step.sql);
-    Some(sql.replacen(
-        "create_distributed_table(",
-        "create_distributed_table_concurrently(",
-        1,
-    ))
+    Some(Online {
+        call: sql.replacen(
+            "create_distributed_table(",
+            "create_distributed_table_concurrently(",
+            1,
+        ),
+        detach,
+    })
 }
 
 /// A `create_distributed_table_concurrently` that failed part way leaves shard relations that
@@ -625,23 +862,11 @@ fn drop_key(c: &mut Client, journal: &Journal, step: &Step, schema: &Schema) -> 
         .as_ref()
         .ok_or_else(|| client("drop step without a table"))?;
     let name = constraint_name(&step.sql).ok_or_else(|| client("drop step without a key name"))?;
-    let definition = schema
+    let fk = schema
         .table(table)
         .and_then(|t| t.foreign_keys.iter().find(|fk| fk.name == name))
-        .map(|fk| fk.definition.clone())
         .ok_or_else(|| client("the key to drop is not in the schema"))?;
-    let mut tx = c.transaction().map_err(|e| Cause::from_postgres(&e))?;
-    tx.execute(
-        &format!(
-            "INSERT INTO {} (table_sql, constraint_name, definition, state) VALUES ($1, $2, $3, 'dropped')",
-            journal.table.sql()
-        ),
-        &[&table.sql(), &name, &definition],
-    )
-    .map_err(|e| Cause::from_postgres(&e))?;
-    tx.batch_execute(&step.sql)
-        .map_err(|e| Cause::from_postgres(&e))?;
-    tx.commit().map_err(|e| Cause::from_postgres(&e))
+    journal.drop_key(c, table, fk).map(|_| ())
 }
 
 /// Re-add a key `NOT VALID` and mark it restored, in one transaction.

@@ -210,8 +210,11 @@ pub fn up(
         notes.push(format!("{what}: {}", names(&already)));
     }
     for r in &report.repaired {
+        notes.push(format!("restored foreign key {r} from the journal"));
+    }
+    for w in &report.waiting {
         notes.push(format!(
-            "restored foreign key {r} (dropped by an interrupted run)"
+            "foreign key {w} waits in the journal until both its tables are converted alike"
         ));
     }
     Ok(notes)
@@ -261,9 +264,11 @@ pub fn down(
             names(listed)
         )]);
     }
+    // Only this step's tables: keys to the tables of other steps go to the journal and come
+    // back when this step runs again (or the other side is undone too).
     let opts = UndistributeOptions {
         tables: Some(citus.clone()),
-        cascade: true,
+        detach: true,
         lock_timeout,
         ..UndistributeOptions::default()
     };
@@ -286,6 +291,18 @@ pub fn down(
         notes.push(format!(
             "the cascade through foreign keys also undistributed: {}",
             names(&others)
+        ));
+    }
+    if !report.detached.is_empty() {
+        notes.push(format!(
+            "foreign keys to the tables of other steps kept in the journal until this step runs again: {}",
+            report.detached.join(", ")
+        ));
+    }
+    if !report.restored_keys.is_empty() {
+        notes.push(format!(
+            "foreign keys restored from the journal: {}",
+            report.restored_keys.join(", ")
         ));
     }
     let local: Vec<QualifiedName> = listed

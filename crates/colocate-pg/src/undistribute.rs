@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use colocate_core::schema::{QualifiedName, Schema, SchemaFilter};
+use colocate_core::schema::{ForeignKey, QualifiedName, Schema, SchemaFilter};
 use postgres::Client;
 use postgres_protocol::escape::escape_identifier;
 use serde::Serialize;
@@ -27,6 +27,12 @@ pub struct UndistributeOptions {
     pub tables: Option<Vec<QualifiedName>>,
     /// Also undistribute tables joined to the named ones by foreign keys.
     pub cascade: bool,
+    /// Instead of cascading, drop the foreign keys between the named tables and other Citus
+    /// tables, journaled: only the named tables become local (a declarative step's down part,
+    /// which must not undo the tables of earlier steps). Each key is restored from the journal
+    /// once Citus accepts it between its tables again: when the named tables are converted
+    /// again, or the other side is undistributed too.
+    pub detach: bool,
     pub dry_run: bool,
     pub lock_timeout: Duration,
     pub journal_table: String,
@@ -38,6 +44,7 @@ impl Default for UndistributeOptions {
         UndistributeOptions {
             tables: None,
             cascade: false,
+            detach: false,
             dry_run: false,
             lock_timeout: Duration::from_secs(60),
             journal_table: DEFAULT_JOURNAL_TABLE.into(),
@@ -61,6 +68,15 @@ pub struct UndistributeReport {
     /// Identity columns dropped for the operation and re-added afterwards.
     pub identities: Vec<String>,
     pub rows: i64,
+    /// Foreign keys to or from other Citus tables dropped into the journal (`detach`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub detached: Vec<String>,
+    /// Journaled foreign keys restored because both their tables are alike again.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub restored_keys: Vec<String>,
+    /// Journaled foreign keys still waiting (a plain table and a Citus table).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub waiting_keys: Vec<String>,
 }
 
 /// Progress for the caller.
@@ -129,6 +145,9 @@ fn run(
         groups: Vec::new(),
         identities: Vec::new(),
         rows: 0,
+        detached: Vec::new(),
+        restored_keys: Vec::new(),
+        waiting_keys: Vec::new(),
     };
     if !report.citus_installed {
         return Ok(report);
@@ -146,10 +165,23 @@ fn run(
             total,
             tables: &group,
         });
-        let sql = format!(
+        let cross = if opts.detach {
+            crossing_keys(&schema, &group)
+        } else {
+            Vec::new()
+        };
+        let mut sql = String::new();
+        for (t, fk) in &cross {
+            sql.push_str(&format!(
+                "ALTER TABLE {} DROP CONSTRAINT {};  -- journaled\n",
+                t.sql(),
+                escape_identifier(&fk.name)
+            ));
+        }
+        sql.push_str(&format!(
             "SELECT undistribute_table({}, cascade_via_foreign_keys => true);",
             group[0].regclass_literal()
-        );
+        ));
         if opts.dry_run {
             report.groups.push(Group {
                 tables: group,
@@ -160,18 +192,33 @@ fn run(
         }
         let t0 = Instant::now();
         let before = count_rows_many(c, &group)?;
-        let keys_before = keys(&schema, &group);
+        let mut keys_before = keys(&schema, &group);
         journal.ensure(c)?;
+        let failed = |sql: &str, cause: Cause, report: &UndistributeReport| PgError::StepFailed {
+            index: i + 1,
+            total,
+            sql: sql.to_string(),
+            cause: Box::new(cause),
+            done: report.groups.iter().map(|g| g.sql.clone()).collect(),
+        };
+        for (t, fk) in &cross {
+            journal
+                .drop_key(c, t, fk)
+                .map_err(|cause| failed(&sql, cause, &report))?;
+            keys_before.remove(&(t.to_string(), fk.name.clone()));
+            report.detached.push(format!(
+                "{} on {} (to {})",
+                fk.name,
+                t.sql(),
+                fk.ref_table.sql()
+            ));
+        }
         for t in &group {
             drop_identities(c, &journal, t, &schema)?;
         }
-        c.batch_execute(&sql).map_err(|e| PgError::StepFailed {
-            index: i + 1,
-            total,
-            sql: sql.clone(),
-            cause: Box::new(Cause::from_postgres(&e)),
-            done: report.groups.iter().map(|g| g.sql.clone()).collect(),
-        })?;
+        let call = sql.lines().last().unwrap_or_default().to_string();
+        c.batch_execute(&call)
+            .map_err(|e| failed(&call, Cause::from_postgres(&e), &report))?;
         let after_schema = introspect(c, &opts.filter)?;
         report
             .identities
@@ -200,7 +247,32 @@ fn run(
             elapsed_ms: t0.elapsed().as_secs_f64() * 1000.0,
         });
     }
+    if !opts.dry_run {
+        let done = journal.restore_open(c, &mut |_| {})?;
+        report.restored_keys = done.restored;
+        report.waiting_keys = done.waiting.iter().map(|d| d.describe()).collect();
+    }
     Ok(report)
+}
+
+/// Foreign keys between `group` and Citus tables outside it, either way (`detach`).
+fn crossing_keys<'s>(
+    schema: &'s Schema,
+    group: &[QualifiedName],
+) -> Vec<(QualifiedName, &'s ForeignKey)> {
+    let inside = |q: &QualifiedName| group.contains(q);
+    let citus = |q: &QualifiedName| schema.table(q).is_some_and(|t| t.citus.is_some());
+    schema
+        .tables
+        .values()
+        .filter(|t| t.citus.is_some())
+        .flat_map(|t| t.foreign_keys.iter().map(move |fk| (t, fk)))
+        .filter(|(t, fk)| {
+            (inside(&t.name) && !inside(&fk.ref_table) && citus(&fk.ref_table))
+                || (!inside(&t.name) && inside(&fk.ref_table))
+        })
+        .map(|(t, fk)| (t.name.clone(), fk))
+        .collect()
 }
 
 /// Connected groups of Citus tables to undistribute, each sorted, in name order.
@@ -225,9 +297,14 @@ fn groups(schema: &Schema, opts: &UndistributeOptions) -> Result<Vec<Vec<Qualifi
         p.insert(x, r);
         r
     }
+    // Detaching: the named tables are joined only through keys among themselves.
+    let joins = |a: &QualifiedName, b: &QualifiedName| match (&opts.tables, opts.detach) {
+        (Some(named), true) => named.contains(a) && named.contains(b),
+        _ => true,
+    };
     for t in schema.tables.values().filter(|t| citus.contains(&t.name)) {
         for fk in &t.foreign_keys {
-            if let Some(target) = citus.get(&fk.ref_table) {
+            if let Some(target) = citus.get(&fk.ref_table).filter(|r| joins(&t.name, r)) {
                 let a = find(&mut parent, &t.name);
                 let b = find(&mut parent, target);
                 if a != b {
@@ -263,7 +340,7 @@ fn groups(schema: &Schema, opts: &UndistributeOptions) -> Result<Vec<Vec<Qualifi
             .filter(|t| !named.contains(t))
             .cloned()
             .collect();
-        if !others.is_empty() && !opts.cascade {
+        if !others.is_empty() && !opts.cascade && !opts.detach {
             return Err(PgError::Undistribute(UndistributeError::Connected {
                 table: q.clone(),
                 others,

@@ -352,7 +352,9 @@ pub fn apply_human(r: &colocate_pg::apply::ApplyReport) {
             );
         }
         for what in &r.repaired {
-            println!("restored {what} (dropped by an interrupted run)");
+            println!(
+                "restored foreign key {what} from the journal (dropped by an interrupted run or a rolled-back step)"
+            );
         }
         println!(
             "applied {} step(s) in {:.2} s ({:.2} s inside Citus functions)",
@@ -377,6 +379,11 @@ pub fn apply_human(r: &colocate_pg::apply::ApplyReport) {
                 );
             }
         }
+    }
+    for what in &r.waiting {
+        println!(
+            "foreign key {what} waits in the journal: Citus refuses it between a plain table and a Citus table; it is restored once both are converted alike"
+        );
     }
     if !r.skipped.is_empty() {
         eprintln!(

@@ -592,8 +592,11 @@ fn converge(p: &Project, format: Format, with_fixes: bool) {
                 .colocate(&dirs, &["rollback", "--to", BASE_VERSION, "--yes"])
                 .expect(0);
             if format == Format::Toml {
+                // Each step undoes its own tables; keys to earlier steps' tables wait in the
+                // journal and come back as those steps are undone.
+                assert!(r.stdout.contains("kept in the journal"), "{}", r.stdout);
                 assert!(
-                    r.stdout
+                    !r.stdout
                         .contains("the cascade through foreign keys also undistributed"),
                     "{}",
                     r.stdout
@@ -831,4 +834,149 @@ fn citus_single_node_mixed_columns_track_converges_without_leftovers() {
     );
     assert_eq!(p.count("SELECT count(*) FROM emails"), 3);
     assert_eq!(p.count("SELECT count(*) FROM kinds"), 2);
+}
+
+/// Rolling back one declarative step undoes that step's tables only: the keys to other steps'
+/// tables wait in the journal, come back when the step runs again, and a rollback to the start
+/// leaves the schema, its keys and its data exactly as before.
+#[test]
+fn citus_two_workers_rolling_back_one_step_leaves_the_others_distributed() {
+    if skip_without_citus("citus_two_workers_rolling_back_one_step_leaves_the_others_distributed") {
+        return;
+    }
+    let p = Project::new();
+    p.db.citus_with_workers();
+    std::fs::write(
+        p.root().join("colocate.toml"),
+        "[distribution]\ncolumns = [\"tenant\", \"tenant_id\"]\n",
+    )
+    .unwrap();
+    p.write(
+        "base",
+        "20240101000000_schema.sql",
+        &migration(
+            "CREATE TABLE tenants (tenant uuid PRIMARY KEY);
+             CREATE TABLE kinds (code text PRIMARY KEY);
+             INSERT INTO kinds VALUES ('a'), ('b');
+             CREATE TABLE tickets (tenant uuid NOT NULL REFERENCES tenants, id bigint NOT NULL,
+                 kind text REFERENCES kinds, PRIMARY KEY (tenant, id));
+             CREATE TABLE emails (tenant_id uuid NOT NULL REFERENCES tenants (tenant), id bigint NOT NULL,
+                 ticket_id bigint, kind text REFERENCES kinds, PRIMARY KEY (tenant_id, id),
+                 CONSTRAINT \"Email's ticket\" FOREIGN KEY (tenant_id, ticket_id) REFERENCES tickets (tenant, id));
+             INSERT INTO tenants SELECT gen_random_uuid() FROM generate_series(1, 5);
+             INSERT INTO tickets SELECT tenant, g, 'a' FROM tenants, generate_series(1, 4) g;
+             INSERT INTO emails SELECT tenant, g, g, 'b' FROM tenants, generate_series(1, 3) g;",
+            Some("DROP TABLE emails, tickets, kinds, tenants;"),
+        ),
+    );
+    p.write(
+        "citus",
+        "20240201000000_reference.toml",
+        "[reference]\ntables = [\"kinds\"]\n",
+    );
+    p.write(
+        "citus",
+        "20240201000001_root.toml",
+        "[distribute]\ncolumn = \"tenant\"\ntables = [\"tenants\"]\nshard_count = 4\n",
+    );
+    p.write(
+        "citus",
+        "20240201000002_tickets.toml",
+        "[distribute]\ncolumn = \"tenant\"\ncolocate_with = \"tenants\"\ntables = [\"tickets\"]\n",
+    );
+    p.write(
+        "citus",
+        "20240201000003_emails.toml",
+        "[distribute]\ncolumn = \"tenant_id\"\ncolocate_with = \"tenants\"\ntables = [\"emails\"]\n",
+    );
+    let dirs = ["base", "citus"];
+    p.colocate(&["base"], &["migrate"]).expect(0);
+    let tables: Vec<String> = p
+        .tables_in(&["public"])
+        .into_iter()
+        .filter(|t| !t.starts_with("public.colocate_"))
+        .collect();
+    let sums = p.checksums(&tables);
+    let keys = p.foreign_keys(&tables);
+    assert_eq!(keys.len(), 5);
+    let journal_open = || {
+        p.count(
+            "SELECT count(*) FROM colocate_journal WHERE state <> 'validated' AND kind = 'foreign_key'",
+        )
+    };
+    let citus = || -> Vec<String> { p.citus_tables().into_keys().collect() };
+
+    p.colocate(&dirs, &["migrate"]).expect(0);
+    assert_eq!(
+        citus(),
+        [
+            "public.emails",
+            "public.kinds",
+            "public.tenants",
+            "public.tickets"
+        ]
+    );
+    assert_eq!(p.foreign_keys(&tables), keys);
+
+    // Undo the emails step only: emails is plain again, the rest stays in Citus.
+    let r = p
+        .colocate(&dirs, &["rollback", "--to", "20240201000002", "--yes"])
+        .expect(0);
+    assert_eq!(
+        citus(),
+        ["public.kinds", "public.tenants", "public.tickets"],
+        "{}",
+        r.all()
+    );
+    assert!(r.stdout.contains("kept in the journal"), "{}", r.all());
+    let now = p.foreign_keys(&tables);
+    let missing: Vec<&str> = keys.difference(&now).map(|k| k.name.as_str()).collect();
+    assert_eq!(
+        missing,
+        [
+            "Email's ticket",
+            "emails_kind_fkey",
+            "emails_tenant_id_fkey"
+        ],
+        "the keys from emails to the other steps' tables wait"
+    );
+    assert_eq!(journal_open(), 3);
+    assert_eq!(p.checksums(&tables), sums, "no row lost or changed");
+    assert_eq!(
+        p.versions(),
+        [
+            "20240101000000",
+            "20240201000000",
+            "20240201000001",
+            "20240201000002"
+        ]
+    );
+
+    // Running the step again converts emails and restores its keys, validated.
+    let r = p.colocate(&dirs, &["migrate"]).expect(0);
+    assert!(r.stdout.contains("restored foreign key"), "{}", r.all());
+    assert_eq!(p.foreign_keys(&tables), keys, "{}", r.all());
+    assert_eq!(journal_open(), 0);
+    assert_eq!(citus().len(), 4);
+    assert!(p.coordinator_leftovers().is_empty());
+    assert_eq!(p.checksums(&tables), sums);
+    p.colocate(&dirs, &["check"]).expect(0);
+
+    // Undo tickets and emails: the key between them is restored as soon as both are plain.
+    p.colocate(&dirs, &["rollback", "--to", "20240201000001", "--yes"])
+        .expect(0);
+    assert_eq!(citus(), ["public.kinds", "public.tenants"]);
+    let now = p.foreign_keys(&tables);
+    assert!(now
+        .iter()
+        .any(|k| k.name == "Email's ticket" && k.validated));
+    assert_eq!(journal_open(), 4, "keys to tenants and kinds wait");
+
+    // Back to the base schema: every key back as it was, every row kept, no Citus table.
+    p.colocate(&dirs, &["rollback", "--to", "20240101000000", "--yes"])
+        .expect(0);
+    assert_eq!(citus(), Vec::<String>::new());
+    assert_eq!(p.foreign_keys(&tables), keys);
+    assert_eq!(journal_open(), 0);
+    assert_eq!(p.checksums(&tables), sums);
 }
