@@ -17,9 +17,9 @@ use std::time::{Duration, Instant};
 
 use colocate_core::distribution::DistributionConfig;
 use colocate_core::plan::{
-    plan, reached_from_plain, Finding, Plan, Role, Severity, State, Step, StepKind, PARALLEL_MODE,
+    plan, reached_from_plain, Finding, Plan, Severity, State, Step, StepKind, PARALLEL_MODE,
 };
-use colocate_core::schema::{CitusKind, ForeignKey, QualifiedName, Schema};
+use colocate_core::schema::{ForeignKey, QualifiedName, Schema};
 use postgres::Client;
 use postgres_protocol::escape::{escape_identifier, escape_literal};
 use serde::Serialize;
@@ -512,7 +512,7 @@ fn run(
                 index: i + 1,
                 kind: s.kind,
                 table: s.table.clone(),
-                sql: online(s, &schema, &plan, opts)
+                sql: online(s, &schema, opts)
                     .map(|o| o.sql())
                     .unwrap_or_else(|| s.sql.clone()),
                 elapsed_ms: 0.0,
@@ -572,7 +572,7 @@ fn run(
     };
     let main = &mut *c;
     for (i, step) in steps.iter().enumerate() {
-        let online = online(step, &schema, &plan, opts);
+        let online = online(step, &schema, opts);
         if let (Some(_), Some(t)) = (&online, &step.table) {
             // Writes continue during an online copy: a count taken before means nothing after.
             if rows_before.remove(t).is_some() {
@@ -661,6 +661,11 @@ fn run(
     }
 
     drop(work);
+    // What a concurrent distribution leaves for Citus's deferred cleanup goes now, not whenever
+    // the maintenance daemon gets to it.
+    if !online_tables.is_empty() {
+        clean_orphans(c)?;
+    }
 
     // Keys an interrupted run dropped (their tables are converted now), and keys a rolled-back
     // declarative step dropped, once Citus accepts them between their tables again.
@@ -785,11 +790,12 @@ fn run_online(c: &mut Client, journal: &Journal, o: &Online) -> Result<(), Cause
 
 /// `create_distributed_table_concurrently` for a large table, when asked and possible: it needs
 /// a replica identity (a primary key). Citus first turns the table into a Citus local table,
-/// and refuses keys from it to distributed or plain tables and keys into it from plain tables;
-/// those keys are dropped into the journal for the copy and restored (`NOT VALID`, then
-/// validated, which does not block writes) once Citus accepts them: the keys to distributed
-/// tables right after the step, the keys from tables converted later once those are.
-fn online(step: &Step, schema: &Schema, plan: &Plan, opts: &ApplyOptions) -> Option<Online> {
+/// which it refuses for a table with any foreign key to or from another table (Citus 13.2:
+/// "relation ... is involved in a foreign key relationship with another table"), so those keys
+/// are dropped into the journal for the copy and restored (`NOT VALID`, then validated, which
+/// does not block writes) once Citus accepts them: the keys to the root and to reference tables
+/// right after the step, the keys from tables converted later once those are.
+fn online(step: &Step, schema: &Schema, opts: &ApplyOptions) -> Option<Online> {
     if !opts.online || step.kind != StepKind::CreateDistributedTable {
         return None;
     }
@@ -798,21 +804,13 @@ fn online(step: &Step, schema: &Schema, plan: &Plan, opts: &ApplyOptions) -> Opt
     if t.row_estimate < opts.online_threshold || t.primary_key().is_none() {
         return None;
     }
-    let reference = |q: &QualifiedName| {
-        plan.table(q).is_some_and(|p| p.role == Role::Reference)
-            || schema.table(q).is_some_and(|x| {
-                x.citus
-                    .as_ref()
-                    .is_some_and(|c| c.kind != CitusKind::Distributed)
-            })
-    };
     let mut detach: Vec<(QualifiedName, ForeignKey)> = t
         .foreign_keys
         .iter()
-        .filter(|fk| fk.ref_table != *name && !reference(&fk.ref_table))
+        .filter(|fk| fk.ref_table != *name)
         .map(|fk| (name.clone(), fk.clone()))
         .collect();
-    for o in schema.tables.values().filter(|o| o.name != *name && o.citus.is_none()) {
+    for o in schema.tables.values().filter(|o| o.name != *name) {
         detach.extend(
             o.foreign_keys
                 .iter()

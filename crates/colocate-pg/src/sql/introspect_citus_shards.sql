@@ -10,3 +10,11 @@ JOIN pg_class c
   ON c.relnamespace = t.relnamespace
  AND c.relname = (SELECT p[cardinality(p)]
                   FROM parse_ident(shard_name(s.logicalrelid, s.shardid)) AS p)
+UNION
+-- Shard relations Citus has listed for deferred removal (what a concurrent distribution or a
+-- shard move leaves behind until the maintenance daemon drops them): not application tables.
+SELECT to_regclass(d.object_name)::oid
+FROM pg_dist_cleanup d
+WHERE d.object_type = 1
+  AND d.node_group_id = (SELECT groupid FROM pg_dist_local_group)
+  AND to_regclass(d.object_name) IS NOT NULL
