@@ -66,8 +66,8 @@
 //!    Citus local table), so apply journals the key to `tenants` for the copy and restores it
 //!    (`NOT VALID`, then validated) right after: that is part of the online figures.
 //!
-//! `cargo bench -p colocate-pg --bench apply` runs the full sizes (five to six minutes measured
-//! on two cores shared with other work, load average 3 to 12; nearly all of it inside Citus).
+//! `cargo bench -p colocate-pg --bench apply` runs the full sizes (about three minutes on two
+//! cores, load average about 2; nearly all of it inside Citus).
 //! Without `--bench` (e.g. `cargo test --all-targets`) it runs a small smoke pass (10 to 35 s). It skips (exit 0, with the reason) when Citus or
 //! the workers are missing. With `COLOCATE_BENCH_KEEP=DIR` the summary also goes to
 //! `DIR/apply-summary.txt`; `COLOCATE_BENCH_ONLY=overhead` or `=online` runs one part.
