@@ -123,14 +123,24 @@ pub fn generate(
         if i == 0 {
             header.extend(sel.left_out_lines());
         }
+        let earlier: Vec<QualifiedName> = converted.clone();
         converted.extend(f.tables().iter().cloned());
+        let later: Vec<QualifiedName> = files[i + 1..]
+            .iter()
+            .flat_map(|g| g.tables().iter().cloned())
+            .collect();
+        let around = Around {
+            earlier: &earlier,
+            later: &later,
+        };
         let (ext, contents) = match (opts.format, f) {
-            (SetFormat::Toml, File::Fixes) | (SetFormat::Sql, _) => {
-                ("sql", w.sql_file(f, &header, &converted).render_sql())
-            }
+            (SetFormat::Toml, File::Fixes) | (SetFormat::Sql, _) => (
+                "sql",
+                w.sql_file(f, &header, &converted, &around).render_sql(),
+            ),
             (SetFormat::Toml, _) => ("toml", w.toml_file(f, &header)),
             (SetFormat::Knex, _) => {
-                let file = w.sql_file(f, &header, &converted);
+                let file = w.sql_file(f, &header, &converted, &around);
                 if file.backslash_question_mark() {
                     return Err(GenerateError::KnexQuestionMark(format!(
                         "{id}_{}.cjs",
@@ -839,6 +849,78 @@ fn converted(t: &QualifiedName, role: Role) -> String {
     )
 }
 
+/// The tables of the files before and after the one being written.
+struct Around<'a> {
+    earlier: &'a [QualifiedName],
+    later: &'a [QualifiedName],
+}
+
+/// Whether `t` is in Citus metadata (only evaluated where Citus is installed).
+fn in_citus(t: &QualifiedName) -> String {
+    format!(
+        "EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = {})",
+        regclass(t)
+    )
+}
+
+/// The journal's name in the generated SQL.
+fn journal() -> String {
+    escape_identifier(crate::journal::DEFAULT_TABLE)
+}
+
+/// Where Citus is installed: record a key's current definition in the journal and drop it (a
+/// down part turning one of its tables plain, which Citus refuses a key across).
+fn journal_drop(t: &QualifiedName, fk: &ForeignKey) -> String {
+    let j = journal();
+    let ddl = crate::journal::ddl(&j, &escape_literal(crate::journal::COMMENT))
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("--"))
+        .map(|l| format!("  {l}"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    do_block(&format!(
+        "DECLARE\n  def text;\nBEGIN\n  IF NOT {CITUS_INSTALLED} THEN\n    RETURN;\n  END IF;\n  SELECT pg_get_constraintdef(oid) INTO def FROM pg_constraint WHERE conrelid = {} AND conname = {};\n  IF def IS NULL THEN\n    RETURN;\n  END IF;\n  PERFORM set_config('client_min_messages', 'warning', true);\n{ddl}\n  INSERT INTO {j} (table_sql, constraint_name, definition, state, ref_table_sql)\n    VALUES ({}, {}, def, 'dropped', {});\n  ALTER TABLE {} DROP CONSTRAINT {};\nEND",
+        regclass(t),
+        escape_literal(&fk.name),
+        escape_literal(&t.sql()),
+        escape_literal(&fk.name),
+        escape_literal(&fk.ref_table.sql()),
+        t.sql(),
+        escape_identifier(&fk.name),
+    ))
+}
+
+/// Add back (`NOT VALID`) a key the journal holds as dropped, with the definition recorded
+/// there, when it is missing and Citus accepts it between its tables as they are now (both
+/// plain or both in Citus); otherwise it waits in the journal.
+fn journal_restore(t: &QualifiedName, fk: &ForeignKey) -> String {
+    let j = journal();
+    do_block(&format!(
+        "DECLARE\n  r record;\nBEGIN\n  IF to_regclass({jl}) IS NULL THEN\n    RETURN;\n  END IF;\n  FOR r IN SELECT id, definition FROM {j}\n           WHERE kind = 'foreign_key' AND table_sql = {tl} AND constraint_name = {nl} AND state = 'dropped'\n           ORDER BY id LOOP\n    IF NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = {rc} AND conname = {nl}) THEN\n      IF {CITUS_INSTALLED} THEN\n        IF {} <> {} THEN\n          RETURN;\n        END IF;\n      END IF;\n      EXECUTE 'ALTER TABLE ' || {tl} || ' ADD CONSTRAINT ' || {il} || ' '\n        || regexp_replace(r.definition, ' NOT VALID$', '') || ' NOT VALID';\n    END IF;\n    UPDATE {j} SET state = 'restored', updated_at = now() WHERE id = r.id;\n  END LOOP;\nEND",
+        in_citus(t),
+        in_citus(&fk.ref_table),
+        jl = escape_literal(&j),
+        tl = escape_literal(&t.sql()),
+        nl = escape_literal(&fk.name),
+        il = escape_literal(&escape_identifier(&fk.name)),
+        rc = regclass(t),
+    ))
+}
+
+/// Validate a key [`journal_restore`] added back, in its own statement (the check does not
+/// hold the lock the `ADD` took), unless it was `NOT VALID` when it was dropped.
+fn journal_validate(t: &QualifiedName, fk: &ForeignKey) -> String {
+    let j = journal();
+    do_block(&format!(
+        "DECLARE\n  r record;\nBEGIN\n  IF to_regclass({jl}) IS NULL THEN\n    RETURN;\n  END IF;\n  FOR r IN SELECT id, definition FROM {j}\n           WHERE kind = 'foreign_key' AND table_sql = {tl} AND constraint_name = {nl} AND state = 'restored'\n           ORDER BY id LOOP\n    IF r.definition NOT LIKE '% NOT VALID'\n       AND EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = {rc} AND conname = {nl} AND NOT convalidated) THEN\n      EXECUTE 'ALTER TABLE ' || {tl} || ' VALIDATE CONSTRAINT ' || {il};\n    END IF;\n    UPDATE {j} SET state = 'validated', updated_at = now() WHERE id = r.id;\n  END LOOP;\nEND",
+        jl = escape_literal(&j),
+        tl = escape_literal(&t.sql()),
+        nl = escape_literal(&fk.name),
+        il = escape_literal(&escape_identifier(&fk.name)),
+        rc = regclass(t),
+    ))
+}
+
 impl Writer<'_> {
     fn toml_file(&self, f: &File, header: &[String]) -> String {
         let mut out = String::new();
@@ -874,7 +956,34 @@ impl Writer<'_> {
         self.sel.role(t).unwrap_or(Role::Local)
     }
 
-    fn sql_file(&self, f: &File, header: &[String], converted_so_far: &[QualifiedName]) -> SqlFile {
+    /// Foreign keys between `tables` and `others`, either way.
+    fn keys_between<'s>(
+        &'s self,
+        tables: &[QualifiedName],
+        others: &[QualifiedName],
+    ) -> Vec<(QualifiedName, &'s ForeignKey)> {
+        let mut out = Vec::new();
+        for t in self.schema.tables.values() {
+            let inside = tables.contains(&t.name);
+            let outside = others.contains(&t.name);
+            for fk in &t.foreign_keys {
+                if (inside && others.contains(&fk.ref_table))
+                    || (outside && tables.contains(&fk.ref_table))
+                {
+                    out.push((t.name.clone(), fk));
+                }
+            }
+        }
+        out
+    }
+
+    fn sql_file(
+        &self,
+        f: &File,
+        header: &[String],
+        converted_so_far: &[QualifiedName],
+        around: &Around<'_>,
+    ) -> SqlFile {
         let mut header = header.to_vec();
         match f {
             File::Fixes => return self.fixes_file(header),
@@ -916,8 +1025,27 @@ impl Writer<'_> {
                 )));
             }
         }
+        // Keys to the tables of earlier files that an earlier rollback of this file dropped.
+        let to_earlier = self.keys_between(tables, around.earlier);
+        for (t, fk) in &to_earlier {
+            file.up.push(Item::Statement(journal_restore(t, fk)));
+            file.up.push(Item::Statement(journal_validate(t, fk)));
+        }
         file.up
             .push(Item::Statement(self.cleanup(converted_so_far)));
+        // Down: this file's tables only. Keys to the tables of earlier files (still in Citus)
+        // go first, since Citus refuses a key between a plain table and a Citus table, and
+        // come back when this file runs again; keys to the tables of later files (rolled back
+        // already, plain) come back once this file's tables are plain too.
+        if !to_earlier.is_empty() {
+            file.down.push(Item::Comment(vec![format!(
+                "Keys between this file's tables and the tables of earlier files: Citus refuses them between a plain table and a Citus table, so each is recorded in {} and dropped; this file's up part (or the earlier file's down part) adds it back.",
+                crate::journal::DEFAULT_TABLE
+            )]));
+        }
+        for (t, fk) in &to_earlier {
+            file.down.push(Item::Statement(journal_drop(t, fk)));
+        }
         for t in tables.iter().rev() {
             let identities: Vec<&str> = self
                 .schema
@@ -937,6 +1065,10 @@ impl Writer<'_> {
                 )]));
             }
             file.down.push(Item::Statement(self.undistribute(t)));
+        }
+        for (t, fk) in self.keys_between(tables, around.later) {
+            file.down.push(Item::Statement(journal_restore(&t, fk)));
+            file.down.push(Item::Statement(journal_validate(&t, fk)));
         }
         file
     }

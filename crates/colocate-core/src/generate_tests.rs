@@ -462,14 +462,28 @@ fn every_file_loads_as_a_migration_and_the_sql_splits_into_its_statements() {
                 .find(|m| m.name == "citus_distribute_layer_1")
                 .unwrap();
             assert!(!dist.up.transaction);
-            // drop cycle key, 4 tables (tokens, fixed, joins them), restore + validate, cleanup.
-            assert_eq!(dist.up.statements.len(), 8, "{}", dist.up.sql);
+            // drop cycle key, 4 tables (tokens, fixed, joins them), restore + validate, then
+            // each of the 5 keys to earlier files' tables added back if missing and validated
+            // (after a rollback of this file), cleanup.
+            assert_eq!(dist.up.statements.len(), 8 + 2 * 5, "{}", dist.up.sql);
+            let down = dist.down.as_ref().unwrap();
+            let drops = down
+                .statements
+                .iter()
+                .filter(|s| s.sql.contains("DROP CONSTRAINT"))
+                .count();
+            assert_eq!(drops, 5, "the keys to earlier files' tables, dropped first");
             assert!(dist
                 .up
                 .statements
                 .iter()
                 .all(|s| s.sql.starts_with("DO $colocate$") || s.sql.starts_with("ALTER TABLE")));
-            assert_eq!(dist.down.as_ref().unwrap().statements.len(), 4);
+            let undistribute = down
+                .statements
+                .iter()
+                .filter(|s| s.sql.contains("undistribute_table"))
+                .count();
+            assert_eq!(undistribute, 4);
         }
     }
 }

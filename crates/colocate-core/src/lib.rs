@@ -8,6 +8,7 @@ pub mod declarative;
 pub mod distribution;
 pub mod generate;
 pub mod history;
+pub mod journal;
 pub mod migration;
 pub mod plan;
 pub mod schema;

@@ -1827,6 +1827,24 @@ impl Plan {
                 fix,
             });
         }
+        // Rows an earlier conversion copied into shards and left in the coordinator's heap:
+        // invisible to queries, but core DDL that scans the heap trips over them later.
+        for s in &self.steps {
+            let Some(name) = &s.table else { continue };
+            if s.kind != StepKind::TruncateLocalData
+                || self.table(name).is_none_or(|t| t.state != State::Done)
+            {
+                continue;
+            }
+            out.push(Drift {
+                code: "coordinator-leftover".into(),
+                table: name.clone(),
+                message: format!(
+                    "{name}: the coordinator still holds rows already copied into its shards"
+                ),
+                fix: Some(s.sql.clone()),
+            });
+        }
         for f in &self.findings {
             if f.severity == Severity::Warning {
                 continue;

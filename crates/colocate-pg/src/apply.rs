@@ -31,7 +31,9 @@ use crate::introspect::introspect;
 use crate::lock::Lock;
 use crate::wake::Waker;
 
-pub const DEFAULT_JOURNAL_TABLE: &str = "colocate_journal";
+pub const DEFAULT_JOURNAL_TABLE: &str = colocate_core::journal::DEFAULT_TABLE;
+
+const JOURNAL_COMMENT: &str = colocate_core::journal::COMMENT;
 
 #[derive(Debug, Clone)]
 pub struct ApplyOptions {
@@ -186,12 +188,9 @@ pub(crate) struct Journal {
 
 impl Journal {
     pub(crate) fn ensure(&self, c: &mut Client) -> Result<(), PgError> {
-        c.batch_execute(&format!(
-            include_str!("sql/create_journal.sql"),
-            table = self.table.sql(),
-            comment = escape_literal(
-                "foreign keys colocate dropped to convert tables to Citus, until restored"
-            ),
+        c.batch_execute(&colocate_core::journal::ddl(
+            &self.table.sql(),
+            &escape_literal(JOURNAL_COMMENT),
         ))
         .map_err(|e| PgError::query(format!("create {}", self.table.display()), &e))
     }
