@@ -189,35 +189,25 @@ impl<'a> Runner<'a> {
                 let Some(m) = set.get(p.version) else {
                     continue;
                 };
-                events(Event::Start {
-                    migration: m,
-                    index: i + 1,
-                    total,
-                    resume_at: p.resume_at,
-                });
-                let started = Instant::now();
-                let res = if let Some(step) = &m.step {
-                    run.up_step(m, step, batch, &stmts, events)
-                } else if m.up.transaction {
-                    run.up_in_transaction(m, batch, &stmts).map(|_| Vec::new())
-                } else {
-                    run.up_statements(m, p.resume_at, batch, &stmts)
-                        .map(|_| Vec::new())
-                };
-                let notes = match res {
-                    Ok(notes) => notes,
-                    Err(e) => {
-                        let done = report.applied.iter().map(|a| a.file.clone()).collect();
-                        return Err(with_completed(e, m, "migration", done));
-                    }
-                };
-                let duration = started.elapsed();
-                events(Event::Done {
-                    migration: m,
-                    duration,
-                });
-                let mut it = item(m, &m.up, p.resume_at, ms(duration), false);
-                it.notes = notes;
+                let place = (i + 1, total, p.resume_at);
+                let it = run_one(
+                    events,
+                    m,
+                    &m.up,
+                    place,
+                    "migration",
+                    &report.applied,
+                    |events| {
+                        if let Some(step) = &m.step {
+                            run.up_step(m, step, batch, &stmts, events)
+                        } else if m.up.transaction {
+                            run.up_in_transaction(m, batch, &stmts).map(|_| Vec::new())
+                        } else {
+                            run.up_statements(m, p.resume_at, batch, &stmts)
+                                .map(|_| Vec::new())
+                        }
+                    },
+                )?;
                 report.applied.push(it);
             }
             Ok(report)
@@ -259,35 +249,25 @@ impl<'a> Runner<'a> {
                     continue;
                 };
                 let Some(down) = &m.down else { continue };
-                events(Event::Start {
-                    migration: m,
-                    index: i + 1,
-                    total,
-                    resume_at: p.resume_at,
-                });
-                let started = Instant::now();
-                let res = if let Some(step) = &m.step {
-                    run.down_step(m, step, &stmts, events)
-                } else if down.transaction {
-                    run.down_in_transaction(m, down, &stmts).map(|_| Vec::new())
-                } else {
-                    run.down_statements(m, down, p.resume_at, &stmts)
-                        .map(|_| Vec::new())
-                };
-                let notes = match res {
-                    Ok(notes) => notes,
-                    Err(e) => {
-                        let done = report.reverted.iter().map(|a| a.file.clone()).collect();
-                        return Err(with_completed(e, m, "rollback", done));
-                    }
-                };
-                let duration = started.elapsed();
-                events(Event::Done {
-                    migration: m,
-                    duration,
-                });
-                let mut it = item(m, down, p.resume_at, ms(duration), false);
-                it.notes = notes;
+                let place = (i + 1, total, p.resume_at);
+                let it = run_one(
+                    events,
+                    m,
+                    down,
+                    place,
+                    "rollback",
+                    &report.reverted,
+                    |events| {
+                        if let Some(step) = &m.step {
+                            run.down_step(m, step, &stmts, events)
+                        } else if down.transaction {
+                            run.down_in_transaction(m, down, &stmts).map(|_| Vec::new())
+                        } else {
+                            run.down_statements(m, down, p.resume_at, &stmts)
+                                .map(|_| Vec::new())
+                        }
+                    },
+                )?;
                 report.reverted.push(it);
             }
             Ok(report)
@@ -664,6 +644,38 @@ fn forward(m: &Migration, e: StepEvent<'_>, events: Events<'_>) {
 
 /// A failed migration's error, carrying the migrations this run completed before it. A
 /// declarative step's error is wrapped so the message names its file.
+/// One migration's part (`section`) run by `body`, between its start and done events; its
+/// report item, or the error naming what this run completed before it (`done`).
+fn run_one(
+    events: Events<'_>,
+    m: &Migration,
+    section: &Section,
+    (index, total, resume_at): (usize, usize, usize),
+    direction: &'static str,
+    done: &[RunItem],
+    body: impl FnOnce(Events<'_>) -> Result<Vec<String>, PgError>,
+) -> Result<RunItem, PgError> {
+    events(Event::Start {
+        migration: m,
+        index,
+        total,
+        resume_at,
+    });
+    let started = Instant::now();
+    let notes = body(&mut *events).map_err(|e| {
+        let done = done.iter().map(|a| a.file.clone()).collect();
+        with_completed(e, m, direction, done)
+    })?;
+    let duration = started.elapsed();
+    events(Event::Done {
+        migration: m,
+        duration,
+    });
+    let mut it = item(m, section, resume_at, ms(duration), false);
+    it.notes = notes;
+    Ok(it)
+}
+
 fn with_completed(
     mut e: PgError,
     m: &Migration,
