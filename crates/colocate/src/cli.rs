@@ -224,7 +224,9 @@ pub struct ApplyArgs {
     /// Print exactly the statements apply would run, and change nothing.
     #[arg(long)]
     pub dry_run: bool,
-    /// Distribute large tables with create_distributed_table_concurrently so writes continue.
+    /// Distribute large tables with create_distributed_table_concurrently so writes continue
+    /// (their foreign keys are journaled for the copy and restored, validated, as soon as Citus
+    /// accepts them again).
     #[arg(long)]
     pub online: bool,
     /// With --online: tables estimated above this many rows are distributed concurrently.
