@@ -153,6 +153,9 @@ pub struct ApplyReport {
     /// Time spent inside Citus functions (conversion and cleanup steps).
     pub citus_ms: f64,
     pub total_ms: f64,
+    /// Working sessions the run opened (see [`CONVERSIONS_PER_SESSION`]); 0 when everything ran
+    /// on the caller's session.
+    pub sessions: usize,
 }
 
 impl ApplyReport {
@@ -435,6 +438,7 @@ fn run(
         verified: None,
         citus_ms: 0.0,
         total_ms: 0.0,
+        sessions: 0,
     };
     if report.citus == CitusOutcome::Absent {
         return Ok(report);
@@ -568,6 +572,7 @@ fn run(
         client: None,
         conversions: 0,
         settings: Vec::new(),
+        opened: 0,
     };
     let main = &mut *c;
     for (i, step) in steps.iter().enumerate() {
@@ -659,6 +664,7 @@ fn run(
         });
     }
 
+    report.sessions = work.opened;
     drop(work);
     // What a concurrent distribution leaves for Citus's deferred cleanup goes now, not whenever
     // the maintenance daemon gets to it.
@@ -702,6 +708,8 @@ struct WorkSession<'t> {
     client: Option<Client>,
     conversions: usize,
     settings: Vec<String>,
+    /// Sessions opened so far.
+    opened: usize,
 }
 
 impl WorkSession<'_> {
@@ -728,6 +736,7 @@ impl WorkSession<'_> {
             Some(c) => {
                 self.client = Some(c);
                 self.conversions = 1;
+                self.opened += 1;
             }
             None => self.target = None,
         }

@@ -216,3 +216,64 @@ fn citus_two_workers_row_counts_from_shards_agree_with_count() {
     let db = TestDb::new();
     shard_counts_agree(db.citus_with_workers());
 }
+
+/// Working sessions: with more connections allowed, apply renews the session its steps run on
+/// every `CONVERSIONS_PER_SESSION` conversions (the settings made again on each: the tables
+/// referencing the reference table convert only in sequential mode); without, it uses the
+/// caller's alone. Either way everything converges.
+#[test]
+fn citus_single_node_apply_renews_its_working_session() {
+    if skip_without_citus("citus_single_node_apply_renews_its_working_session") {
+        return;
+    }
+    use colocate_core::distribution::DistributionConfig;
+    use colocate_pg::apply::{apply, ApplyOptions, CONVERSIONS_PER_SESSION};
+
+    for more in [true, false] {
+        let db = TestDb::new();
+        let mut c = db.citus_single_node();
+        c.batch_execute(
+            "CREATE TABLE tenants (tenant uuid PRIMARY KEY);
+             INSERT INTO tenants SELECT gen_random_uuid() FROM generate_series(1, 3);
+             CREATE TABLE kinds (code text PRIMARY KEY);
+             INSERT INTO kinds VALUES ('a');
+             CREATE TABLE t_0 (tenant uuid NOT NULL REFERENCES tenants, id int NOT NULL,
+                 kind text REFERENCES kinds, PRIMARY KEY (tenant, id));
+             INSERT INTO t_0 SELECT tenant, 1, 'a' FROM tenants;
+             DO $$ BEGIN FOR i IN 1..43 LOOP
+               EXECUTE format('CREATE TABLE t_%s (tenant uuid NOT NULL REFERENCES tenants,
+                   id int NOT NULL, parent int, PRIMARY KEY (tenant, id),
+                   FOREIGN KEY (tenant, parent) REFERENCES t_0 (tenant, id))', i);
+               EXECUTE format('INSERT INTO t_%s SELECT tenant, 1, 1 FROM tenants', i);
+             END LOOP; END $$;",
+        )
+        .unwrap();
+        let target = colocate_pg::Target::new(Some(db.url())).unwrap();
+        let opts = ApplyOptions {
+            more_connections: more.then(|| target.clone()),
+            ..ApplyOptions::default()
+        };
+        let report = apply(&mut c, &DistributionConfig::default(), &opts, &mut |_| {}).unwrap();
+        // 46 conversions: tenants, kinds, t_0 .. t_43.
+        let conversions: usize = 46;
+        let expected = if more {
+            conversions.div_ceil(CONVERSIONS_PER_SESSION)
+        } else {
+            0
+        };
+        assert_eq!(report.sessions, expected, "more connections: {more}");
+        let citus: i64 = c
+            .query_one("SELECT count(*) FROM pg_dist_partition", &[])
+            .unwrap()
+            .get(0);
+        assert_eq!(citus, conversions as i64);
+        let setting: String = c
+            .query_one("SHOW citus.multi_shard_modify_mode", &[])
+            .unwrap()
+            .get(0);
+        assert_eq!(
+            setting, "parallel",
+            "the caller's session gets its settings back"
+        );
+    }
+}
