@@ -956,27 +956,6 @@ impl Writer<'_> {
         self.sel.role(t).unwrap_or(Role::Local)
     }
 
-    /// Foreign keys between `tables` and `others`, either way.
-    fn keys_between<'s>(
-        &'s self,
-        tables: &[QualifiedName],
-        others: &[QualifiedName],
-    ) -> Vec<(QualifiedName, &'s ForeignKey)> {
-        let mut out = Vec::new();
-        for t in self.schema.tables.values() {
-            let inside = tables.contains(&t.name);
-            let outside = others.contains(&t.name);
-            for fk in &t.foreign_keys {
-                if (inside && others.contains(&fk.ref_table))
-                    || (outside && tables.contains(&fk.ref_table))
-                {
-                    out.push((t.name.clone(), fk));
-                }
-            }
-        }
-        out
-    }
-
     fn sql_file(
         &self,
         f: &File,
@@ -1026,7 +1005,9 @@ impl Writer<'_> {
             }
         }
         // Keys to the tables of earlier files that an earlier rollback of this file dropped.
-        let to_earlier = self.keys_between(tables, around.earlier);
+        let to_earlier = self
+            .schema
+            .keys_between(|q| tables.contains(q), |q| around.earlier.contains(q));
         for (t, fk) in &to_earlier {
             file.up.push(Item::Statement(journal_restore(t, fk)));
             file.up.push(Item::Statement(journal_validate(t, fk)));
@@ -1066,7 +1047,10 @@ impl Writer<'_> {
             }
             file.down.push(Item::Statement(self.undistribute(t)));
         }
-        for (t, fk) in self.keys_between(tables, around.later) {
+        let to_later = self
+            .schema
+            .keys_between(|q| tables.contains(q), |q| around.later.contains(q));
+        for (t, fk) in to_later {
             file.down.push(Item::Statement(journal_restore(&t, fk)));
             file.down.push(Item::Statement(journal_validate(&t, fk)));
         }

@@ -378,6 +378,26 @@ impl Schema {
     pub fn table(&self, name: &QualifiedName) -> Option<&Table> {
         self.tables.get(name)
     }
+
+    /// The foreign keys between a table `inside` accepts and a table `outside` accepts, either
+    /// way, each with the table that declares it (in name order). The two sides are meant to
+    /// be disjoint; a key within one side is not listed.
+    pub fn keys_between(
+        &self,
+        inside: impl Fn(&QualifiedName) -> bool,
+        outside: impl Fn(&QualifiedName) -> bool,
+    ) -> Vec<(QualifiedName, &ForeignKey)> {
+        let mut out = Vec::new();
+        for t in self.tables.values() {
+            let (is_in, is_out) = (inside(&t.name), outside(&t.name));
+            for fk in &t.foreign_keys {
+                if (is_in && outside(&fk.ref_table)) || (is_out && inside(&fk.ref_table)) {
+                    out.push((t.name.clone(), fk));
+                }
+            }
+        }
+        out
+    }
 }
 
 #[cfg(test)]

@@ -178,11 +178,29 @@ pub(crate) struct Dropped {
 
 impl Dropped {
     pub(crate) fn describe(&self) -> String {
-        match &self.ref_table {
-            Some(r) => format!("{} on {} (to {r})", self.name, self.table),
-            None => format!("{} on {}", self.name, self.table),
-        }
+        describe_key(&self.name, &self.table, self.ref_table.as_deref())
     }
+}
+
+/// How reports name a journaled foreign key: `name on "s"."t" (to "s"."r")`.
+pub(crate) fn describe_key(name: &str, table_sql: &str, ref_table_sql: Option<&str>) -> String {
+    match ref_table_sql {
+        Some(r) => format!("{name} on {table_sql} (to {r})"),
+        None => format!("{name} on {table_sql}"),
+    }
+}
+
+fn drop_key_sql(t: &QualifiedName, fk: &ForeignKey) -> String {
+    format!(
+        "ALTER TABLE {} DROP CONSTRAINT {};",
+        t.sql(),
+        escape_identifier(&fk.name)
+    )
+}
+
+/// How `--dry-run` shows a key dropped into the journal (the statement, marked).
+pub(crate) fn journaled_drop_line(t: &QualifiedName, fk: &ForeignKey) -> String {
+    format!("{}  -- journaled\n", drop_key_sql(t, fk))
 }
 
 pub(crate) struct Journal {
@@ -245,12 +263,8 @@ impl Journal {
             )
             .map_err(|e| Cause::from_postgres(&e))?
             .get(0);
-        tx.batch_execute(&format!(
-            "ALTER TABLE {} DROP CONSTRAINT {}",
-            table.sql(),
-            escape_identifier(&fk.name)
-        ))
-        .map_err(|e| Cause::from_postgres(&e))?;
+        tx.batch_execute(&drop_key_sql(table, fk))
+            .map_err(|e| Cause::from_postgres(&e))?;
         tx.commit().map_err(|e| Cause::from_postgres(&e))?;
         Ok(id)
     }
@@ -276,6 +290,7 @@ impl Journal {
         let mut waiting = Vec::new();
         let mut forgotten = Vec::new();
         let open = self.open(c)?;
+        let citus = !open.is_empty() && citus_installed(c)?;
         for d in open
             .into_iter()
             .filter(|d| only.is_none_or(|ids| ids.contains(&d.id)))
@@ -291,7 +306,7 @@ impl Journal {
                 forgotten.push(d);
                 continue;
             }
-            if !restorable(c, &d)? {
+            if !restorable(c, &d, citus)? {
                 waiting.push(d);
                 continue;
             }
@@ -337,17 +352,11 @@ fn gone(c: &mut Client, d: &Dropped) -> Result<bool, PgError> {
 /// Whether Citus accepts a journaled key between its two tables as they are now: both plain,
 /// both distributed in one colocation group, or any Citus table referencing a reference table.
 /// A key from a plain table to a Citus table, or from a Citus table to a plain one, waits.
-fn restorable(c: &mut Client, d: &Dropped) -> Result<bool, PgError> {
+/// `citus`: whether Citus is installed (without it every key is between plain tables).
+fn restorable(c: &mut Client, d: &Dropped, citus: bool) -> Result<bool, PgError> {
     let Some(ref_table) = &d.ref_table else {
         return Ok(true);
     };
-    let citus: bool = c
-        .query_one(
-            "SELECT to_regclass('pg_catalog.pg_dist_partition') IS NOT NULL",
-            &[],
-        )
-        .map_err(|e| PgError::query("look up Citus metadata", &e))?
-        .get(0);
     if !citus {
         return Ok(true);
     }
@@ -387,7 +396,7 @@ pub fn apply(
     let res = run(c, config, opts, events, started, &mut settings);
     // The session may be a migration runner's, whose later migrations expect the server's
     // defaults; a failed reset only matters to that session, and the run's outcome stands.
-    for name in settings {
+    for name in settings.iter().filter_map(|s| setting_name(s)) {
         let _ = c.batch_execute(&format!("RESET {name}"));
     }
     if let Some(l) = lock {
@@ -412,6 +421,7 @@ fn run(
     opts: &ApplyOptions,
     events: &mut dyn FnMut(ApplyEvent<'_>),
     started: Instant,
+    // The session settings the run made (`SET ...` statements), for the caller to reset.
     settings: &mut Vec<String>,
 ) -> Result<ApplyReport, PgError> {
     let journal = Journal {
@@ -571,7 +581,7 @@ fn run(
         target: opts.more_connections.as_ref(),
         client: None,
         conversions: 0,
-        settings: Vec::new(),
+        settings,
         opened: 0,
     };
     let main = &mut *c;
@@ -597,7 +607,6 @@ fn run(
         let mut on_main = Ok(());
         if step.kind == StepKind::SessionSetting {
             // On the caller's session too, which takes over if a new session cannot be made.
-            settings.extend(setting_name(&sql).map(str::to_string));
             work.settings.push(sql.clone());
             if work.client().is_some() {
                 on_main = exec(main, &sql);
@@ -707,7 +716,8 @@ struct WorkSession<'t> {
     target: Option<&'t Target>,
     client: Option<Client>,
     conversions: usize,
-    settings: Vec<String>,
+    /// The session settings made so far, in order.
+    settings: &'t mut Vec<String>,
     /// Sessions opened so far.
     opened: usize,
 }
@@ -759,14 +769,11 @@ struct Online {
 impl Online {
     /// What the step runs, as `--dry-run` shows it.
     fn sql(&self) -> String {
-        let mut out = String::new();
-        for (t, fk) in &self.detach {
-            out.push_str(&format!(
-                "ALTER TABLE {} DROP CONSTRAINT {};  -- journaled\n",
-                t.sql(),
-                escape_identifier(&fk.name)
-            ));
-        }
+        let mut out: String = self
+            .detach
+            .iter()
+            .map(|(t, fk)| journaled_drop_line(t, fk))
+            .collect();
         out.push_str(&self.call);
         if !self.detach.is_empty() {
             out.push_str(
@@ -812,20 +819,11 @@ fn online(step: &Step, schema: &Schema, opts: &ApplyOptions) -> Option<Online> {
     if t.row_estimate < opts.online_threshold || t.primary_key().is_none() {
         return None;
     }
-    let mut detach: Vec<(QualifiedName, ForeignKey)> = t
-        .foreign_keys
-        .iter()
-        .filter(|fk| fk.ref_table != *name)
-        .map(|fk| (name.clone(), fk.clone()))
+    let detach = schema
+        .keys_between(|q| q == name, |q| q != name)
+        .into_iter()
+        .map(|(t, fk)| (t, fk.clone()))
         .collect();
-    for o in schema.tables.values().filter(|o| o.name != *name) {
-        detach.extend(
-            o.foreign_keys
-                .iter()
-                .filter(|fk| fk.ref_table == *name)
-                .map(|fk| (o.name.clone(), fk.clone())),
-        );
-    }
     // The concurrent form cannot run in the implicit transaction of a `SET LOCAL` prefix (nor
     // does it need the parallel mode: it copies through logical replication).
     let sql = step.sql.strip_prefix(PARALLEL_MODE).unwrap_or(&step.sql);
@@ -839,18 +837,21 @@ fn online(step: &Step, schema: &Schema, opts: &ApplyOptions) -> Option<Online> {
     })
 }
 
+/// Whether the citus extension is created in this database (so its catalogs can be read).
+pub(crate) fn citus_installed(c: &mut Client) -> Result<bool, PgError> {
+    c.query_one(
+        "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus')",
+        &[],
+    )
+    .map(|r| r.get(0))
+    .map_err(|e| PgError::query("look up the citus extension", &e))
+}
+
 /// A `create_distributed_table_concurrently` that failed part way leaves shard relations that
 /// Citus lists for cleanup; remove them before reading the schema, or they would look like
 /// tables of the application.
 fn clean_orphans(c: &mut Client) -> Result<(), PgError> {
-    let installed: bool = c
-        .query_one(
-            "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus')",
-            &[],
-        )
-        .map_err(|e| PgError::query("look up the citus extension", &e))?
-        .get(0);
-    if installed {
+    if citus_installed(c)? {
         c.batch_execute("CALL citus_cleanup_orphaned_resources()")
             .map_err(|e| PgError::query("clean up Citus's orphaned resources", &e))?;
     }
@@ -1026,14 +1027,7 @@ pub fn count_shard_rows(
     tables: &[&QualifiedName],
 ) -> Result<BTreeMap<QualifiedName, i64>, PgError> {
     let mut counts = BTreeMap::new();
-    let citus: bool = c
-        .query_one(
-            "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus')",
-            &[],
-        )
-        .map_err(|e| PgError::query("look up the citus extension", &e))?
-        .get(0);
-    if !citus || tables.is_empty() {
+    if tables.is_empty() || !citus_installed(c)? {
         return Ok(counts);
     }
     let by_name: BTreeMap<String, &QualifiedName> = tables.iter().map(|t| (t.sql(), *t)).collect();

@@ -15,7 +15,9 @@ use postgres::Client;
 use postgres_protocol::escape::escape_identifier;
 use serde::Serialize;
 
-use crate::apply::{count_rows_many, Journal, DEFAULT_JOURNAL_TABLE};
+use crate::apply::{
+    count_rows_many, describe_key, journaled_drop_line, Journal, DEFAULT_JOURNAL_TABLE,
+};
 use crate::error::{Cause, PgError};
 use crate::history::TableName;
 use crate::introspect::introspect;
@@ -170,18 +172,15 @@ fn run(
         } else {
             Vec::new()
         };
-        let mut sql = String::new();
-        for (t, fk) in &cross {
-            sql.push_str(&format!(
-                "ALTER TABLE {} DROP CONSTRAINT {};  -- journaled\n",
-                t.sql(),
-                escape_identifier(&fk.name)
-            ));
-        }
-        sql.push_str(&format!(
+        let call = format!(
             "SELECT undistribute_table({}, cascade_via_foreign_keys => true);",
             group[0].regclass_literal()
-        ));
+        );
+        let mut sql: String = cross
+            .iter()
+            .map(|(t, fk)| journaled_drop_line(t, fk))
+            .collect();
+        sql.push_str(&call);
         if opts.dry_run {
             report.groups.push(Group {
                 tables: group,
@@ -206,17 +205,13 @@ fn run(
                 .drop_key(c, t, fk)
                 .map_err(|cause| failed(&sql, cause, &report))?;
             keys_before.remove(&(t.to_string(), fk.name.clone()));
-            report.detached.push(format!(
-                "{} on {} (to {})",
-                fk.name,
-                t.sql(),
-                fk.ref_table.sql()
-            ));
+            report
+                .detached
+                .push(describe_key(&fk.name, &t.sql(), Some(&fk.ref_table.sql())));
         }
         for t in &group {
             drop_identities(c, &journal, t, &schema)?;
         }
-        let call = sql.lines().last().unwrap_or_default().to_string();
         c.batch_execute(&call)
             .map_err(|e| failed(&call, Cause::from_postgres(&e), &report))?;
         let after_schema = introspect(c, &opts.filter)?;
@@ -260,19 +255,8 @@ fn crossing_keys<'s>(
     schema: &'s Schema,
     group: &[QualifiedName],
 ) -> Vec<(QualifiedName, &'s ForeignKey)> {
-    let inside = |q: &QualifiedName| group.contains(q);
     let citus = |q: &QualifiedName| schema.table(q).is_some_and(|t| t.citus.is_some());
-    schema
-        .tables
-        .values()
-        .filter(|t| t.citus.is_some())
-        .flat_map(|t| t.foreign_keys.iter().map(move |fk| (t, fk)))
-        .filter(|(t, fk)| {
-            (inside(&t.name) && !inside(&fk.ref_table) && citus(&fk.ref_table))
-                || (!inside(&t.name) && inside(&fk.ref_table))
-        })
-        .map(|(t, fk)| (t.name.clone(), fk))
-        .collect()
+    schema.keys_between(|q| group.contains(q), |q| !group.contains(q) && citus(q))
 }
 
 /// Connected groups of Citus tables to undistribute, each sorted, in name order.
