@@ -22,6 +22,7 @@ use crate::migration::MigrationId;
 use crate::plan::{Code, Finding, Plan, Role, Severity, State, TablePlan};
 use crate::schema::{ForeignKey, Key, KeyKind, QualifiedName, Schema, Table};
 use crate::split::split_statements;
+use crate::sqltext::inert;
 
 /// How the set is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -719,25 +720,11 @@ enum Item {
     Comment(Vec<String>),
 }
 
-/// A comment line cannot hold a line break: names with control characters (or JavaScript's
-/// line separators) are shown escaped.
-fn comment_safe(s: &str) -> String {
-    s.chars()
-        .map(|c| {
-            if c.is_control() || c == '\u{2028}' || c == '\u{2029}' {
-                c.escape_default().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
-}
-
 impl SqlFile {
     fn render_sql(&self) -> String {
         let mut out = String::new();
         for h in &self.header {
-            out.push_str(&format!("-- {}\n", comment_safe(h)));
+            out.push_str(&format!("-- {}\n", inert(h)));
         }
         let opt = if self.transaction {
             ""
@@ -757,7 +744,7 @@ impl SqlFile {
                             if l.is_empty() {
                                 out.push('\n');
                             } else {
-                                out.push_str(&format!("-- {}\n", comment_safe(l)));
+                                out.push_str(&format!("-- {}\n", inert(l)));
                             }
                         }
                     }
@@ -782,7 +769,7 @@ impl SqlFile {
     fn render_knex(&self) -> String {
         let mut out = String::new();
         for h in &self.header {
-            out.push_str(&format!("// {}\n", comment_safe(h)));
+            out.push_str(&format!("// {}\n", inert(h)));
         }
         if self.transaction {
             out.push_str("// One transaction: every fix, or none.\nexports.config = { transaction: true };\n");
@@ -801,7 +788,7 @@ impl SqlFile {
                     }
                     Item::Comment(lines) => {
                         for l in lines.iter().filter(|l| !l.is_empty()) {
-                            out.push_str(&format!("  // {}\n", comment_safe(l)));
+                            out.push_str(&format!("  // {}\n", inert(l)));
                         }
                     }
                 }
@@ -925,7 +912,7 @@ impl Writer<'_> {
     fn toml_file(&self, f: &File, header: &[String]) -> String {
         let mut out = String::new();
         for h in header {
-            out.push_str(&format!("# {}\n", comment_safe(h)));
+            out.push_str(&format!("# {}\n", inert(h)));
         }
         out.push_str(
             "# Run by `colocate migrate` through the apply engine: idempotent, with an automatic\n# down part, and a no-op that says so where the server has no Citus.\n\n",

@@ -672,3 +672,89 @@ fn sql_snapshot() {
 fn knex_snapshot() {
     insta::assert_snapshot!(snapshot(SetFormat::Knex));
 }
+
+/// Hostile names (newlines, `*/`, `--`, quotes, backslashes, `$$`, control characters) in
+/// every format, fixes included: each SQL part splits, the way the server reads it, into
+/// statements none of which is the payload; each knex line is a comment, a `knex.raw` call or
+/// the file's own frame; each TOML file parses to the tables it names.
+#[test]
+fn hostile_names_never_leave_their_comment_in_any_format() {
+    for (i, evil) in crate::sqltext::tests::HOSTILE.iter().enumerate() {
+        let mut s = Schema::default();
+        let (child, orphan, lookup) = (
+            format!("{evil} child{i}"),
+            format!("{evil} orphan{i}"),
+            format!("{evil} lookup{i}"),
+        );
+        for t in [
+            tbl("tenants").col("tenant", "uuid").pk(&["tenant"]),
+            tbl(&lookup).col("code", "text").pk(&["code"]),
+            tbl(&child)
+                .col("tenant", "uuid")
+                .col("id", "bigint")
+                .col("code", "text")
+                .pk(&["id"])
+                .fk(&format!("{evil} fk"), &["tenant"], "tenants", &["tenant"])
+                .fk(&format!("{evil} fk2"), &["code"], &lookup, &["code"]),
+            tbl(&orphan)
+                .col("id", "bigint")
+                .col("child_id", "bigint")
+                .fk(&format!("{evil} fk3"), &["child_id"], &child, &["id"]),
+            tbl(&format!("{evil} trig{i}"))
+                .col("tenant", "uuid")
+                .pk(&["tenant"])
+                .trigger(&escape_identifier(evil)),
+        ] {
+            s.add(t.0);
+        }
+        let p = plan(&s, &DistributionConfig::default());
+        for format in [SetFormat::Sql, SetFormat::Knex, SetFormat::Toml] {
+            let o = GenerateOptions {
+                with_fixes: true,
+                ..opts(format)
+            };
+            let files = generate(&s, &p, &o, None, id("20240101000000")).unwrap();
+            let all: String = files.iter().map(|f| f.contents.as_str()).collect();
+            assert!(all.contains("child"), "no name reached the files: {all}");
+            for f in &files {
+                let body = &f.contents;
+                if f.name.ends_with(".sql") {
+                    let m = Migration::parse(
+                        std::path::Path::new("m"),
+                        &std::path::Path::new("m").join(&f.name),
+                        body.as_bytes(),
+                    )
+                    .unwrap_or_else(|e| panic!("{e}\n{body}"));
+                    let parts = [Some(&m.up), m.down.as_ref()];
+                    for st in parts.into_iter().flatten().flat_map(|p| &p.statements) {
+                        let sql = st.sql.trim_start().to_ascii_uppercase();
+                        assert!(
+                            !sql.starts_with("DROP TABLE VICTIM") && !sql.starts_with("$$"),
+                            "a name escaped its comment in {}:\n{body}",
+                            f.name
+                        );
+                    }
+                } else if f.name.ends_with(".cjs") {
+                    for line in body.lines() {
+                        let l = line.trim_start();
+                        assert!(
+                            line.is_empty()
+                                || l.starts_with("//")
+                                || l.starts_with("await knex.raw(\"")
+                                || l.starts_with("exports.")
+                                || l == "};",
+                            "a name escaped its comment in {}: {line:?}\n{body}",
+                            f.name
+                        );
+                    }
+                } else {
+                    let step = DeclarativeStep::parse(body)
+                        .unwrap_or_else(|e| panic!("{}: {e:?}\n{body}", f.name));
+                    for t in step.tables() {
+                        assert!(s.tables.contains_key(t), "{t} is not a table of the schema");
+                    }
+                }
+            }
+        }
+    }
+}

@@ -13,9 +13,11 @@ pub mod migration;
 pub mod plan;
 pub mod schema;
 pub mod split;
+pub mod sqltext;
 
 pub use migration::{
     parse_file_name, Checksum, IdError, Migration, MigrationError, MigrationId, MigrationSet,
     Section,
 };
 pub use split::{line_of_offset, split_statements, SplitError, Statement};
+pub use sqltext::inert;

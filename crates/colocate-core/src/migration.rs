@@ -605,7 +605,10 @@ impl Migration {
                 message: e.message,
             })?;
             let described = |what: String| Section {
-                sql: format!("-- declarative step: {what}\n"),
+                sql: format!(
+                    "{}\n",
+                    crate::sqltext::comment(&format!("declarative step: {what}"))
+                ),
                 transaction: false,
                 first_line: 1,
                 statements: Vec::new(),

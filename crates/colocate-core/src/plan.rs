@@ -23,6 +23,7 @@ use crate::distribution::{Decision, DistributionConfig, ForcedRole};
 use crate::schema::{
     CitusKind, CitusState, FkAction, ForeignKey, Key, KeyKind, QualifiedName, Schema, Table,
 };
+use crate::sqltext::comment;
 
 /// The JSON plan format's version.
 pub const PLAN_VERSION: u32 = 1;
@@ -800,8 +801,11 @@ impl<'a> Planner<'a> {
                             role.label()
                         ),
                         Some(format!(
-                            "-- add a tenant column to {} and include it in the key, or drop the key:\nALTER TABLE {} DROP CONSTRAINT {};",
-                            t.name,
+                            "{}\nALTER TABLE {} DROP CONSTRAINT {};",
+                            comment(&format!(
+                                "add a tenant column to {} and include it in the key, or drop the key:",
+                                t.name
+                            )),
                             t.name.sql(),
                             escape_identifier(&fk.name)
                         )),
@@ -820,8 +824,11 @@ impl<'a> Planner<'a> {
                             fk.ref_table
                         ),
                         Some(format!(
-                            "-- or make {} a reference table (distribution.reference)\nALTER TABLE {} DROP CONSTRAINT {};",
-                            fk.ref_table,
+                            "{}\nALTER TABLE {} DROP CONSTRAINT {};",
+                            comment(&format!(
+                                "or make {} a reference table (distribution.reference)",
+                                fk.ref_table
+                            )),
                             t.name.sql(),
                             escape_identifier(&fk.name)
                         )),
@@ -1000,7 +1007,7 @@ impl<'a> Planner<'a> {
                 Severity::Blocker,
                 &name,
                 msg,
-                Some(format!("-- fix the blockers of {target} first")),
+                Some(comment(&format!("fix the blockers of {target} first"))),
                 true,
             );
         }
@@ -1689,14 +1696,20 @@ fn key_fix(
             ))
         }
         KeyKind::UniqueIndex => sql.push_str(&format!(
-            "-- the index has expressions: re-create it with {} as its first column\n-- {}",
-            escape_identifier(col),
-            k.definition
+            "{}\n{}",
+            comment(&format!(
+                "the index has expressions: re-create it with {} as its first column",
+                escape_identifier(col)
+            )),
+            comment(&k.definition)
         )),
         KeyKind::Exclusion => sql.push_str(&format!(
-            "-- add `{} WITH =` to the exclusion constraint (needs the btree_gist extension)\n-- {}",
-            escape_identifier(col),
-            k.definition
+            "{}\n{}",
+            comment(&format!(
+                "add `{} WITH =` to the exclusion constraint (needs the btree_gist extension)",
+                escape_identifier(col)
+            )),
+            comment(&k.definition)
         )),
     }
     let manual = has_expr || k.kind == KeyKind::Exclusion;
@@ -1736,9 +1749,12 @@ fn fk_fix(t: &Table, fk: &ForeignKey, sc: &str, tc: &str, target: Option<&Table>
     });
     let pre = if needs_key {
         format!(
-            "-- after {} has a key on ({}) (see its key-missing-distribution-column fix)\n",
-            fk.ref_table,
-            rcols.join(", ")
+            "{}\n",
+            comment(&format!(
+                "after {} has a key on ({}) (see its key-missing-distribution-column fix)",
+                fk.ref_table,
+                rcols.join(", ")
+            ))
         )
     } else {
         String::new()

@@ -1107,3 +1107,70 @@ fn nothing_to_convert_means_no_session_setting() {
         p.steps
     );
 }
+
+/// Names that end a `--` comment or open a block one must never run as SQL: every fix and
+/// every step (with its reason as a comment, the way `plan --format sql` writes it) splits,
+/// the way the server reads it, into statements none of which is the payload.
+#[test]
+fn hostile_names_stay_inside_comments_of_fixes_and_steps() {
+    for (i, evil) in crate::sqltext::tests::HOSTILE.iter().enumerate() {
+        let (tenantless, child_name, lookup) = (
+            format!("{evil} orphan{i}"),
+            format!("{evil} child{i}"),
+            format!("{evil} lookup{i}"),
+        );
+        let mut expr_key = child(&child_name);
+        expr_key.0.keys.push(Key {
+            name: format!("{evil} idx"),
+            kind: KeyKind::UniqueIndex,
+            columns: vec![None],
+            predicate: None,
+            definition: format!("CREATE UNIQUE INDEX \"{evil}\" ON t (lower(x))"),
+        });
+        let mut s = schema(vec![
+            tenants(),
+            expr_key.col("lookup_id", "bigint").fk(
+                &format!("{evil} fk"),
+                &["lookup_id"],
+                &lookup,
+                &["id"],
+            ),
+            tbl(&lookup).col("id", "bigint").pk(&["id"]),
+            tbl(&tenantless)
+                .col("id", "bigint")
+                .col("child_id", "bigint")
+                .fk(&format!("{evil} fk2"), &["child_id"], &child_name, &["id"]),
+            child(&format!("{evil} blocked{i}"))
+                .col("o_id", "bigint")
+                .fk(
+                    &format!("{evil} fk3"),
+                    &["tenant", "o_id"],
+                    &tenantless,
+                    &["id", "id"],
+                ),
+        ]);
+        s.citus.installed = Some("13.2-1".into());
+        let p = run(&s);
+        let mut texts: Vec<String> = p.findings.iter().filter_map(|f| f.fix.clone()).collect();
+        texts.extend(
+            p.steps
+                .iter()
+                .map(|st| format!("{}\n{};", crate::sqltext::comment(&st.reason), st.sql)),
+        );
+        assert!(
+            texts
+                .iter()
+                .any(|t| t.contains(evil.split('\n').next().unwrap_or(evil))),
+            "the names reach no fix or step: {texts:#?}"
+        );
+        for text in &texts {
+            for st in crate::split_statements(text).unwrap_or_else(|e| panic!("{e}: {text}")) {
+                let sql = st.sql.to_ascii_uppercase();
+                assert!(
+                    !sql.starts_with("DROP TABLE VICTIM") && !sql.starts_with("$$"),
+                    "a name escaped its comment in:\n{text}"
+                );
+            }
+        }
+    }
+}

@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 
 use colocate_core::plan::{Drift, Finding, Plan, Role, Severity, State, TablePlan};
 use colocate_core::schema::QualifiedName;
+use colocate_core::sqltext::comment;
 use comfy_table::{presets, ContentArrangement, Table};
 use serde::Serialize;
 
@@ -155,7 +156,7 @@ pub fn human_text(p: &Plan) -> String {
                 "  [outside a transaction]"
             };
             let _ = writeln!(out, "  {:>3}. {}{tx}", i + 1, s.sql);
-            let _ = writeln!(out, "       -- {}", s.reason);
+            let _ = writeln!(out, "       {}", comment(&s.reason));
         }
     }
     out
@@ -177,7 +178,11 @@ pub fn sql(p: &Plan) -> String {
         } else {
             " (outside a transaction block)"
         };
-        let _ = writeln!(out, "\n-- step {}: {}{tx}", i + 1, s.reason);
+        let _ = writeln!(
+            out,
+            "\n{}",
+            comment(&format!("step {}: {}{tx}", i + 1, s.reason))
+        );
         let _ = writeln!(out, "{}", s.sql);
     }
     let blockers = p.blockers().count();

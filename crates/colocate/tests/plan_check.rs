@@ -273,3 +273,76 @@ fn citus_two_workers_partly_distributed_plan_converges_and_check_gates() {
     p.db.citus_with_workers();
     converge(&p, colocate_testkit::worker_ports().len());
 }
+
+/// The adversarial case: a table whose name holds a newline and SQL, with a key to a lookup
+/// table (so step reasons name it). `psql -f` on `plan --format sql` must convert the tables
+/// and never run the payload.
+#[test]
+fn citus_plan_sql_through_psql_never_runs_sql_hidden_in_names() {
+    if skip_without_citus("citus_plan_sql_through_psql_never_runs_sql_hidden_in_names") {
+        return;
+    }
+    let p = Project::new();
+    let mut c = p.db.citus_single_node();
+    c.batch_execute(
+        r#"
+        CREATE TABLE victim (id int);
+        CREATE TABLE tenants (tenant uuid PRIMARY KEY);
+        CREATE TABLE lookup (id int PRIMARY KEY);
+        CREATE TABLE "y
+DROP TABLE victim; --" (tenant uuid NOT NULL REFERENCES tenants, id int NOT NULL,
+            lookup_id int CONSTRAINT "k */ DROP TABLE victim; /*
+DROP TABLE victim; --" REFERENCES lookup, PRIMARY KEY (tenant, id));
+        CREATE TABLE "$$
+DROP TABLE victim; $$" (tenant uuid NOT NULL REFERENCES tenants, id int, PRIMARY KEY (tenant, id),
+            FOREIGN KEY (tenant, id) REFERENCES "y
+DROP TABLE victim; --" (tenant, id));
+        "#,
+    )
+    .unwrap();
+    std::fs::write(
+        p.root().join("colocate.toml"),
+        "[distribution]\nlocal = [\"victim\"]\n",
+    )
+    .unwrap();
+    let r = colocate(&p, &["plan", "--format", "sql"]).expect(0);
+    assert!(r.stdout.contains("DROP TABLE victim"), "{}", r.stdout);
+    let out = std::process::Command::new("psql")
+        .args([
+            "-X",
+            "-q",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-d",
+            p.db.url(),
+            "-f",
+            "-",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write as _;
+            child
+                .stdin
+                .take()
+                .expect("stdin")
+                .write_all(r.stdout.as_bytes())?;
+            child.wait_with_output()
+        })
+        .expect("run psql");
+    assert!(
+        out.status.success(),
+        "psql failed: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        r.stdout
+    );
+    assert!(
+        p.table_exists("victim"),
+        "psql ran a name as SQL:\n{}",
+        r.stdout
+    );
+    let distributed = p.count("SELECT count(*) FROM pg_dist_partition WHERE partmethod = 'h'");
+    assert_eq!(distributed, 3, "{}", r.stdout);
+}
