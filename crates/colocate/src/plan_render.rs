@@ -416,7 +416,7 @@ pub fn undistribute_human(r: &colocate_pg::undistribute::UndistributeReport) {
     for g in &r.groups {
         let names: Vec<String> = g.tables.iter().map(|t| t.to_string()).collect();
         if r.dry_run {
-            println!("{}  -- {}", g.sql, names.join(", "));
+            println!("{}  {}", g.sql, comment(&names.join(", ")));
         } else {
             println!(
                 "undistributed {}  ({:.1} ms)",
