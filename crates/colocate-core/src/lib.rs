@@ -12,8 +12,10 @@ pub mod journal;
 pub mod migration;
 pub mod plan;
 pub mod schema;
+pub mod scope;
 pub mod split;
 pub mod sqltext;
+pub mod step;
 
 pub use migration::{
     parse_file_name, Checksum, IdError, Migration, MigrationError, MigrationId, MigrationSet,

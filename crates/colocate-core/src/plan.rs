@@ -28,16 +28,11 @@ use crate::sqltext::comment;
 /// The JSON plan format's version.
 pub const PLAN_VERSION: u32 = 1;
 
-/// The setting step before the conversions: Citus's sequential mode, one connection per node,
-/// for the session. In its default parallel mode Citus opens a connection for every shard of
-/// a table that holds rows (up to 16 per worker) and closes them again after the statement, and
-/// commits each with two-phase commit: for a small table that costs several times the copy.
+/// The setting step before the conversions (see [`crate::step::SEQUENTIAL`]), as SQL.
 pub const SEQUENTIAL_SESSION: &str = "SET citus.multi_shard_modify_mode TO 'sequential';";
 
-/// What precedes `create_distributed_table` for a table of [`PARALLEL_COPY_BYTES`] or more,
-/// whose copy gains from parallel connections: sent with it as one query, so `SET LOCAL` holds
-/// for exactly that statement's implicit transaction.
-pub const PARALLEL_MODE: &str = "SET LOCAL citus.multi_shard_modify_mode TO 'parallel'; ";
+use crate::step::{Action, Colocation, Distribute, Reason};
+pub use crate::step::{Step, StepKind, PARALLEL_MODE};
 
 /// From this heap size on, a table is copied into its shards over parallel connections.
 pub const PARALLEL_COPY_BYTES: i64 = 16 * 1024 * 1024;
@@ -195,32 +190,6 @@ pub struct TablePlan {
     pub state: State,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub partitions: Vec<QualifiedName>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StepKind {
-    CreateExtension,
-    SessionSetting,
-    DropForeignKey,
-    CreateReferenceTable,
-    CreateDistributedTable,
-    RestoreForeignKey,
-    ValidateForeignKey,
-    TruncateLocalData,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Step {
-    pub kind: StepKind,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub table: Option<QualifiedName>,
-    pub sql: String,
-    pub reason: String,
-    /// Whether the step may run inside a transaction block (Citus functions may not).
-    pub transaction: bool,
-    /// Dependency layer: every step's prerequisites are in lower layers.
-    pub layer: usize,
 }
 
 /// A group of tables placed together.
@@ -1160,16 +1129,14 @@ impl<'a> Planner<'a> {
             .filter(|t| t.state == State::Pending && t.role.is_citus())
             .map(|t| (&t.name, t))
             .collect();
+        let step = |action: Action, reason: Reason, layer: usize| Step {
+            action,
+            reason,
+            layer,
+        };
         let mut steps = Vec::new();
         if citus.installed.is_none() {
-            steps.push(Step {
-                kind: StepKind::CreateExtension,
-                table: None,
-                sql: "CREATE EXTENSION IF NOT EXISTS citus;".into(),
-                reason: "Citus is available but not created in this database".into(),
-                transaction: true,
-                layer: 0,
-            });
+            steps.push(step(Action::CreateExtension, Reason::ExtensionMissing, 0));
         }
         if pending.is_empty() {
             steps.extend(self.cleanup_steps(tables, 1));
@@ -1180,26 +1147,19 @@ impl<'a> Planner<'a> {
             .filter(|(_, t)| t.role == Role::Reference)
             .map(|(q, _)| *q)
             .collect();
-        steps.push(Step {
-            kind: StepKind::SessionSetting,
-            table: None,
-            sql: SEQUENTIAL_SESSION.into(),
-            reason: format!(
-                "convert over one connection per node: in parallel mode Citus opens a connection per shard of each table with rows, which costs more than copying a small table (tables of {} MiB or more switch back for their own statement)",
-                PARALLEL_COPY_BYTES >> 20
-            ),
-            transaction: true,
-            layer: 0,
-        });
+        steps.push(step(
+            Action::SessionSetting(crate::step::SEQUENTIAL),
+            Reason::SequentialMode {
+                parallel_from_bytes: PARALLEL_COPY_BYTES,
+            },
+            0,
+        ));
         if !references.is_empty() {
-            steps.push(Step {
-                kind: StepKind::SessionSetting,
-                table: None,
-                sql: "SET citus.enable_local_reference_table_foreign_keys TO off;".into(),
-                reason: "keep local tables that reference new reference tables out of Citus metadata until they are converted themselves".into(),
-                transaction: true,
-                layer: 0,
-            });
+            steps.push(step(
+                Action::SessionSetting(crate::step::NO_LOCAL_REFERENCE_KEYS),
+                Reason::LocalReferenceKeysOff,
+                0,
+            ));
         }
         let distributed: Vec<&QualifiedName> = pending
             .iter()
@@ -1212,21 +1172,17 @@ impl<'a> Planner<'a> {
             ref_dropped.into_iter().chain(dist_dropped).collect();
         let mut layer_of: BTreeMap<QualifiedName, usize> = BTreeMap::new();
         for (t, fk) in &dropped {
-            steps.push(Step {
-                kind: StepKind::DropForeignKey,
-                table: Some(t.clone()),
-                sql: format!(
-                    "ALTER TABLE {} DROP CONSTRAINT {};",
-                    t.sql(),
-                    escape_identifier(&fk.name)
-                ),
-                reason: format!(
-                    "breaks the foreign-key cycle through {} -> {}; restored after conversion",
-                    t, fk.ref_table
-                ),
-                transaction: true,
-                layer: 0,
-            });
+            steps.push(step(
+                Action::DropForeignKey {
+                    table: t.clone(),
+                    key: fk.clone(),
+                },
+                Reason::BreaksCycle {
+                    table: t.clone(),
+                    references: fk.ref_table.clone(),
+                },
+                0,
+            ));
         }
         let dropped_names: BTreeSet<(&QualifiedName, &str)> = dropped
             .iter()
@@ -1244,96 +1200,68 @@ impl<'a> Planner<'a> {
                 .copied()
                 .unwrap_or(0);
             layer_of.insert(q.clone(), layer);
-            let (kind, sql, reason) = match t.role {
-                Role::Reference => (
-                    StepKind::CreateReferenceTable,
-                    format!("SELECT create_reference_table({});", q.regclass_literal()),
-                    format!("reference table: {}", t.reason),
-                ),
-                Role::Root => {
-                    let shards = self
-                        .config
-                        .shard_count
-                        .map(|n| format!(", shard_count => {n}"))
-                        .unwrap_or_default();
-                    (
-                        StepKind::CreateDistributedTable,
-                        format!(
-                            "SELECT create_distributed_table({}, {}, colocate_with => 'none'{shards});",
-                            q.regclass_literal(),
-                            escape_literal(t.column.as_deref().unwrap_or_default())
-                        ),
-                        "the root: anchors the tenant colocation group".to_string(),
-                    )
-                }
-                _ => (
-                    StepKind::CreateDistributedTable,
-                    format!(
-                        "SELECT create_distributed_table({}, {}, colocate_with => {});",
-                        q.regclass_literal(),
-                        escape_literal(t.column.as_deref().unwrap_or_default()),
-                        t.colocate_with
-                            .as_ref()
-                            .map(|r| r.regclass_literal())
-                            .unwrap_or_else(|| "'default'".into())
-                    ),
-                    format!(
-                        "distributed by {}, colocated with {}",
-                        display_col(t.column.as_deref().unwrap_or_default()),
-                        t.colocate_with
-                            .as_ref()
-                            .map(|r| r.to_string())
-                            .unwrap_or_default()
-                    ),
-                ),
-            };
+            let column = t.column.clone().unwrap_or_default();
             // A table reaching a reference table through another one stays sequential: Citus
             // refuses parallel DDL on it after touching the reference table.
-            let sql = if kind == StepKind::CreateDistributedTable
-                && table.local_bytes >= PARALLEL_COPY_BYTES
-                && !self.reaches_reference_indirectly(q)
-            {
-                format!("{PARALLEL_MODE}{sql}")
-            } else {
-                sql
+            let parallel =
+                table.local_bytes >= PARALLEL_COPY_BYTES && !self.reaches_reference_indirectly(q);
+            let (action, reason) = match t.role {
+                Role::Reference => (
+                    Action::CreateReferenceTable { table: q.clone() },
+                    Reason::Reference {
+                        why: t.reason.clone(),
+                    },
+                ),
+                Role::Root => (
+                    Action::CreateDistributedTable(Distribute {
+                        table: q.clone(),
+                        column,
+                        colocate_with: Colocation::None,
+                        shard_count: self.config.shard_count,
+                        parallel,
+                        concurrently: None,
+                    }),
+                    Reason::Root,
+                ),
+                _ => (
+                    Action::CreateDistributedTable(Distribute {
+                        table: q.clone(),
+                        column: column.clone(),
+                        colocate_with: match &t.colocate_with {
+                            Some(r) => Colocation::With(r.clone()),
+                            None => Colocation::Default,
+                        },
+                        shard_count: None,
+                        parallel,
+                        concurrently: None,
+                    }),
+                    Reason::Distributed {
+                        column,
+                        colocate_with: t.colocate_with.clone(),
+                    },
+                ),
             };
-            steps.push(Step {
-                kind,
-                table: Some(q.clone()),
-                sql,
-                reason,
-                transaction: false,
-                layer,
-            });
+            steps.push(step(action, reason, layer));
         }
         let top = layer_of.values().max().copied().unwrap_or(0) + 1;
         for (t, fk) in &dropped {
-            let def = fk.definition.trim_end_matches(" NOT VALID");
-            steps.push(Step {
-                kind: StepKind::RestoreForeignKey,
-                table: Some(t.clone()),
-                sql: format!(
-                    "ALTER TABLE {} ADD CONSTRAINT {} {def} NOT VALID;",
-                    t.sql(),
-                    escape_identifier(&fk.name)
-                ),
-                reason: "restores the key dropped to break the cycle, without a long lock".into(),
-                transaction: true,
-                layer: top,
-            });
+            steps.push(step(
+                Action::RestoreForeignKey {
+                    table: t.clone(),
+                    key: fk.clone(),
+                },
+                Reason::RestoresCycleKey,
+                top,
+            ));
             if fk.validated {
-                steps.push(Step {
-                    kind: StepKind::ValidateForeignKey,
-                    table: Some(t.clone()),
-                    sql: format!(
-                        "ALTER TABLE {} VALIDATE CONSTRAINT {};",
-                        t.sql(),
-                        escape_identifier(&fk.name)
-                    ),
-                    reason: "checks the restored key's rows".into(),
-                    transaction: true,
-                    layer: top,
-                });
+                steps.push(step(
+                    Action::ValidateForeignKey {
+                        table: t.clone(),
+                        key: fk.name.clone(),
+                    },
+                    Reason::ChecksRestoredKey,
+                    top,
+                ));
             }
         }
         // The coordinator keeps the rows it copied into shards until told to drop them; do it
@@ -1344,19 +1272,13 @@ impl<'a> Planner<'a> {
         let referenced_locally = self.held_by_local(tables);
         for q in ref_order.iter().chain(dist_order.iter()).rev() {
             if self.schema.tables[q].row_estimate != 0 && !referenced_locally.contains(q) {
-                steps.push(Step {
-                    kind: StepKind::TruncateLocalData,
-                    table: Some((*q).clone()),
-                    sql: format!(
-                        "SELECT truncate_local_data_after_distributing_table({});",
-                        q.regclass_literal()
-                    ),
-                    reason:
-                        "removes the coordinator's leftover local rows after the copy into shards"
-                            .into(),
-                    transaction: false,
-                    layer: top + 1,
-                });
+                steps.push(step(
+                    Action::TruncateLocalData {
+                        table: (*q).clone(),
+                    },
+                    Reason::LeftoverRows,
+                    top + 1,
+                ));
             }
         }
         steps.extend(self.cleanup_steps(tables, top + 1));
@@ -1413,16 +1335,10 @@ impl<'a> Planner<'a> {
             .filter(|t| self.schema.tables[&t.name].local_bytes > 0)
             .filter(|t| !referenced_locally.contains(&t.name))
             .map(|t| Step {
-                kind: StepKind::TruncateLocalData,
-                table: Some(t.name.clone()),
-                sql: format!(
-                    "SELECT truncate_local_data_after_distributing_table({});",
-                    t.name.regclass_literal()
-                ),
-                reason:
-                    "the coordinator still holds rows copied into shards by an earlier conversion"
-                        .into(),
-                transaction: false,
+                action: Action::TruncateLocalData {
+                    table: t.name.clone(),
+                },
+                reason: Reason::EarlierLeftoverRows,
                 layer,
             })
             .collect()
@@ -1832,10 +1748,8 @@ impl Plan {
             let fix = self
                 .steps
                 .iter()
-                .find(|s| {
-                    s.table.as_ref() == Some(&t.name) && s.kind != StepKind::TruncateLocalData
-                })
-                .map(|s| s.sql.clone());
+                .find(|s| s.table() == Some(&t.name) && s.kind() != StepKind::TruncateLocalData)
+                .map(Step::sql);
             out.push(Drift {
                 code: code.into(),
                 table: t.name.clone(),
@@ -1846,8 +1760,8 @@ impl Plan {
         // Rows an earlier conversion copied into shards and left in the coordinator's heap:
         // invisible to queries, but core DDL that scans the heap trips over them later.
         for s in &self.steps {
-            let Some(name) = &s.table else { continue };
-            if s.kind != StepKind::TruncateLocalData
+            let Some(name) = s.table() else { continue };
+            if s.kind() != StepKind::TruncateLocalData
                 || self.table(name).is_none_or(|t| t.state != State::Done)
             {
                 continue;
@@ -1858,7 +1772,7 @@ impl Plan {
                 message: format!(
                     "{name}: the coordinator still holds rows already copied into its shards"
                 ),
-                fix: Some(s.sql.clone()),
+                fix: Some(s.sql()),
             });
         }
         for f in &self.findings {

@@ -149,8 +149,8 @@ fn codes(p: &Plan, name: &str) -> Vec<Code> {
 fn step_tables(p: &Plan, kind: StepKind) -> Vec<String> {
     p.steps
         .iter()
-        .filter(|s| s.kind == kind)
-        .filter_map(|s| s.table.as_ref().map(|t| t.name.clone()))
+        .filter(|s| s.kind() == kind)
+        .filter_map(|s| s.table().map(|t| t.name.clone()))
         .collect()
 }
 
@@ -196,7 +196,7 @@ fn roles_root_distributed_reference_local() {
     assert_eq!(email.colocate_with, Some(q("tenants")));
     assert!(!p.has_problems(), "{:#?}", p.findings);
     // Order: extension, setting, reference tables (countries before statuses), root, children.
-    let kinds: Vec<StepKind> = p.steps.iter().map(|s| s.kind).collect();
+    let kinds: Vec<StepKind> = p.steps.iter().map(|s| s.kind()).collect();
     assert_eq!(kinds[0], StepKind::CreateExtension);
     assert_eq!(kinds[1], StepKind::SessionSetting);
     assert_eq!(
@@ -210,22 +210,22 @@ fn roles_root_distributed_reference_local() {
     let root_step = p
         .steps
         .iter()
-        .find(|s| s.table == Some(q("tenants")))
+        .find(|s| s.table() == Some(&q("tenants")))
         .unwrap();
     assert_eq!(
-        root_step.sql,
+        root_step.sql(),
         "SELECT create_distributed_table('\"public\".\"tenants\"', 'tenant', colocate_with => 'none');"
     );
     let tickets = p
         .steps
         .iter()
-        .find(|s| s.table == Some(q("tickets")))
+        .find(|s| s.table() == Some(&q("tickets")))
         .unwrap();
     assert!(tickets
-        .sql
+        .sql()
         .contains("colocate_with => '\"public\".\"tenants\"'"));
     assert!(
-        !tickets.transaction,
+        !tickets.transaction(),
         "Citus functions run outside transactions"
     );
     assert!(tickets.layer > root_step.layer);
@@ -665,7 +665,7 @@ fn cycles_are_broken_by_dropping_and_restoring_one_edge() {
     let dropped: Vec<&Step> = p
         .steps
         .iter()
-        .filter(|s| s.kind == StepKind::DropForeignKey)
+        .filter(|s| s.kind() == StepKind::DropForeignKey)
         .collect();
     assert_eq!(
         dropped.len(),
@@ -674,7 +674,7 @@ fn cycles_are_broken_by_dropping_and_restoring_one_edge() {
     );
     // Name order in the cycle: teams, users; the edge teams -> users points forward: dropped.
     assert_eq!(
-        dropped[0].sql,
+        dropped[0].sql(),
         "ALTER TABLE \"public\".\"teams\" DROP CONSTRAINT \"teams_manager_fkey\";"
     );
     let order = step_tables(&p, StepKind::CreateDistributedTable);
@@ -682,13 +682,13 @@ fn cycles_are_broken_by_dropping_and_restoring_one_edge() {
     let restore = p
         .steps
         .iter()
-        .find(|s| s.kind == StepKind::RestoreForeignKey)
+        .find(|s| s.kind() == StepKind::RestoreForeignKey)
         .unwrap();
-    assert!(restore.sql.ends_with("NOT VALID;"));
+    assert!(restore.sql().ends_with("NOT VALID;"));
     assert!(restore
-        .sql
+        .sql()
         .contains("FOREIGN KEY (tenant, manager_id) REFERENCES users(tenant, id)"));
-    let kinds: Vec<StepKind> = p.steps.iter().map(|s| s.kind).collect();
+    let kinds: Vec<StepKind> = p.steps.iter().map(|s| s.kind()).collect();
     let pos = |k| kinds.iter().position(|x| *x == k).unwrap();
     assert!(pos(StepKind::DropForeignKey) < pos(StepKind::CreateDistributedTable));
     assert!(
@@ -722,11 +722,11 @@ fn a_three_table_cycle_terminates_and_orders_every_table() {
     assert!(!dropped.is_empty());
     // Every kept edge has its target converted first.
     let pos = |n: &str| order.iter().position(|x| x == n).unwrap();
-    let dropped_sql: Vec<&str> = p
+    let dropped_sql: Vec<String> = p
         .steps
         .iter()
-        .filter(|s| s.kind == StepKind::DropForeignKey)
-        .map(|s| s.sql.as_str())
+        .filter(|s| s.kind() == StepKind::DropForeignKey)
+        .map(|s| s.sql())
         .collect();
     for (src, dst, name) in [("a", "b", "a_b"), ("b", "c", "b_c"), ("c", "a", "c_a")] {
         if !dropped_sql
@@ -768,12 +768,12 @@ fn rows_left_on_the_coordinator_are_truncated_after_everything_converted() {
     let last_create = p
         .steps
         .iter()
-        .rposition(|s| s.kind == StepKind::CreateDistributedTable)
+        .rposition(|s| s.kind() == StepKind::CreateDistributedTable)
         .unwrap();
     let first_trunc = p
         .steps
         .iter()
-        .position(|s| s.kind == StepKind::TruncateLocalData)
+        .position(|s| s.kind() == StepKind::TruncateLocalData)
         .unwrap();
     assert!(first_trunc > last_create);
 }
@@ -820,7 +820,10 @@ fn diff_with_live_topology() {
     // Only the remaining work has steps; no extension step when it exists.
     let order = step_tables(&p, StepKind::CreateDistributedTable);
     assert_eq!(order, ["half_done", "todo"]);
-    assert!(p.steps.iter().all(|s| s.kind != StepKind::CreateExtension));
+    assert!(p
+        .steps
+        .iter()
+        .all(|s| s.kind() != StepKind::CreateExtension));
     assert!(p.has_problems());
 }
 
@@ -849,10 +852,10 @@ fn names_with_quotes_spaces_capitals_and_schemas_are_escaped() {
     let step = p
         .steps
         .iter()
-        .find(|s| s.table.as_ref().is_some_and(|t| t.schema == "Billing Ops"))
+        .find(|s| s.table().is_some_and(|t| t.schema == "Billing Ops"))
         .unwrap();
     assert_eq!(
-        step.sql,
+        step.sql(),
         "SELECT create_distributed_table('\"Billing Ops\".\"Invoice \"\"Lines\"\"\"', 'Tenant', colocate_with => '\"public\".\"tenants\"');"
     );
 }
@@ -1023,7 +1026,7 @@ fn a_deep_foreign_key_chain_is_ordered_target_first() {
     let layers: Vec<usize> = p
         .steps
         .iter()
-        .filter(|s| s.kind == StepKind::CreateDistributedTable)
+        .filter(|s| s.kind() == StepKind::CreateDistributedTable)
         .map(|s| s.layer)
         .collect();
     assert!(
@@ -1060,18 +1063,18 @@ fn conversions_run_sequentially_except_large_tables_that_can_go_parallel() {
     s.tables.get_mut(&q("small")).unwrap().local_bytes = PARALLEL_COPY_BYTES - 1;
     let p = run(&s);
     assert!(!p.has_problems(), "{:#?}", p.findings);
-    let settings: Vec<&str> = p
+    let settings: Vec<String> = p
         .steps
         .iter()
-        .filter(|s| s.kind == StepKind::SessionSetting)
-        .map(|s| s.sql.as_str())
+        .filter(|s| s.kind() == StepKind::SessionSetting)
+        .map(|s| s.sql())
         .collect();
     assert_eq!(settings[0], SEQUENTIAL_SESSION, "{settings:?}");
     // The setting comes before every conversion.
-    let first_setting = p.steps.iter().position(|s| s.sql == SEQUENTIAL_SESSION);
+    let first_setting = p.steps.iter().position(|s| s.sql() == SEQUENTIAL_SESSION);
     let first_conversion = p.steps.iter().position(|s| {
         matches!(
-            s.kind,
+            s.kind(),
             StepKind::CreateDistributedTable | StepKind::CreateReferenceTable
         )
     });
@@ -1079,9 +1082,9 @@ fn conversions_run_sequentially_except_large_tables_that_can_go_parallel() {
     let sql = |name: &str| {
         p.steps
             .iter()
-            .find(|s| s.kind == StepKind::CreateDistributedTable && s.table == Some(q(name)))
+            .find(|s| s.kind() == StepKind::CreateDistributedTable && s.table() == Some(&q(name)))
             .unwrap()
-            .sql
+            .sql()
             .clone()
     };
     assert!(sql("big").starts_with(PARALLEL_MODE), "{}", sql("big"));
@@ -1102,7 +1105,7 @@ fn nothing_to_convert_means_no_session_setting() {
     });
     let p = run(&s);
     assert!(
-        p.steps.iter().all(|s| s.kind != StepKind::SessionSetting),
+        p.steps.iter().all(|s| s.kind() != StepKind::SessionSetting),
         "{:#?}",
         p.steps
     );
@@ -1152,11 +1155,13 @@ fn hostile_names_stay_inside_comments_of_fixes_and_steps() {
         s.citus.installed = Some("13.2-1".into());
         let p = run(&s);
         let mut texts: Vec<String> = p.findings.iter().filter_map(|f| f.fix.clone()).collect();
-        texts.extend(
-            p.steps
-                .iter()
-                .map(|st| format!("{}\n{};", crate::sqltext::comment(&st.reason), st.sql)),
-        );
+        texts.extend(p.steps.iter().map(|st| {
+            format!(
+                "{}\n{};",
+                crate::sqltext::comment(&st.reason.to_string()),
+                st.sql()
+            )
+        }));
         assert!(
             texts
                 .iter()

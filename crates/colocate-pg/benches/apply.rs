@@ -456,8 +456,8 @@ fn overhead_run(sizes: &Sizes, g: &Generated) -> OverheadRun {
     let mut client = target.connect("colocate apply").expect("connect");
     let connected = Instant::now();
     let report = apply(&mut client, &config, &opts, &mut |e| match e {
-        ApplyEvent::Start { step, .. } => marks.push((Instant::now(), true, step.kind)),
-        ApplyEvent::Done { step, .. } => marks.push((Instant::now(), false, step.kind)),
+        ApplyEvent::Start { step, .. } => marks.push((Instant::now(), true, step.kind())),
+        ApplyEvent::Done { step, .. } => marks.push((Instant::now(), false, step.kind())),
         _ => {}
     })
     .unwrap_or_else(|e| panic!("apply failed: {e}"));
@@ -911,7 +911,7 @@ fn stall_run(sizes: &Sizes, mode: Mode) -> Stall {
     let t0 = Instant::now();
     let res = apply(&mut client, &config, &opts, &mut |e| match e {
         ApplyEvent::Start { step, online, .. } => steps.push(StepSpan {
-            kind: step.kind,
+            kind: step.kind(),
             online,
             start: Instant::now(),
             end: None,

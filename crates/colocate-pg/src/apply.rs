@@ -16,12 +16,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use colocate_core::distribution::DistributionConfig;
-use colocate_core::plan::{
-    plan, reached_from_plain, Finding, Plan, Severity, State, Step, StepKind, PARALLEL_MODE,
-};
+use colocate_core::plan::{plan, Finding, Plan, State};
 use colocate_core::schema::{ForeignKey, QualifiedName, Schema};
+use colocate_core::scope::Scope;
+use colocate_core::step::{
+    drop_key_sql, restore_key_sql, validate_key_sql, Action, Distribute, Setting, Step, StepKind,
+};
 use postgres::Client;
-use postgres_protocol::escape::{escape_identifier, escape_literal};
+use postgres_protocol::escape::escape_literal;
 use serde::Serialize;
 
 use crate::connect::Target;
@@ -190,18 +192,7 @@ pub(crate) fn describe_key(name: &str, table_sql: &str, ref_table_sql: Option<&s
     }
 }
 
-fn drop_key_sql(t: &QualifiedName, fk: &ForeignKey) -> String {
-    format!(
-        "ALTER TABLE {} DROP CONSTRAINT {};",
-        t.sql(),
-        escape_identifier(&fk.name)
-    )
-}
-
-/// How `--dry-run` shows a key dropped into the journal (the statement, marked).
-pub(crate) fn journaled_drop_line(t: &QualifiedName, fk: &ForeignKey) -> String {
-    format!("{}  -- journaled\n", drop_key_sql(t, fk))
-}
+pub(crate) use colocate_core::step::journaled_drop_line;
 
 pub(crate) struct Journal {
     pub(crate) table: TableName,
@@ -263,7 +254,7 @@ impl Journal {
             )
             .map_err(|e| Cause::from_postgres(&e))?
             .get(0);
-        tx.batch_execute(&drop_key_sql(table, fk))
+        tx.batch_execute(&drop_key_sql(table, &fk.name))
             .map_err(|e| Cause::from_postgres(&e))?;
         tx.commit().map_err(|e| Cause::from_postgres(&e))?;
         Ok(id)
@@ -396,23 +387,13 @@ pub fn apply(
     let res = run(c, config, opts, events, started, &mut settings);
     // The session may be a migration runner's, whose later migrations expect the server's
     // defaults; a failed reset only matters to that session, and the run's outcome stands.
-    for name in settings.iter().filter_map(|s| setting_name(s)) {
-        let _ = c.batch_execute(&format!("RESET {name}"));
+    for s in &settings {
+        let _ = c.batch_execute(&s.reset_sql());
     }
     if let Some(l) = lock {
         l.release(c);
     }
     res
-}
-
-/// The setting a `SET name TO value;` step changes.
-fn setting_name(sql: &str) -> Option<&str> {
-    let rest = sql.strip_prefix("SET ")?;
-    let name = rest.split_whitespace().next()?;
-    // Only plain `a.b` names: the reset is built from it.
-    name.chars()
-        .all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == '.')
-        .then_some(name)
 }
 
 fn run(
@@ -421,8 +402,8 @@ fn run(
     opts: &ApplyOptions,
     events: &mut dyn FnMut(ApplyEvent<'_>),
     started: Instant,
-    // The session settings the run made (`SET ...` statements), for the caller to reset.
-    settings: &mut Vec<String>,
+    // The session settings the run made, for the caller to reset.
+    settings: &mut Vec<Setting>,
 ) -> Result<ApplyReport, PgError> {
     let journal = Journal {
         table: TableName::new(&opts.journal_table),
@@ -454,67 +435,24 @@ fn run(
         return Ok(report);
     }
     let plan = plan(&schema, config);
-    let in_scope = |t: &Option<QualifiedName>| match (&opts.only, t) {
-        (Some(only), Some(t)) => only.contains(t),
-        _ => true,
-    };
-    let problems: Vec<Finding> = plan
-        .findings
-        .iter()
-        .filter(|f| f.severity != Severity::Warning)
-        .filter(|f| opts.only.as_ref().is_none_or(|o| o.contains(&f.table)))
-        .cloned()
-        .collect();
-    if !problems.is_empty() {
+    let scoped = plan.scoped(
+        &schema,
+        &Scope {
+            only: opts.only.as_ref(),
+            online_from_rows: opts.online.then_some(opts.online_threshold),
+        },
+    );
+    if !scoped.problems.is_empty() {
         if !opts.skip_blocked {
             return Err(PgError::Blocked {
-                findings: problems,
+                findings: scoped.problems,
                 journal_open: open.len(),
             });
         }
-        report.skipped = problems;
+        report.skipped = scoped.problems;
     }
-    // Tables left plain by this run: out of scope of `only` (a declarative step), skipped, or
-    // local. The coordinator rows of a table one of them reaches through foreign keys stay for
-    // now: the truncation cascades through every referencing table into the plain one. Rows
-    // left by earlier steps go as soon as nothing plain reaches their table, whichever step
-    // that is.
-    let converting_now: BTreeSet<&QualifiedName> = plan
-        .steps
-        .iter()
-        .filter(|s| {
-            matches!(
-                s.kind,
-                StepKind::CreateDistributedTable | StepKind::CreateReferenceTable
-            ) && in_scope(&s.table)
-        })
-        .filter_map(|s| s.table.as_ref())
-        .filter(|t| !report.skipped.iter().any(|f| &f.table == *t))
-        .collect();
-    let plain: BTreeSet<&QualifiedName> = schema
-        .tables
-        .values()
-        .filter(|t| t.citus.is_none() && !converting_now.contains(&t.name))
-        .map(|t| &t.name)
-        .collect();
-    let waits = reached_from_plain(&schema, &plain);
-    let steps: Vec<&Step> = plan
-        .steps
-        .iter()
-        .filter(|s| match (s.kind, &s.table) {
-            (StepKind::TruncateLocalData, Some(t)) => {
-                !waits.contains(t)
-                    && (in_scope(&s.table) || plan.table(t).is_some_and(|p| p.state == State::Done))
-            }
-            _ => in_scope(&s.table) || s.table.is_none(),
-        })
-        .collect();
-    // A run with nothing to convert does not create the extension or change a setting.
-    let converting = steps.iter().any(|s| s.table.is_some());
-    let steps: Vec<&Step> = steps
-        .into_iter()
-        .filter(|s| converting || s.table.is_some())
-        .collect();
+    let steps = scoped.steps;
+    let converting = steps.iter().any(|s| s.table().is_some());
     if report.citus == CitusOutcome::Created && !converting {
         report.citus = CitusOutcome::Present;
     }
@@ -523,11 +461,9 @@ fn run(
         for (i, s) in steps.iter().enumerate() {
             report.steps.push(StepRecord {
                 index: i + 1,
-                kind: s.kind,
-                table: s.table.clone(),
-                sql: online(s, &schema, opts)
-                    .map(|o| o.sql())
-                    .unwrap_or_else(|| s.sql.clone()),
+                kind: s.kind(),
+                table: s.table().cloned(),
+                sql: s.sql(),
                 elapsed_ms: 0.0,
             });
         }
@@ -549,13 +485,8 @@ fn run(
     // What must still be true afterwards.
     let converted: Vec<QualifiedName> = steps
         .iter()
-        .filter(|s| {
-            matches!(
-                s.kind,
-                StepKind::CreateDistributedTable | StepKind::CreateReferenceTable
-            )
-        })
-        .filter_map(|s| s.table.clone())
+        .filter(|s| s.kind().converts())
+        .filter_map(|s| s.table().cloned())
         .collect();
     // Every table in scope, not only those converted: the cleanup truncates with CASCADE, and
     // a row lost anywhere must be an error, not a surprise.
@@ -572,7 +503,7 @@ fn run(
         keys_before.insert((d.table.clone(), d.name.clone()));
     }
 
-    if steps.iter().any(|s| s.kind == StepKind::DropForeignKey) {
+    if steps.iter().any(|s| s.kind() == StepKind::DropForeignKey) {
         journal.ensure(c)?;
     }
     let mut online_tables: Vec<QualifiedName> = Vec::new();
@@ -586,8 +517,7 @@ fn run(
     };
     let main = &mut *c;
     for (i, step) in steps.iter().enumerate() {
-        let online = online(step, &schema, opts);
-        if let (Some(_), Some(t)) = (&online, &step.table) {
+        if let (true, Some(t)) = (step.concurrently(), step.table()) {
             // Writes continue during an online copy: a count taken before means nothing after.
             if rows_before.remove(t).is_some() {
                 online_tables.push(t.clone());
@@ -597,45 +527,39 @@ fn run(
             index: i + 1,
             total,
             step,
-            online: online.is_some(),
+            online: step.concurrently(),
         });
         let t0 = Instant::now();
-        let sql = online
-            .as_ref()
-            .map(Online::sql)
-            .unwrap_or_else(|| step.sql.clone());
+        let sql = step.sql();
         let mut on_main = Ok(());
-        if step.kind == StepKind::SessionSetting {
+        if let Action::SessionSetting(setting) = &step.action {
             // On the caller's session too, which takes over if a new session cannot be made.
-            work.settings.push(sql.clone());
+            work.settings.push(setting.clone());
             if work.client().is_some() {
                 on_main = exec(main, &sql);
             }
         }
-        if matches!(
-            step.kind,
-            StepKind::CreateDistributedTable | StepKind::CreateReferenceTable
-        ) {
+        if step.kind().converts() {
             work.before_conversion();
         }
         let c: &mut Client = match work.client() {
             Some(w) => w,
             None => &mut *main,
         };
-        let waker = match (&online, &opts.more_connections) {
-            (Some(_), Some(target)) if opts.online_waker => Waker::start(c, target),
+        let waker = match &opts.more_connections {
+            Some(target) if step.concurrently() && opts.online_waker => Waker::start(c, target),
             _ => None,
         };
-        let res = on_main.and_then(|_| match step.kind {
-            StepKind::DropForeignKey => drop_key(c, &journal, step, &schema),
-            StepKind::RestoreForeignKey => restore_key(c, &journal, step),
-            StepKind::ValidateForeignKey => {
-                exec(c, &sql).and_then(|_| mark_validated(c, &journal, step))
+        let res = on_main.and_then(|_| match &step.action {
+            Action::DropForeignKey { table, key } => journal.drop_key(c, table, key).map(|_| ()),
+            Action::RestoreForeignKey { table, key } => restore_key(c, &journal, table, key),
+            Action::ValidateForeignKey { table, key } => {
+                exec(c, &sql).and_then(|_| mark_validated(c, &journal, table, key))
             }
-            _ => match &online {
-                Some(o) => run_online(c, &journal, o),
-                None => exec(c, &sql),
-            },
+            Action::CreateDistributedTable(d) if d.concurrently.is_some() => {
+                run_online(c, &journal, d)
+            }
+            _ => exec(c, &sql),
         });
         if let Some(w) = waker {
             w.stop(c);
@@ -650,12 +574,7 @@ fn run(
             });
         }
         let elapsed = t0.elapsed();
-        if matches!(
-            step.kind,
-            StepKind::CreateDistributedTable
-                | StepKind::CreateReferenceTable
-                | StepKind::TruncateLocalData
-        ) {
+        if step.kind().in_citus() {
             report.citus_ms += ms(elapsed);
         }
         events(ApplyEvent::Done {
@@ -666,8 +585,8 @@ fn run(
         });
         report.steps.push(StepRecord {
             index: i + 1,
-            kind: step.kind,
-            table: step.table.clone(),
+            kind: step.kind(),
+            table: step.table().cloned(),
             sql,
             elapsed_ms: ms(elapsed),
         });
@@ -717,7 +636,7 @@ struct WorkSession<'t> {
     client: Option<Client>,
     conversions: usize,
     /// The session settings made so far, in order.
-    settings: &'t mut Vec<String>,
+    settings: &'t mut Vec<Setting>,
     /// Sessions opened so far.
     opened: usize,
 }
@@ -739,7 +658,7 @@ impl WorkSession<'_> {
             .and_then(|mut c| {
                 self.settings
                     .iter()
-                    .all(|s| c.batch_execute(s).is_ok())
+                    .all(|s| c.batch_execute(&s.sql()).is_ok())
                     .then_some(c)
             });
         match fresh {
@@ -757,84 +676,28 @@ impl WorkSession<'_> {
     }
 }
 
-/// A conversion with `create_distributed_table_concurrently`.
-struct Online {
-    /// The call.
-    call: String,
-    /// Foreign keys Citus refuses around a concurrent conversion, dropped into the journal
-    /// first (see [`online`]).
-    detach: Vec<(QualifiedName, ForeignKey)>,
-}
-
-impl Online {
-    /// What the step runs, as `--dry-run` shows it.
-    fn sql(&self) -> String {
-        let mut out: String = self
-            .detach
-            .iter()
-            .map(|(t, fk)| journaled_drop_line(t, fk))
-            .collect();
-        out.push_str(&self.call);
-        if !self.detach.is_empty() {
-            out.push_str(
-                "\n-- then each key is added again NOT VALID and validated, as soon as Citus accepts it between its tables",
-            );
-        }
-        out
-    }
-}
-
 /// Drop the keys Citus refuses around a concurrent conversion into the journal, convert, and
 /// restore those it accepts now (the rest wait for their tables, see [`Journal::restore_open`]).
-fn run_online(c: &mut Client, journal: &Journal, o: &Online) -> Result<(), Cause> {
+fn run_online(c: &mut Client, journal: &Journal, d: &Distribute) -> Result<(), Cause> {
+    let detach = d
+        .concurrently
+        .as_ref()
+        .map(|o| o.detach.as_slice())
+        .unwrap_or_default();
     let mut ids = Vec::new();
-    if !o.detach.is_empty() {
+    if !detach.is_empty() {
         journal.ensure(c).map_err(|e| client(&e.to_string()))?;
     }
-    for (t, fk) in &o.detach {
+    for (t, fk) in detach {
         ids.push(journal.drop_key(c, t, fk)?);
     }
-    exec(c, &o.call)?;
+    exec(c, &d.call())?;
     if !ids.is_empty() {
         journal
             .restore(c, &mut |_| {}, Some(&ids))
             .map_err(|e| client(&e.to_string()))?;
     }
     Ok(())
-}
-
-/// `create_distributed_table_concurrently` for a large table, when asked and possible: it needs
-/// a replica identity (a primary key). Citus first turns the table into a Citus local table,
-/// which it refuses for a table with any foreign key to or from another table (Citus 13.2:
-/// "relation ... is involved in a foreign key relationship with another table"), so those keys
-/// are dropped into the journal for the copy and restored (`NOT VALID`, then validated, which
-/// does not block writes) once Citus accepts them: the keys to the root and to reference tables
-/// right after the step, the keys from tables converted later once those are.
-fn online(step: &Step, schema: &Schema, opts: &ApplyOptions) -> Option<Online> {
-    if !opts.online || step.kind != StepKind::CreateDistributedTable {
-        return None;
-    }
-    let name = step.table.as_ref()?;
-    let t = schema.table(name)?;
-    if t.row_estimate < opts.online_threshold || t.primary_key().is_none() {
-        return None;
-    }
-    let detach = schema
-        .keys_between(|q| q == name, |q| q != name)
-        .into_iter()
-        .map(|(t, fk)| (t, fk.clone()))
-        .collect();
-    // The concurrent form cannot run in the implicit transaction of a `SET LOCAL` prefix (nor
-    // does it need the parallel mode: it copies through logical replication).
-    let sql = step.sql.strip_prefix(PARALLEL_MODE).unwrap_or(&step.sql);
-    Some(Online {
-        call: sql.replacen(
-            "create_distributed_table(",
-            "create_distributed_table_concurrently(",
-            1,
-        ),
-        detach,
-    })
 }
 
 /// Whether the citus extension is created in this database (so its catalogs can be read).
@@ -862,60 +725,39 @@ fn exec(c: &mut Client, sql: &str) -> Result<(), Cause> {
     c.batch_execute(sql).map_err(|e| Cause::from_postgres(&e))
 }
 
-/// Drop a key and record it in the journal, in one transaction.
-fn drop_key(c: &mut Client, journal: &Journal, step: &Step, schema: &Schema) -> Result<(), Cause> {
-    let table = step
-        .table
-        .as_ref()
-        .ok_or_else(|| client("drop step without a table"))?;
-    let name = constraint_name(&step.sql).ok_or_else(|| client("drop step without a key name"))?;
-    let fk = schema
-        .table(table)
-        .and_then(|t| t.foreign_keys.iter().find(|fk| fk.name == name))
-        .ok_or_else(|| client("the key to drop is not in the schema"))?;
-    journal.drop_key(c, table, fk).map(|_| ())
-}
-
 /// Re-add a key `NOT VALID` and mark it restored, in one transaction.
-fn restore_key(c: &mut Client, journal: &Journal, step: &Step) -> Result<(), Cause> {
-    let table = step
-        .table
-        .as_ref()
-        .ok_or_else(|| client("restore step without a table"))?;
-    let name = constraint_name_after_add(&step.sql)
-        .ok_or_else(|| client("restore step without a key name"))?;
+fn restore_key(
+    c: &mut Client,
+    journal: &Journal,
+    table: &QualifiedName,
+    key: &ForeignKey,
+) -> Result<(), Cause> {
     let mut tx = c.transaction().map_err(|e| Cause::from_postgres(&e))?;
-    tx.batch_execute(&step.sql)
+    tx.batch_execute(&restore_key_sql(&table.sql(), &key.name, &key.definition))
         .map_err(|e| Cause::from_postgres(&e))?;
     tx.execute(
         &format!(
             "UPDATE {} SET state = 'restored', updated_at = now() WHERE table_sql = $1 AND constraint_name = $2 AND state = 'dropped'",
             journal.table.sql()
         ),
-        &[&table.sql(), &name],
+        &[&table.sql(), &key.name],
     )
     .map_err(|e| Cause::from_postgres(&e))?;
     tx.commit().map_err(|e| Cause::from_postgres(&e))
 }
 
-fn mark_validated(c: &mut Client, journal: &Journal, step: &Step) -> Result<(), Cause> {
-    let table = step
-        .table
-        .as_ref()
-        .ok_or_else(|| client("validate step without a table"))?;
-    let Some(name) = step
-        .sql
-        .rsplit_once("VALIDATE CONSTRAINT ")
-        .map(|(_, n)| unquote(n.trim_end_matches(';')))
-    else {
-        return Ok(());
-    };
+fn mark_validated(
+    c: &mut Client,
+    journal: &Journal,
+    table: &QualifiedName,
+    key: &str,
+) -> Result<(), Cause> {
     c.execute(
         &format!(
             "UPDATE {} SET state = 'validated', updated_at = now() WHERE table_sql = $1 AND constraint_name = $2 AND state = 'restored'",
             journal.table.sql()
         ),
-        &[&table.sql(), &name],
+        &[&table.sql(), &key],
     )
     .map(|_| ())
     .map_err(|e| Cause::from_postgres(&e))
@@ -935,13 +777,8 @@ fn repair(c: &mut Client, journal: &Journal, d: &Dropped) -> Result<(), Cause> {
     if !exists || d.state == "dropped" {
         let mut tx = c.transaction().map_err(|e| Cause::from_postgres(&e))?;
         if !exists {
-            let def = d.definition.trim_end_matches(" NOT VALID");
-            tx.batch_execute(&format!(
-                "ALTER TABLE {} ADD CONSTRAINT {} {def} NOT VALID",
-                d.table,
-                escape_identifier(&d.name)
-            ))
-            .map_err(|e| Cause::from_postgres(&e))?;
+            tx.batch_execute(&restore_key_sql(&d.table, &d.name, &d.definition))
+                .map_err(|e| Cause::from_postgres(&e))?;
         }
         tx.execute(
             &format!("UPDATE {t} SET state = 'restored', updated_at = now() WHERE id = $1"),
@@ -952,12 +789,8 @@ fn repair(c: &mut Client, journal: &Journal, d: &Dropped) -> Result<(), Cause> {
     }
     let was_valid = !d.definition.ends_with(" NOT VALID");
     if was_valid {
-        c.batch_execute(&format!(
-            "ALTER TABLE {} VALIDATE CONSTRAINT {}",
-            d.table,
-            escape_identifier(&d.name)
-        ))
-        .map_err(|e| Cause::from_postgres(&e))?;
+        c.batch_execute(&validate_key_sql(&d.table, &d.name))
+            .map_err(|e| Cause::from_postgres(&e))?;
     }
     c.execute(
         &format!("UPDATE {t} SET state = 'validated', updated_at = now() WHERE id = $1"),
@@ -971,47 +804,6 @@ fn client(msg: &str) -> Cause {
     Cause::Client {
         message: msg.to_string(),
     }
-}
-
-/// `ALTER TABLE t DROP CONSTRAINT "name";` → `name`.
-fn constraint_name(sql: &str) -> Option<String> {
-    sql.rsplit_once("DROP CONSTRAINT ")
-        .map(|(_, n)| unquote(n.trim_end_matches(';')))
-}
-
-/// `ALTER TABLE t ADD CONSTRAINT "name" FOREIGN KEY ...` → `name`.
-fn constraint_name_after_add(sql: &str) -> Option<String> {
-    let rest = sql.split_once("ADD CONSTRAINT ")?.1;
-    let (name, _) = split_ident(rest)?;
-    Some(name)
-}
-
-/// Read one (possibly quoted) identifier from the start of `s`.
-fn split_ident(s: &str) -> Option<(String, &str)> {
-    if let Some(rest) = s.strip_prefix('"') {
-        let mut out = String::new();
-        let mut chars = rest.char_indices().peekable();
-        while let Some((i, ch)) = chars.next() {
-            if ch == '"' {
-                if chars.peek().map(|(_, c)| *c) == Some('"') {
-                    out.push('"');
-                    chars.next();
-                } else {
-                    return Some((out, &rest[i + 1..]));
-                }
-            } else {
-                out.push(ch);
-            }
-        }
-        None
-    } else {
-        let end = s.find(char::is_whitespace).unwrap_or(s.len());
-        Some((s[..end].to_string(), &s[end..]))
-    }
-}
-
-fn unquote(s: &str) -> String {
-    split_ident(s.trim()).map(|(n, _)| n).unwrap_or_default()
 }
 
 pub(crate) fn count_rows(c: &mut Client, t: &QualifiedName) -> Result<i64, PgError> {
@@ -1150,25 +942,4 @@ fn verify(
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn constraint_names_are_read_back_from_step_sql() {
-        assert_eq!(
-            constraint_name("ALTER TABLE \"public\".\"t\" DROP CONSTRAINT \"a \"\"b\"\"\";")
-                .as_deref(),
-            Some("a \"b\"")
-        );
-        assert_eq!(
-            constraint_name_after_add(
-                "ALTER TABLE \"public\".\"t\" ADD CONSTRAINT \"fk\" FOREIGN KEY (a) REFERENCES x(a) NOT VALID;"
-            )
-            .as_deref(),
-            Some("fk")
-        );
-    }
 }

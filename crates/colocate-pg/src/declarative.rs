@@ -11,7 +11,6 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use colocate_core::declarative::DeclarativeStep;
-use colocate_core::plan::StepKind;
 use colocate_core::schema::QualifiedName;
 use postgres::Client;
 
@@ -166,9 +165,9 @@ pub fn up(
     let report = apply(c, &config, &opts, &mut |e| match e {
         ApplyEvent::Waiting { holder } => events(StepEvent::Waiting { holder }),
         ApplyEvent::Start { step, .. } => {
-            let message = match &step.table {
-                Some(t) => format!("{} {t}", kind_label(step.kind)),
-                None => kind_label(step.kind).to_string(),
+            let message = match step.table() {
+                Some(t) => format!("{} {t}", step.kind().label()),
+                None => step.kind().label().to_string(),
             };
             events(StepEvent::Progress { message: &message });
         }
@@ -182,9 +181,7 @@ pub fn up(
     }
     let mut converted = Vec::new();
     for s in &report.steps {
-        if let (StepKind::CreateDistributedTable | StepKind::CreateReferenceTable, Some(t)) =
-            (s.kind, &s.table)
-        {
+        if let (true, Some(t)) = (s.kind.converts(), &s.table) {
             converted.push(t.clone());
         }
     }
@@ -328,19 +325,6 @@ fn names(tables: &[QualifiedName]) -> String {
         .map(|t| t.to_string())
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-fn kind_label(kind: StepKind) -> &'static str {
-    match kind {
-        StepKind::CreateExtension => "create extension citus",
-        StepKind::SessionSetting => "session setting",
-        StepKind::DropForeignKey => "drop foreign key (journaled) on",
-        StepKind::CreateReferenceTable => "create_reference_table",
-        StepKind::CreateDistributedTable => "create_distributed_table",
-        StepKind::RestoreForeignKey => "restore foreign key on",
-        StepKind::ValidateForeignKey => "validate foreign key on",
-        StepKind::TruncateLocalData => "truncate_local_data_after_distributing_table",
-    }
 }
 
 /// The listed tables that do not exist, in list order.

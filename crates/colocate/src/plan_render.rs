@@ -150,13 +150,13 @@ pub fn human_text(p: &Plan) -> String {
     } else {
         let _ = writeln!(out, "\nSTEPS ({})", p.steps.len());
         for (i, s) in p.steps.iter().enumerate() {
-            let tx = if s.transaction {
+            let tx = if s.transaction() {
                 ""
             } else {
                 "  [outside a transaction]"
             };
-            let _ = writeln!(out, "  {:>3}. {}{tx}", i + 1, s.sql);
-            let _ = writeln!(out, "       {}", comment(&s.reason));
+            let _ = writeln!(out, "  {:>3}. {}{tx}", i + 1, s.sql());
+            let _ = writeln!(out, "       {}", comment(&s.reason.to_string()));
         }
     }
     out
@@ -173,7 +173,7 @@ pub fn sql(p: &Plan) -> String {
         out.push_str("-- nothing to do\n");
     }
     for (i, s) in p.steps.iter().enumerate() {
-        let tx = if s.transaction {
+        let tx = if s.transaction() {
             ""
         } else {
             " (outside a transaction block)"
@@ -183,7 +183,7 @@ pub fn sql(p: &Plan) -> String {
             "\n{}",
             comment(&format!("step {}: {}{tx}", i + 1, s.reason))
         );
-        let _ = writeln!(out, "{}", s.sql);
+        let _ = writeln!(out, "{}", s.sql());
     }
     let blockers = p.blockers().count();
     if blockers > 0 {
@@ -341,7 +341,7 @@ pub fn apply_human(r: &colocate_pg::apply::ApplyReport) {
                 println!("{}", s.sql);
             }
             for what in &r.repaired {
-                println!("-- {what}");
+                println!("{}", comment(what));
             }
         }
     } else if r.nothing_to_do() {
@@ -352,7 +352,7 @@ pub fn apply_human(r: &colocate_pg::apply::ApplyReport) {
             println!(
                 "{:>4}. {:<26} {what}  ({:.1} ms)",
                 s.index,
-                format!("{:?}", s.kind),
+                s.kind.label(),
                 s.elapsed_ms
             );
         }

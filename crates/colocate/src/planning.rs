@@ -68,15 +68,11 @@ pub fn apply(g: &Global, a: &ApplyArgs) -> Result<u8> {
             step,
             online,
         } if show && !json => {
-            let what = step
-                .table
-                .as_ref()
-                .map(|t| t.to_string())
-                .unwrap_or_default();
+            let what = step.table().map(|t| t.to_string()).unwrap_or_default();
             let mode = if online { " (online)" } else { "" };
             eprintln!(
-                "[{index}/{total}] {:?} {what}{mode}  ({:.1}s elapsed)",
-                step.kind,
+                "[{index}/{total}] {} {what}{mode}  ({:.1}s elapsed)",
+                step.kind().label(),
                 started.elapsed().as_secs_f64()
             );
         }
@@ -91,9 +87,9 @@ pub fn apply(g: &Global, a: &ApplyArgs) -> Result<u8> {
                 "event": "step",
                 "index": index,
                 "total": total,
-                "kind": step.kind,
-                "table": step.table,
-                "sql": step.sql,
+                "kind": step.kind(),
+                "table": step.table(),
+                "sql": step.sql(),
                 "elapsed_ms": elapsed.as_secs_f64() * 1000.0,
             });
             println!("{line}");

@@ -131,17 +131,17 @@ fn fixture_plan_orders_every_foreign_key_target_first_and_breaks_the_cycle() {
         .enumerate()
         .filter(|(_, s)| {
             matches!(
-                s.kind,
+                s.kind(),
                 StepKind::CreateDistributedTable | StepKind::CreateReferenceTable
             )
         })
-        .map(|(i, s)| (s.table.clone().unwrap(), i))
+        .map(|(i, s)| (s.table().unwrap(), i))
         .collect();
     let dropped: Vec<(String, String)> = p2
         .steps
         .iter()
-        .filter(|s| s.kind == StepKind::DropForeignKey)
-        .map(|s| (s.table.clone().unwrap().name, s.sql.clone()))
+        .filter(|s| s.kind() == StepKind::DropForeignKey)
+        .map(|s| (s.table().unwrap().name.clone(), s.sql()))
         .collect();
     assert_eq!(
         dropped.len(),
@@ -180,18 +180,18 @@ fn fixture_plan_orders_every_foreign_key_target_first_and_breaks_the_cycle() {
     let first_dist = p2
         .steps
         .iter()
-        .find(|s| s.kind == StepKind::CreateDistributedTable)
+        .find(|s| s.kind() == StepKind::CreateDistributedTable)
         .unwrap();
-    assert_eq!(first_dist.table.as_ref().unwrap().name, "tenants");
+    assert_eq!(first_dist.table().unwrap().name, "tenants");
     let last_ref = p2
         .steps
         .iter()
-        .rposition(|s| s.kind == StepKind::CreateReferenceTable)
+        .rposition(|s| s.kind() == StepKind::CreateReferenceTable)
         .unwrap();
     let first_dist_pos = p2
         .steps
         .iter()
-        .position(|s| s.kind == StepKind::CreateDistributedTable)
+        .position(|s| s.kind() == StepKind::CreateDistributedTable)
         .unwrap();
     assert!(last_ref < first_dist_pos);
     // Blocked tables get no step; everything else that is Citus-bound does.

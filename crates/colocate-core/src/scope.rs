@@ -1,0 +1,123 @@
+//! Which of a plan's steps one run executes: all of them (`apply`), a declarative step's
+//! tables only, or the rest around blocked tables (`--skip-blocked`); and which conversions go
+//! online (`--online`). Decided here, on the plan and the schema it was made from, so the
+//! executor runs exactly the list it is given and `--dry-run` shows that same list.
+
+use std::collections::BTreeSet;
+
+use crate::plan::{reached_from_plain, Finding, Plan, Severity, State};
+use crate::schema::{QualifiedName, Schema};
+use crate::step::{Action, Concurrently, Step, StepKind};
+
+/// What a run is asked to do.
+#[derive(Debug, Clone, Default)]
+pub struct Scope<'a> {
+    /// Only these tables (a declarative step); `None`: the whole plan.
+    pub only: Option<&'a BTreeSet<QualifiedName>>,
+    /// Convert tables of at least this many estimated rows with
+    /// `create_distributed_table_concurrently`; `None`: no online conversions.
+    pub online_from_rows: Option<i64>,
+}
+
+/// The steps of one run, and the blockers and conflicts of the tables in scope (a run refuses
+/// them, or skips their tables with `--skip-blocked`).
+#[derive(Debug, Clone)]
+pub struct Scoped {
+    pub problems: Vec<Finding>,
+    pub steps: Vec<Step>,
+}
+
+impl Scope<'_> {
+    fn contains(&self, t: Option<&QualifiedName>) -> bool {
+        match (self.only, t) {
+            (Some(only), Some(t)) => only.contains(t),
+            _ => true,
+        }
+    }
+}
+
+impl Plan {
+    /// The steps a run in `scope` executes, in order.
+    ///
+    /// Tables left plain by the run (out of scope, skipped, or local) keep the coordinator rows
+    /// of every table they reach through foreign keys for now: the truncation cascades through
+    /// every referencing table into the plain one. Rows left by earlier runs go as soon as
+    /// nothing plain reaches their table, whichever run that is. A run with nothing to convert
+    /// neither creates the extension nor changes a setting.
+    pub fn scoped(&self, schema: &Schema, scope: &Scope<'_>) -> Scoped {
+        let problems: Vec<Finding> = self
+            .findings
+            .iter()
+            .filter(|f| f.severity != Severity::Warning)
+            .filter(|f| scope.only.is_none_or(|o| o.contains(&f.table)))
+            .cloned()
+            .collect();
+        let converting_now: BTreeSet<&QualifiedName> = self
+            .steps
+            .iter()
+            .filter(|s| s.kind().converts() && scope.contains(s.table()))
+            .filter_map(Step::table)
+            .filter(|t| !problems.iter().any(|f| &f.table == *t))
+            .collect();
+        let plain: BTreeSet<&QualifiedName> = schema
+            .tables
+            .values()
+            .filter(|t| t.citus.is_none() && !converting_now.contains(&t.name))
+            .map(|t| &t.name)
+            .collect();
+        let waits = reached_from_plain(schema, &plain);
+        let steps: Vec<&Step> = self
+            .steps
+            .iter()
+            .filter(|s| match (s.kind(), s.table()) {
+                (StepKind::TruncateLocalData, Some(t)) => {
+                    !waits.contains(t)
+                        && (scope.contains(Some(t))
+                            || self.table(t).is_some_and(|p| p.state == State::Done))
+                }
+                (_, t) => t.is_none() || scope.contains(t),
+            })
+            .collect();
+        let converting = steps.iter().any(|s| s.table().is_some());
+        let steps = steps
+            .into_iter()
+            .filter(|s| converting || s.table().is_some())
+            .map(|s| online(s, schema, scope.online_from_rows))
+            .collect();
+        Scoped { problems, steps }
+    }
+}
+
+/// `s` with `create_distributed_table_concurrently` where it is asked for and possible: a
+/// table of at least `from_rows` estimated rows with a replica identity (a primary key). Citus
+/// first turns the table into a Citus local table, which it refuses for a table with any
+/// foreign key to or from another table (Citus 13.2: "relation ... is involved in a foreign
+/// key relationship with another table"), so those keys are dropped into the journal for the
+/// copy and restored (`NOT VALID`, then validated, which does not block writes) once Citus
+/// accepts them. The concurrent form cannot run in the implicit transaction of a `SET LOCAL`
+/// prefix, nor does it need the parallel mode: it copies through logical replication.
+fn online(s: &Step, schema: &Schema, from_rows: Option<i64>) -> Step {
+    let (Some(from_rows), Action::CreateDistributedTable(d)) = (from_rows, &s.action) else {
+        return s.clone();
+    };
+    let Some(t) = schema.table(&d.table) else {
+        return s.clone();
+    };
+    if t.row_estimate < from_rows || t.primary_key().is_none() {
+        return s.clone();
+    }
+    let name = &d.table;
+    let detach = schema
+        .keys_between(|q| q == name, |q| q != name)
+        .into_iter()
+        .map(|(t, fk)| (t, fk.clone()))
+        .collect();
+    let mut d = d.clone();
+    d.parallel = false;
+    d.concurrently = Some(Concurrently { detach });
+    Step {
+        action: Action::CreateDistributedTable(d),
+        reason: s.reason.clone(),
+        layer: s.layer,
+    }
+}
