@@ -1,11 +1,14 @@
 //! `generate` on small hand-built schemas: file names and versions, order, cycle grouping,
 //! chunking, what is left out, the fixes, escaping, and snapshots of the three formats.
 
+use postgres_protocol::escape::escape_identifier;
+
 use super::*;
+use crate::declarative::DeclarativeStep;
 use crate::distribution::DistributionConfig;
 use crate::migration::Migration;
 use crate::plan::plan;
-use crate::schema::{Column, FkAction, Trigger};
+use crate::schema::{Column, FkAction, ForeignKey, Key, KeyKind, Table, Trigger};
 
 fn q(name: &str) -> QualifiedName {
     QualifiedName::parse(name, "public")

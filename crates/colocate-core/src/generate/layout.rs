@@ -1,0 +1,553 @@
+//! Which tables the set converts and how they are laid into files: the selection (included,
+//! left out, fixable), the files in order, foreign-key cycles kept whole, and the conversion
+//! order within a file. Every format writes this same layout, so the formats cannot disagree on
+//! what runs when.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use petgraph::algo::tarjan_scc;
+use petgraph::graph::{DiGraph, NodeIndex};
+
+use super::{GenerateError, GenerateOptions, SetFormat};
+use crate::plan::{Code, Finding, Plan, Role, Severity, State, TablePlan};
+use crate::schema::{ForeignKey, Key, QualifiedName, Schema, Table};
+
+pub(super) struct Selection<'a> {
+    /// Tables the set converts (reference, root, distributed).
+    pub(super) included: BTreeSet<QualifiedName>,
+    /// Blocked tables the fixes unblock (`--with-fixes`).
+    pub(super) fixable: BTreeSet<QualifiedName>,
+    /// Tables left out, with why (their blocker codes).
+    left_out: Vec<(QualifiedName, String)>,
+    pub(super) root: Option<QualifiedName>,
+    tables: BTreeMap<&'a QualifiedName, &'a TablePlan>,
+    /// Blockers and conflicts per table.
+    pub(super) problems: BTreeMap<&'a QualifiedName, Vec<&'a Finding>>,
+}
+
+impl<'a> Selection<'a> {
+    pub(super) fn new(schema: &Schema, plan: &'a Plan, with_fixes: bool) -> Selection<'a> {
+        let tables: BTreeMap<&QualifiedName, &TablePlan> =
+            plan.tables.iter().map(|t| (&t.name, t)).collect();
+        let mut problems: BTreeMap<&QualifiedName, Vec<&Finding>> = BTreeMap::new();
+        for f in plan
+            .findings
+            .iter()
+            .filter(|f| f.severity != Severity::Warning)
+        {
+            problems.entry(&f.table).or_default().push(f);
+        }
+        let problem: BTreeSet<&QualifiedName> = plan
+            .tables
+            .iter()
+            .filter(|t| t.blocked || t.state == State::Conflict || problems.contains_key(&t.name))
+            .map(|t| &t.name)
+            .collect();
+        let is_problem = |t: &TablePlan| problem.contains(&t.name);
+        let mut sel = Selection {
+            included: BTreeSet::new(),
+            fixable: BTreeSet::new(),
+            left_out: Vec::new(),
+            root: None,
+            tables,
+            problems,
+        };
+        if with_fixes {
+            sel.fixable = sel.fixable_tables(schema);
+        }
+        for t in &plan.tables {
+            if t.role != Role::Local && (!is_problem(t) || sel.fixable.contains(&t.name)) {
+                sel.included.insert(t.name.clone());
+            }
+        }
+        sel.root = plan
+            .root
+            .clone()
+            .filter(|r| sel.included.contains(r) && sel.role(r) == Some(Role::Root));
+        for t in &plan.tables {
+            if !sel.included.contains(&t.name) {
+                if is_problem(t) {
+                    let mut codes: Vec<String> = sel
+                        .problems
+                        .get(&t.name)
+                        .map(|fs| fs.iter().map(|f| f.code.to_string()).collect())
+                        .unwrap_or_default();
+                    codes.dedup();
+                    sel.left_out.push((t.name.clone(), codes.join(", ")));
+                }
+            } else if t.role == Role::Distributed && sel.root.is_none() {
+                sel.included.remove(&t.name);
+                let root = plan
+                    .root
+                    .as_ref()
+                    .map(|r| r.to_string())
+                    .unwrap_or_default();
+                sel.left_out.push((
+                    t.name.clone(),
+                    format!("no root to colocate with ({root} is blocked or missing)"),
+                ));
+            }
+        }
+        sel.left_out.sort();
+        sel
+    }
+
+    pub(super) fn role(&self, t: &QualifiedName) -> Option<Role> {
+        self.tables.get(t).map(|p| p.role)
+    }
+
+    pub(super) fn column(&self, t: &QualifiedName) -> Option<&str> {
+        self.tables.get(t).and_then(|p| p.column.as_deref())
+    }
+
+    /// Blocked tables whose blockers all have automatic fixes, and tables blocked only because
+    /// they reference such a table; a table stays out when a key rebuild of its would drop a
+    /// foreign key that no applied fix re-creates.
+    fn fixable_tables(&self, schema: &Schema) -> BTreeSet<QualifiedName> {
+        let mut set: BTreeSet<QualifiedName> = self
+            .problems
+            .iter()
+            .filter(|(t, _)| self.role(t).is_some_and(|r| r != Role::Local))
+            .filter(|(_, fs)| {
+                fs.iter().all(|f| {
+                    f.severity == Severity::Blocker
+                        && (f.code == Code::ReferencesBlockedTable
+                            || (!f.manual && f.fix.is_some()))
+                })
+            })
+            .map(|(t, _)| (*t).clone())
+            .collect();
+        loop {
+            let before = set.clone();
+            set.retain(|t| {
+                let Some(table) = schema.table(t) else {
+                    return false;
+                };
+                let targets_ok = table.foreign_keys.iter().all(|fk| {
+                    fk.ref_table == *t
+                        || !self.problems.contains_key(&fk.ref_table)
+                        || self.role(&fk.ref_table).is_none_or(|r| r == Role::Local)
+                        || before.contains(&fk.ref_table)
+                });
+                let dependents_ok = self.rebuilt_keys(table).iter().all(|k| {
+                    dependents(schema, table, k).iter().all(|(src, fk)| {
+                        before.contains(&src.name) && self.unaligned(src, fk).is_some()
+                    })
+                });
+                targets_ok && dependents_ok
+            });
+            if set == before {
+                return set;
+            }
+        }
+    }
+
+    /// Keys of a distributed table that lack its distribution column (what its
+    /// `key-missing-distribution-column` fixes rebuild).
+    pub(super) fn rebuilt_keys<'t>(&self, t: &'t Table) -> Vec<&'t Key> {
+        match (self.role(&t.name), self.column(&t.name)) {
+            (Some(Role::Root | Role::Distributed), Some(col)) => {
+                t.keys.iter().filter(|k| !k.includes(col)).collect()
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// For a foreign key between distributed tables that does not pair their distribution
+    /// columns (what a `foreign-key-missing-distribution-column` fix re-creates): the pair.
+    pub(super) fn unaligned(&self, src: &Table, fk: &ForeignKey) -> Option<(String, String)> {
+        let distributed = |t: &QualifiedName| self.role(t).is_some_and(distributed_role);
+        if !distributed(&src.name) || !distributed(&fk.ref_table) {
+            return None;
+        }
+        let sc = self.column(&src.name)?;
+        let tc = self.column(&fk.ref_table)?;
+        let aligned = fk
+            .columns
+            .iter()
+            .zip(&fk.ref_columns)
+            .any(|(a, b)| a == sc && b == tc);
+        (!aligned).then(|| (sc.to_string(), tc.to_string()))
+    }
+
+    pub(super) fn left_out_lines(&self) -> Vec<String> {
+        if self.left_out.is_empty() {
+            return Vec::new();
+        }
+        let mut out = vec![format!(
+            "Left out, {} blocked table(s) (`colocate plan` shows each blocker with its fix):",
+            self.left_out.len()
+        )];
+        for (t, why) in &self.left_out {
+            out.push(format!("  {t}: {why}"));
+        }
+        out
+    }
+}
+
+/// Foreign keys that use exactly the columns of `k` (a key rebuild drops them first).
+pub(super) fn dependents<'s>(
+    schema: &'s Schema,
+    t: &Table,
+    k: &Key,
+) -> Vec<(&'s Table, &'s ForeignKey)> {
+    let mut kc = k.column_names();
+    kc.sort();
+    schema
+        .tables
+        .values()
+        .flat_map(|s| s.foreign_keys.iter().map(move |fk| (s, fk)))
+        .filter(|(_, fk)| {
+            let mut rc: Vec<&str> = fk.ref_columns.iter().map(String::as_str).collect();
+            rc.sort();
+            fk.ref_table == t.name && rc == kc
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Files and what each holds
+
+pub(super) enum File {
+    Fixes,
+    Extension,
+    Reference(Vec<QualifiedName>),
+    Distribute {
+        /// In conversion order.
+        tables: Vec<QualifiedName>,
+        root: bool,
+        slug: String,
+    },
+}
+
+impl File {
+    pub(super) fn tables(&self) -> &[QualifiedName] {
+        match self {
+            File::Fixes | File::Extension => &[],
+            File::Reference(t) | File::Distribute { tables: t, .. } => t,
+        }
+    }
+
+    pub(super) fn slug(&self) -> String {
+        match self {
+            File::Fixes => "citus_fixes".into(),
+            File::Extension => "citus_extension".into(),
+            File::Reference(_) => "citus_reference_tables".into(),
+            File::Distribute { slug, .. } => slug.clone(),
+        }
+    }
+
+    pub(super) fn describe(&self) -> String {
+        match self {
+            File::Fixes => "fix the blockers that have an automatic fix".into(),
+            File::Extension => "enable the citus extension".into(),
+            File::Reference(t) => format!("create {} reference table(s)", t.len()),
+            File::Distribute { tables, root, .. } if *root && tables.len() == 1 => {
+                format!("distribute the root table {}", tables[0])
+            }
+            File::Distribute { tables, root, .. } if *root => format!(
+                "distribute the root table {} with the {} other table(s) of its foreign-key cycle",
+                tables[0],
+                tables.len() - 1
+            ),
+            File::Distribute { tables, .. } => format!("distribute {} table(s)", tables.len()),
+        }
+    }
+}
+
+/// A strongly connected group of distributed tables (a foreign-key cycle, or one table).
+struct Unit {
+    tables: Vec<QualifiedName>,
+    layer: usize,
+    column: String,
+}
+
+pub(super) fn layout(
+    schema: &Schema,
+    plan: &Plan,
+    sel: &Selection,
+    opts: &GenerateOptions,
+) -> Result<Vec<File>, GenerateError> {
+    let mut files = Vec::new();
+    if opts.with_fixes && !sel.fixable.is_empty() {
+        files.push(File::Fixes);
+    }
+    files.push(File::Extension);
+    let references: Vec<QualifiedName> = plan
+        .tables
+        .iter()
+        .filter(|t| t.role == Role::Reference && sel.included.contains(&t.name))
+        .map(|t| t.name.clone())
+        .collect();
+    if !references.is_empty() {
+        files.push(File::Reference(order(schema, &references, None).0));
+    }
+    let Some(root) = &sel.root else {
+        return Ok(files);
+    };
+    let distributed: Vec<QualifiedName> = plan
+        .tables
+        .iter()
+        .filter(|t| distributed_role(t.role) && sel.included.contains(&t.name))
+        .map(|t| t.name.clone())
+        .collect();
+    let units = units(schema, sel, root, &distributed);
+    if opts.format == SetFormat::Toml {
+        for u in &units {
+            let cols: BTreeSet<&str> = u.tables.iter().filter_map(|t| sel.column(t)).collect();
+            if cols.len() > 1 {
+                return Err(GenerateError::MixedColumnCycle {
+                    tables: join(&u.tables),
+                    columns: cols.into_iter().collect::<Vec<_>>().join(", "),
+                });
+            }
+        }
+    }
+    let (root_units, rest): (Vec<&Unit>, Vec<&Unit>) = units.iter().partition(|u| u.layer == 0);
+    let root_tables: Vec<QualifiedName> =
+        root_units.iter().flat_map(|u| u.tables.clone()).collect();
+    files.push(File::Distribute {
+        tables: root_first(order(schema, &root_tables, Some(root)).0, root),
+        root: true,
+        slug: "citus_distribute_root".into(),
+    });
+    // Groups of units, in order; each becomes one file (or, in toml, one per column run).
+    let groups: Vec<(String, Vec<&Unit>)> = match opts.tables_per_file {
+        None => {
+            let mut by_layer: BTreeMap<usize, Vec<&Unit>> = BTreeMap::new();
+            for u in rest {
+                by_layer.entry(u.layer).or_default().push(u);
+            }
+            by_layer
+                .into_iter()
+                .map(|(l, us)| (format!("citus_distribute_layer_{l}"), us))
+                .collect()
+        }
+        Some(n) => {
+            let mut chunks: Vec<Vec<&Unit>> = Vec::new();
+            let mut size = 0;
+            for u in rest {
+                if chunks.is_empty() || (size > 0 && size + u.tables.len() > n) {
+                    chunks.push(Vec::new());
+                    size = 0;
+                }
+                size += u.tables.len();
+                if let Some(last) = chunks.last_mut() {
+                    last.push(u);
+                }
+            }
+            chunks
+                .into_iter()
+                .map(|c| ("citus_distribute_part".to_string(), c))
+                .collect()
+        }
+    };
+    let mut part = 0;
+    for (slug, us) in groups {
+        let runs: Vec<Vec<&Unit>> = if opts.format == SetFormat::Toml {
+            let mut runs: Vec<Vec<&Unit>> = Vec::new();
+            for u in us {
+                match runs.last_mut() {
+                    Some(r) if r[0].column == u.column => r.push(u),
+                    _ => runs.push(vec![u]),
+                }
+            }
+            runs
+        } else {
+            vec![us]
+        };
+        let many = runs.len() > 1;
+        for (j, run) in runs.into_iter().enumerate() {
+            let tables: Vec<QualifiedName> = run.iter().flat_map(|u| u.tables.clone()).collect();
+            let slug = if opts.tables_per_file.is_some() {
+                part += 1;
+                format!("{slug}_{part}")
+            } else if many {
+                format!("{slug}_{}", j + 1)
+            } else {
+                slug.clone()
+            };
+            files.push(File::Distribute {
+                tables: order(schema, &tables, Some(root)).0,
+                root: false,
+                slug,
+            });
+        }
+    }
+    Ok(files)
+}
+
+fn distributed_role(r: Role) -> bool {
+    matches!(r, Role::Root | Role::Distributed)
+}
+
+fn root_first(mut tables: Vec<QualifiedName>, root: &QualifiedName) -> Vec<QualifiedName> {
+    if let Some(pos) = tables.iter().position(|t| t == root) {
+        let r = tables.remove(pos);
+        tables.insert(0, r);
+    }
+    tables
+}
+
+/// The distributed tables as foreign-key cycles (strongly connected groups) with their
+/// dependency layer: the root's group is layer 0; every other group is one above the highest
+/// group it references, and at least 1. Sorted by layer, column, then name.
+fn units(
+    schema: &Schema,
+    sel: &Selection,
+    root: &QualifiedName,
+    tables: &[QualifiedName],
+) -> Vec<Unit> {
+    let mut g: DiGraph<QualifiedName, ()> = DiGraph::new();
+    let idx: BTreeMap<&QualifiedName, NodeIndex> =
+        tables.iter().map(|q| (q, g.add_node(q.clone()))).collect();
+    for q in tables {
+        let Some(t) = schema.table(q) else { continue };
+        for fk in &t.foreign_keys {
+            if fk.ref_table == *q {
+                continue;
+            }
+            if let Some(&to) = idx.get(&fk.ref_table) {
+                g.update_edge(idx[q], to, ());
+            }
+        }
+    }
+    // Tarjan lists a group after every group it references.
+    let sccs = tarjan_scc(&g);
+    let mut group_of: BTreeMap<NodeIndex, usize> = BTreeMap::new();
+    for (i, scc) in sccs.iter().enumerate() {
+        for n in scc {
+            group_of.insert(*n, i);
+        }
+    }
+    let mut layers = vec![0usize; sccs.len()];
+    let mut out = Vec::with_capacity(sccs.len());
+    for (i, scc) in sccs.iter().enumerate() {
+        let mut names: Vec<QualifiedName> = scc.iter().map(|n| g[*n].clone()).collect();
+        names.sort();
+        let layer = if names.contains(root) {
+            0
+        } else {
+            scc.iter()
+                .flat_map(|n| g.neighbors(*n))
+                .map(|m| group_of[&m])
+                .filter(|&j| j != i)
+                .map(|j| layers[j] + 1)
+                .max()
+                .unwrap_or(1)
+                .max(1)
+        };
+        layers[i] = layer;
+        let column = sel.column(&names[0]).unwrap_or_default().to_string();
+        out.push(Unit {
+            tables: names,
+            layer,
+            column,
+        });
+    }
+    out.sort_by(|a, b| (a.layer, &a.column, &a.tables).cmp(&(b.layer, &b.column, &b.tables)));
+    out
+}
+
+/// Conversion order within one file: foreign-key targets first. In each cycle (taken in name
+/// order, `first` leading) the keys that point forward are dropped for the conversion and
+/// restored afterwards, as the planner does. Returns the order and the keys to drop.
+pub(super) fn order(
+    schema: &Schema,
+    tables: &[QualifiedName],
+    first: Option<&QualifiedName>,
+) -> (Vec<QualifiedName>, Vec<(QualifiedName, ForeignKey)>) {
+    let set: BTreeSet<&QualifiedName> = tables.iter().collect();
+    let mut g: DiGraph<QualifiedName, ()> = DiGraph::new();
+    let idx: BTreeMap<&QualifiedName, NodeIndex> =
+        set.iter().map(|q| (*q, g.add_node((*q).clone()))).collect();
+    let mut fks: Vec<(QualifiedName, ForeignKey)> = Vec::new();
+    for q in &set {
+        let Some(t) = schema.table(q) else { continue };
+        for fk in &t.foreign_keys {
+            if fk.ref_table != **q && set.contains(&fk.ref_table) {
+                g.add_edge(idx[q], idx[&fk.ref_table], ());
+                fks.push(((*q).clone(), fk.clone()));
+            }
+        }
+    }
+    let mut dropped = Vec::new();
+    for scc in tarjan_scc(&g).into_iter().filter(|s| s.len() > 1) {
+        let mut names: Vec<QualifiedName> = scc.iter().map(|n| g[*n].clone()).collect();
+        names.sort_by_key(|n| (Some(n) != first, n.clone()));
+        let rank: BTreeMap<&QualifiedName, usize> =
+            names.iter().enumerate().map(|(i, n)| (n, i)).collect();
+        for (src, fk) in &fks {
+            if let (Some(a), Some(b)) = (rank.get(src), rank.get(&fk.ref_table)) {
+                if b > a {
+                    dropped.push((src.clone(), fk.clone()));
+                }
+            }
+        }
+    }
+    dropped.sort_by(|a, b| (&a.0, &a.1.name).cmp(&(&b.0, &b.1.name)));
+    let skip: BTreeSet<(&QualifiedName, &str)> = dropped
+        .iter()
+        .map(|(t, fk)| (t, fk.name.as_str()))
+        .collect();
+    let mut deps: BTreeMap<&QualifiedName, BTreeSet<&QualifiedName>> =
+        set.iter().map(|q| (*q, BTreeSet::new())).collect();
+    for (src, fk) in &fks {
+        if !skip.contains(&(src, fk.name.as_str())) {
+            if let Some(d) = deps.get_mut(src) {
+                d.insert(&fk.ref_table);
+            }
+        }
+    }
+    let mut out: Vec<QualifiedName> = Vec::with_capacity(set.len());
+    let mut done: BTreeSet<&QualifiedName> = BTreeSet::new();
+    while done.len() < set.len() {
+        let ready: Vec<&QualifiedName> = deps
+            .iter()
+            .filter(|(q, d)| !done.contains(*q) && d.iter().all(|x| done.contains(x)))
+            .map(|(q, _)| *q)
+            .collect();
+        // Cycles are broken above, so something is always ready; never loop regardless.
+        let ready = if ready.is_empty() {
+            deps.keys()
+                .filter(|q| !done.contains(*q))
+                .copied()
+                .collect()
+        } else {
+            ready
+        };
+        for q in ready {
+            done.insert(q);
+            out.push(q.clone());
+        }
+    }
+    (out, dropped)
+}
+
+/// `prefix` and the names, as comment lines of about 96 characters.
+pub(super) fn wrap(prefix: &str, tables: &[QualifiedName]) -> Vec<String> {
+    let mut lines = vec![prefix.trim_end().to_string()];
+    for (i, t) in tables.iter().enumerate() {
+        let item = if i + 1 < tables.len() {
+            format!("{t},")
+        } else {
+            t.to_string()
+        };
+        let last = lines.last_mut().expect("lines starts non-empty");
+        if last.chars().count() + 1 + item.chars().count() > 96 && last.len() > prefix.len() {
+            lines.push(format!("  {item}"));
+        } else {
+            last.push(' ');
+            last.push_str(&item);
+        }
+    }
+    lines
+}
+
+fn join(tables: &[QualifiedName]) -> String {
+    tables
+        .iter()
+        .map(|t| t.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}

@@ -1,0 +1,570 @@
+//! The SQL of the set: guarded, idempotent statements (each checks first and does nothing where
+//! Citus is not installed), the journal's PL/pgSQL for keys dropped and restored across files,
+//! the fixes file, and their rendering as a dbmate migration. The knex format raises this same
+//! SQL.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use postgres_protocol::escape::{escape_identifier, escape_literal};
+
+use super::layout::{dependents, order, wrap, File};
+use super::writer::{Around, Item, SqlFile, Writer};
+use crate::plan::{Code, Role};
+use crate::schema::{ForeignKey, Key, KeyKind, QualifiedName, Table};
+use crate::split::split_statements;
+use crate::sqltext::inert;
+
+impl SqlFile {
+    pub(super) fn render_sql(&self) -> String {
+        let mut out = String::new();
+        for h in &self.header {
+            out.push_str(&format!("-- {}\n", inert(h)));
+        }
+        let opt = if self.transaction {
+            ""
+        } else {
+            " transaction:false"
+        };
+        for (marker, items) in [("up", &self.up), ("down", &self.down)] {
+            while out.ends_with("\n\n") {
+                out.pop();
+            }
+            out.push_str(&format!("\n-- migrate:{marker}{opt}\n"));
+            for item in items {
+                match item {
+                    Item::Statement(sql) => out.push_str(&format!("{sql};\n\n")),
+                    Item::Comment(lines) => {
+                        for l in lines {
+                            if l.is_empty() {
+                                out.push('\n');
+                            } else {
+                                out.push_str(&format!("-- {}\n", inert(l)));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        while out.ends_with("\n\n") {
+            out.pop();
+        }
+        out
+    }
+}
+
+const CITUS_INSTALLED: &str = "EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus')";
+
+/// `DO $tag$ ... $tag$` with a tag that does not occur in the body.
+fn do_block(body: &str) -> String {
+    let mut tag = "colocate".to_string();
+    let mut n = 0;
+    while body.contains(&format!("${tag}$")) {
+        n += 1;
+        tag = format!("colocate{n}");
+    }
+    format!("DO ${tag}$\n{body}\n${tag}$")
+}
+
+fn notice(msg: &str) -> String {
+    format!(
+        "RAISE NOTICE '%', {};",
+        escape_literal(&format!("colocate: {msg}"))
+    )
+}
+
+fn regclass(t: &QualifiedName) -> String {
+    format!("{}::regclass", t.regclass_literal())
+}
+
+/// The condition that `t` already has the role the set gives it (only planned where Citus is
+/// installed: it reads `pg_dist_partition`).
+fn converted(t: &QualifiedName, role: Role) -> String {
+    let which = match role {
+        Role::Reference => "repmodel = 't'",
+        _ => "partmethod = 'h'",
+    };
+    format!(
+        "EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = {} AND {which})",
+        regclass(t)
+    )
+}
+
+/// Whether `t` is in Citus metadata (only evaluated where Citus is installed).
+fn in_citus(t: &QualifiedName) -> String {
+    format!(
+        "EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = {})",
+        regclass(t)
+    )
+}
+
+/// The journal's name in the generated SQL.
+fn journal() -> String {
+    escape_identifier(crate::journal::DEFAULT_TABLE)
+}
+
+/// Where Citus is installed: record a key's current definition in the journal and drop it (a
+/// down part turning one of its tables plain, which Citus refuses a key across).
+fn journal_drop(t: &QualifiedName, fk: &ForeignKey) -> String {
+    let j = journal();
+    let ddl = crate::journal::ddl(&j, &escape_literal(crate::journal::COMMENT))
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("--"))
+        .map(|l| format!("  {l}"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    do_block(&format!(
+        "DECLARE\n  def text;\nBEGIN\n  IF NOT {CITUS_INSTALLED} THEN\n    RETURN;\n  END IF;\n  SELECT pg_get_constraintdef(oid) INTO def FROM pg_constraint WHERE conrelid = {} AND conname = {};\n  IF def IS NULL THEN\n    RETURN;\n  END IF;\n  PERFORM set_config('client_min_messages', 'warning', true);\n{ddl}\n  INSERT INTO {j} (table_sql, constraint_name, definition, state, ref_table_sql)\n    VALUES ({}, {}, def, 'dropped', {});\n  ALTER TABLE {} DROP CONSTRAINT {};\nEND",
+        regclass(t),
+        escape_literal(&fk.name),
+        escape_literal(&t.sql()),
+        escape_literal(&fk.name),
+        escape_literal(&fk.ref_table.sql()),
+        t.sql(),
+        escape_identifier(&fk.name),
+    ))
+}
+
+/// Add back (`NOT VALID`) a key the journal holds as dropped, with the definition recorded
+/// there, when it is missing and Citus accepts it between its tables as they are now (both
+/// plain or both in Citus); otherwise it waits in the journal.
+fn journal_restore(t: &QualifiedName, fk: &ForeignKey) -> String {
+    let j = journal();
+    do_block(&format!(
+        "DECLARE\n  r record;\nBEGIN\n  IF to_regclass({jl}) IS NULL THEN\n    RETURN;\n  END IF;\n  FOR r IN SELECT id, definition FROM {j}\n           WHERE kind = 'foreign_key' AND table_sql = {tl} AND constraint_name = {nl} AND state = 'dropped'\n           ORDER BY id LOOP\n    IF NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = {rc} AND conname = {nl}) THEN\n      IF {CITUS_INSTALLED} THEN\n        IF {} <> {} THEN\n          RETURN;\n        END IF;\n      END IF;\n      EXECUTE 'ALTER TABLE ' || {tl} || ' ADD CONSTRAINT ' || {il} || ' '\n        || regexp_replace(r.definition, ' NOT VALID$', '') || ' NOT VALID';\n    END IF;\n    UPDATE {j} SET state = 'restored', updated_at = now() WHERE id = r.id;\n  END LOOP;\nEND",
+        in_citus(t),
+        in_citus(&fk.ref_table),
+        jl = escape_literal(&j),
+        tl = escape_literal(&t.sql()),
+        nl = escape_literal(&fk.name),
+        il = escape_literal(&escape_identifier(&fk.name)),
+        rc = regclass(t),
+    ))
+}
+
+/// Validate a key [`journal_restore`] added back, in its own statement (the check does not
+/// hold the lock the `ADD` took), unless it was `NOT VALID` when it was dropped.
+fn journal_validate(t: &QualifiedName, fk: &ForeignKey) -> String {
+    let j = journal();
+    do_block(&format!(
+        "DECLARE\n  r record;\nBEGIN\n  IF to_regclass({jl}) IS NULL THEN\n    RETURN;\n  END IF;\n  FOR r IN SELECT id, definition FROM {j}\n           WHERE kind = 'foreign_key' AND table_sql = {tl} AND constraint_name = {nl} AND state = 'restored'\n           ORDER BY id LOOP\n    IF r.definition NOT LIKE '% NOT VALID'\n       AND EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = {rc} AND conname = {nl} AND NOT convalidated) THEN\n      EXECUTE 'ALTER TABLE ' || {tl} || ' VALIDATE CONSTRAINT ' || {il};\n    END IF;\n    UPDATE {j} SET state = 'validated', updated_at = now() WHERE id = r.id;\n  END LOOP;\nEND",
+        jl = escape_literal(&j),
+        tl = escape_literal(&t.sql()),
+        nl = escape_literal(&fk.name),
+        il = escape_literal(&escape_identifier(&fk.name)),
+        rc = regclass(t),
+    ))
+}
+
+impl Writer<'_> {
+    pub(super) fn sql_file(
+        &self,
+        f: &File,
+        header: &[String],
+        converted_so_far: &[QualifiedName],
+        around: &Around<'_>,
+    ) -> SqlFile {
+        let mut header = header.to_vec();
+        match f {
+            File::Fixes => return self.fixes_file(header),
+            File::Extension => {}
+            _ => {
+                header.extend(wrap("Tables, in conversion order: ", f.tables()));
+                header.push(
+                    "Idempotent: every statement checks first, and does nothing where citus is not installed."
+                        .into(),
+                );
+            }
+        }
+        let mut file = SqlFile {
+            header,
+            transaction: false,
+            up: Vec::new(),
+            down: Vec::new(),
+        };
+        if let File::Extension = f {
+            file.up.push(Item::Statement(self.extension_up()));
+            file.down.push(Item::Statement(self.extension_down()));
+            return file;
+        }
+        let tables = f.tables();
+        let (_, dropped) = order(self.schema, tables, self.sel.root.as_ref());
+        for (t, fk) in &dropped {
+            file.up.push(Item::Statement(self.drop_cycle_key(t, fk)));
+        }
+        for t in tables {
+            file.up.push(Item::Statement(self.convert(t)));
+        }
+        for (t, fk) in &dropped {
+            file.up.push(Item::Statement(self.restore_key(t, fk)));
+            if fk.validated {
+                file.up.push(Item::Statement(format!(
+                    "ALTER TABLE {} VALIDATE CONSTRAINT {}",
+                    t.sql(),
+                    escape_identifier(&fk.name)
+                )));
+            }
+        }
+        // Keys to the tables of earlier files that an earlier rollback of this file dropped.
+        let to_earlier = self
+            .schema
+            .keys_between(|q| tables.contains(q), |q| around.earlier.contains(q));
+        for (t, fk) in &to_earlier {
+            file.up.push(Item::Statement(journal_restore(t, fk)));
+            file.up.push(Item::Statement(journal_validate(t, fk)));
+        }
+        file.up
+            .push(Item::Statement(self.cleanup(converted_so_far)));
+        // Down: this file's tables only. Keys to the tables of earlier files (still in Citus)
+        // go first, since Citus refuses a key between a plain table and a Citus table, and
+        // come back when this file runs again; keys to the tables of later files (rolled back
+        // already, plain) come back once this file's tables are plain too.
+        if !to_earlier.is_empty() {
+            file.down.push(Item::Comment(vec![format!(
+                "Keys between this file's tables and the tables of earlier files: Citus refuses them between a plain table and a Citus table, so each is recorded in {} and dropped; this file's up part (or the earlier file's down part) adds it back.",
+                crate::journal::DEFAULT_TABLE
+            )]));
+        }
+        for (t, fk) in &to_earlier {
+            file.down.push(Item::Statement(journal_drop(t, fk)));
+        }
+        for t in tables.iter().rev() {
+            let identities: Vec<&str> = self
+                .schema
+                .table(t)
+                .map(|x| {
+                    x.columns
+                        .iter()
+                        .filter(|c| c.identity.is_some())
+                        .map(|c| c.name.as_str())
+                        .collect()
+                })
+                .unwrap_or_default();
+            if !identities.is_empty() {
+                file.down.push(Item::Comment(vec![format!(
+                    "{t} has identity column(s) {}, which undistribute_table refuses: `colocate undistribute` handles them",
+                    identities.join(", ")
+                )]));
+            }
+            file.down.push(Item::Statement(self.undistribute(t)));
+        }
+        let to_later = self
+            .schema
+            .keys_between(|q| tables.contains(q), |q| around.later.contains(q));
+        for (t, fk) in to_later {
+            file.down.push(Item::Statement(journal_restore(&t, fk)));
+            file.down.push(Item::Statement(journal_validate(&t, fk)));
+        }
+        file
+    }
+
+    fn extension_up(&self) -> String {
+        do_block(&format!(
+            "BEGIN\n  IF {CITUS_INSTALLED} THEN\n    {}\n  ELSIF EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'citus') THEN\n    CREATE EXTENSION citus;\n  ELSE\n    {}\n  END IF;\nEND",
+            notice("extension citus already exists"),
+            notice("citus is not available on this server (plain PostgreSQL): skipped"),
+        ))
+    }
+
+    fn extension_down(&self) -> String {
+        do_block(&format!(
+            "BEGIN\n  IF NOT {CITUS_INSTALLED} THEN\n    {}\n  ELSIF EXISTS (SELECT 1 FROM pg_dist_partition) THEN\n    RAISE EXCEPTION '%', {};\n  ELSE\n    DROP EXTENSION citus;\n  END IF;\nEND",
+            notice("extension citus is not installed: nothing to undo"),
+            escape_literal(
+                "colocate: cannot drop extension citus while Citus tables remain: undo the distribution steps first"
+            ),
+        ))
+    }
+
+    fn convert(&self, t: &QualifiedName) -> String {
+        let role = self.role(t);
+        let call = match role {
+            Role::Reference => format!(
+                "SET LOCAL citus.enable_local_reference_table_foreign_keys TO off;\n    PERFORM create_reference_table({});",
+                t.regclass_literal()
+            ),
+            Role::Root => format!(
+                "PERFORM create_distributed_table({}, {}, colocate_with => 'none'{});",
+                t.regclass_literal(),
+                escape_literal(self.sel.column(t).unwrap_or_default()),
+                self.shard_count
+                    .map(|n| format!(", shard_count => {n}"))
+                    .unwrap_or_default()
+            ),
+            _ => format!(
+                "{}PERFORM create_distributed_table({}, {}, colocate_with => {});",
+                if self.reaches_reference(t) {
+                    // Citus counts a DO block as a multi-statement transaction, in which it
+                    // refuses parallel DDL on a table joined by foreign keys to a reference
+                    // table it has touched; one connection per node is what it asks for.
+                    "SET LOCAL citus.multi_shard_modify_mode TO 'sequential';\n    "
+                } else {
+                    ""
+                },
+                t.regclass_literal(),
+                escape_literal(self.sel.column(t).unwrap_or_default()),
+                self.sel
+                    .root
+                    .as_ref()
+                    .map(|r| r.regclass_literal())
+                    .unwrap_or_else(|| "'default'".into())
+            ),
+        };
+        let already = match role {
+            Role::Reference => format!("{t} is already a reference table"),
+            _ => format!("{t} is already distributed"),
+        };
+        do_block(&format!(
+            "BEGIN\n  IF NOT {CITUS_INSTALLED} THEN\n    {}\n  ELSIF {} THEN\n    {}\n  ELSE\n    {call}\n  END IF;\nEND",
+            notice(&format!("citus is not installed: {t} stays a local table")),
+            converted(t, role),
+            notice(&already),
+        ))
+    }
+
+    /// Whether a reference table of the set is reached from `t` through foreign keys.
+    fn reaches_reference(&self, t: &QualifiedName) -> bool {
+        let mut seen: BTreeSet<&QualifiedName> = BTreeSet::new();
+        let mut work = vec![t];
+        while let Some(q) = work.pop() {
+            if !seen.insert(q) {
+                continue;
+            }
+            if q != t && self.role(q) == Role::Reference && self.sel.included.contains(q) {
+                return true;
+            }
+            if let Some(table) = self.schema.table(q) {
+                work.extend(table.foreign_keys.iter().map(|fk| &fk.ref_table));
+            }
+        }
+        false
+    }
+
+    fn undistribute(&self, t: &QualifiedName) -> String {
+        do_block(&format!(
+            "BEGIN\n  IF NOT {CITUS_INSTALLED} THEN\n    {}\n  ELSIF NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = {}) THEN\n    {}\n  ELSE\n    PERFORM undistribute_table({}, cascade_via_foreign_keys => true);\n  END IF;\nEND",
+            notice(&format!("citus is not installed: {t} is a local table")),
+            regclass(t),
+            notice(&format!("{t} is already a local table")),
+            t.regclass_literal(),
+        ))
+    }
+
+    /// Drop a key of a foreign-key cycle while either of its tables is not yet converted (its
+    /// source cannot be converted while it references a plain table).
+    fn drop_cycle_key(&self, t: &QualifiedName, fk: &ForeignKey) -> String {
+        let pending: Vec<String> = [t, &fk.ref_table]
+            .iter()
+            .map(|x| format!("NOT {}", converted(x, self.role(x))))
+            .collect();
+        do_block(&format!(
+            "BEGIN\n  -- the cycle's tables can only be converted with this key out of the way; it is restored below\n  IF {CITUS_INSTALLED} THEN\n    IF EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = {} AND conname = {})\n       AND ({}) THEN\n      ALTER TABLE {} DROP CONSTRAINT {};\n    END IF;\n  END IF;\nEND",
+            regclass(t),
+            escape_literal(&fk.name),
+            pending.join("\n            OR "),
+            t.sql(),
+            escape_identifier(&fk.name),
+        ))
+    }
+
+    fn restore_key(&self, t: &QualifiedName, fk: &ForeignKey) -> String {
+        let def = fk.definition.trim_end_matches(" NOT VALID");
+        do_block(&format!(
+            "BEGIN\n  IF NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = {} AND conname = {}) THEN\n    ALTER TABLE {} ADD CONSTRAINT {} {def} NOT VALID;\n  END IF;\nEND",
+            regclass(t),
+            escape_literal(&fk.name),
+            t.sql(),
+            escape_identifier(&fk.name),
+        ))
+    }
+
+    /// Remove the rows the coordinator keeps after copying them into shards, for every table
+    /// converted so far that no plain table reaches through foreign keys any more: the
+    /// truncation cascades through every referencing table, Citus tables included, and would
+    /// empty a plain one. A later file of the set removes those that wait.
+    fn cleanup(&self, tables: &[QualifiedName]) -> String {
+        let list: Vec<String> = tables.iter().map(|t| t.regclass_literal()).collect();
+        do_block(&format!(
+            "DECLARE
+  t regclass;
+BEGIN
+  IF NOT {CITUS_INSTALLED} THEN
+    RETURN;
+  END IF;
+  FOREACH t IN ARRAY ARRAY[{}]::regclass[] LOOP
+    IF EXISTS (SELECT 1 FROM pg_dist_partition p WHERE p.logicalrelid = t AND (p.partmethod = 'h' OR p.repmodel = 't'))
+       AND pg_relation_size(t) + (SELECT coalesce(sum(pg_relation_size(r.relid)), 0)
+                                  FROM pg_partition_tree(t) r WHERE r.relid <> t) > 0
+       AND NOT EXISTS (
+         WITH RECURSIVE referrers(rel) AS (
+           SELECT c.conrelid FROM pg_constraint c WHERE c.contype = 'f' AND c.confrelid = t
+           UNION
+           SELECT c.conrelid FROM pg_constraint c JOIN referrers r ON c.confrelid = r.rel
+           WHERE c.contype = 'f'
+         )
+         SELECT 1 FROM referrers r
+         WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition q WHERE q.logicalrelid = r.rel)) THEN
+      PERFORM truncate_local_data_after_distributing_table(t);
+    END IF;
+  END LOOP;
+END",
+            list.join(", ")
+        ))
+    }
+
+    /// The fixes file: key rebuilds, then foreign keys re-created with the tenant column, then
+    /// the other automatic fixes; fixes that need a decision as comments. Its down part puts
+    /// every key and foreign key it touched back as it was.
+    fn fixes_file(&self, mut header: Vec<String>) -> SqlFile {
+        header.push(
+            "Fixes that need a human decision are written below as comments and never applied."
+                .into(),
+        );
+        let sel = self.sel;
+        let mut keys = Vec::new();
+        let mut fks = Vec::new();
+        let mut other = Vec::new();
+        let mut manual: Vec<Item> = Vec::new();
+        for (t, fs) in &sel.problems {
+            let fixable = sel.fixable.contains(*t);
+            for f in fs {
+                match (fixable, f.code, &f.fix) {
+                    (true, Code::ReferencesBlockedTable, _) => {}
+                    (true, Code::KeyMissingDistributionColumn, Some(fix)) => keys.push((f, fix)),
+                    (true, Code::ForeignKeyMissingDistributionColumn, Some(fix)) => {
+                        fks.push((f, fix))
+                    }
+                    (true, _, Some(fix)) => other.push((f, fix)),
+                    (_, Code::ReferencesBlockedTable, _) | (_, _, None) => {
+                        manual.push(Item::Comment(vec![
+                            format!("{} [{}]: {}", f.table, f.code, f.message),
+                            String::new(),
+                        ]))
+                    }
+                    (false, _, Some(fix)) => {
+                        let why = if f.manual {
+                            "needs a decision"
+                        } else {
+                            "not applied: the table has blockers that need a decision"
+                        };
+                        let mut lines =
+                            vec![format!("{} [{}] ({why}): {}", f.table, f.code, f.message)];
+                        lines.extend(fix.lines().map(|l| format!("  {l}")));
+                        lines.push(String::new());
+                        manual.push(Item::Comment(lines));
+                    }
+                }
+            }
+        }
+        let mut file = SqlFile {
+            header,
+            transaction: true,
+            up: Vec::new(),
+            down: Vec::new(),
+        };
+        for (f, fix) in keys.iter().chain(&fks).chain(&other) {
+            file.up.push(Item::Comment(vec![format!(
+                "{} [{}]: {}",
+                f.table, f.code, f.message
+            )]));
+            file.up.extend(fix_items(fix));
+        }
+        if !manual.is_empty() {
+            file.up.push(Item::Comment(vec![
+                "Not applied (fix these by hand, then generate again):".into(),
+                String::new(),
+            ]));
+            file.up.extend(manual);
+        }
+        file.down = self.restore_fixed();
+        file
+    }
+
+    /// Down part of the fixes: drop the foreign keys the fixes re-created, put the rebuilt keys
+    /// back, then re-add the foreign keys as they were.
+    fn restore_fixed(&self) -> Vec<Item> {
+        let sel = self.sel;
+        let mut touched_fks: BTreeMap<(QualifiedName, String), &ForeignKey> = BTreeMap::new();
+        let mut keys: Vec<(&Table, &Key)> = Vec::new();
+        for t in &sel.fixable {
+            let Some(table) = self.schema.table(t) else {
+                continue;
+            };
+            for k in sel.rebuilt_keys(table) {
+                keys.push((table, k));
+                for (src, fk) in dependents(self.schema, table, k) {
+                    touched_fks.insert((src.name.clone(), fk.name.clone()), fk);
+                }
+            }
+            for fk in &table.foreign_keys {
+                if sel.unaligned(table, fk).is_some() {
+                    touched_fks.insert((t.clone(), fk.name.clone()), fk);
+                }
+            }
+        }
+        let mut out = vec![Item::Comment(vec![
+            "Puts back every key and foreign key the fixes changed, as they were.".into(),
+            String::new(),
+        ])];
+        for (t, name) in touched_fks.keys() {
+            out.push(Item::Statement(format!(
+                "ALTER TABLE {} DROP CONSTRAINT IF EXISTS {}",
+                t.sql(),
+                escape_identifier(name)
+            )));
+        }
+        for (t, k) in keys {
+            match k.kind {
+                KeyKind::UniqueIndex => {
+                    out.push(Item::Statement(format!(
+                        "DROP INDEX IF EXISTS {}",
+                        QualifiedName::new(t.name.schema.clone(), k.name.clone()).sql()
+                    )));
+                    out.push(Item::Statement(k.definition.clone()));
+                }
+                _ => {
+                    out.push(Item::Statement(format!(
+                        "ALTER TABLE {} DROP CONSTRAINT IF EXISTS {}",
+                        t.name.sql(),
+                        escape_identifier(&k.name)
+                    )));
+                    out.push(Item::Statement(format!(
+                        "ALTER TABLE {} ADD CONSTRAINT {} {}",
+                        t.name.sql(),
+                        escape_identifier(&k.name),
+                        k.definition
+                    )));
+                }
+            }
+        }
+        for ((t, name), fk) in &touched_fks {
+            out.push(Item::Statement(format!(
+                "ALTER TABLE {} ADD CONSTRAINT {} {}",
+                t.sql(),
+                escape_identifier(name),
+                fk.definition
+            )));
+        }
+        out
+    }
+}
+
+/// A fix's SQL as statements, its comment lines kept as comments.
+fn fix_items(fix: &str) -> Vec<Item> {
+    let mut out = Vec::new();
+    let comments: Vec<String> = fix
+        .lines()
+        .filter_map(|l| l.trim_start().strip_prefix("--"))
+        .map(|c| c.trim().to_string())
+        .collect();
+    if !comments.is_empty() {
+        out.push(Item::Comment(comments));
+    }
+    match split_statements(fix) {
+        Ok(stmts) => out.extend(stmts.into_iter().map(|s| Item::Statement(s.sql))),
+        // The planner writes complete statements; should one not split, keep it whole.
+        Err(_) => out.push(Item::Statement(
+            fix.trim().trim_end_matches(';').to_string(),
+        )),
+    }
+    out
+}

@@ -1,0 +1,38 @@
+//! What every format's writer shares: the schema and selection it writes from, and the SQL file
+//! in the making that `sql` renders as a dbmate migration and `knex` as a knex one, so both
+//! formats carry the same statements.
+
+use super::layout::Selection;
+use crate::plan::Role;
+use crate::schema::{QualifiedName, Schema};
+
+pub(super) struct Writer<'a> {
+    pub(super) schema: &'a Schema,
+    pub(super) sel: &'a Selection<'a>,
+    pub(super) shard_count: Option<u32>,
+}
+
+/// A SQL migration in the making: header comment lines, then up and down items.
+pub(super) struct SqlFile {
+    pub(super) header: Vec<String>,
+    pub(super) transaction: bool,
+    pub(super) up: Vec<Item>,
+    pub(super) down: Vec<Item>,
+}
+
+pub(super) enum Item {
+    Statement(String),
+    Comment(Vec<String>),
+}
+
+/// The tables of the files before and after the one being written.
+pub(super) struct Around<'a> {
+    pub(super) earlier: &'a [QualifiedName],
+    pub(super) later: &'a [QualifiedName],
+}
+
+impl Writer<'_> {
+    pub(super) fn role(&self, t: &QualifiedName) -> Role {
+        self.sel.role(t).unwrap_or(Role::Local)
+    }
+}
