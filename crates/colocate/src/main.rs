@@ -3,26 +3,19 @@
 //! decision in `colocate-core`.
 
 mod cli;
+mod commands;
 mod config;
-mod demo;
+mod context;
 mod errors;
-mod generate;
-mod migrate;
-mod plan_render;
-mod planning;
 mod render;
 
-use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
 
 use cli::{Cli, Command};
-
-/// Exit codes: the contract CI scripts rely on.
-pub const EXIT_OK: u8 = 0;
-pub const EXIT_FINDINGS: u8 = 1;
-pub const EXIT_ERROR: u8 = 2;
+use commands::{apply, demo, generate, migrate, plan};
+use context::{EXIT_ERROR, EXIT_OK};
 
 fn main() -> ExitCode {
     // Like every Unix filter: a closed pipe (`colocate plan | head`) ends the program quietly
@@ -57,10 +50,10 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Status(a) => migrate::status(g, a),
         Command::New(a) => migrate::new(g, a),
         Command::Baseline(a) => migrate::baseline(g, a),
-        Command::Plan(a) => planning::plan(g, a),
-        Command::Check(a) => planning::check(g, a),
-        Command::Apply(a) => planning::apply(g, a),
-        Command::Undistribute(a) => planning::undistribute(g, a),
+        Command::Plan(a) => plan::plan(g, a),
+        Command::Check(a) => plan::check(g, a),
+        Command::Apply(a) => apply::apply(g, a),
+        Command::Undistribute(a) => apply::undistribute(g, a),
         Command::Generate(a) => generate::run(g, a),
         Command::Demo(a) => demo::run(g, a),
         Command::Completions { shell } => {
@@ -79,9 +72,4 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             Ok(EXIT_OK)
         }
     }
-}
-
-/// Whether to show progress lines: on a terminal, or when asked with -v.
-pub fn show_progress(verbose: bool) -> bool {
-    verbose || std::io::stderr().is_terminal()
 }

@@ -18,7 +18,8 @@ use colocate_pg::local::LocalServer;
 use colocate_pg::{topology, HistoryTable, MigrateOptions, Runner, Target};
 
 use crate::cli::{DemoArgs, Global};
-use crate::{plan_render, render, EXIT_FINDINGS, EXIT_OK};
+use crate::context::{EXIT_FINDINGS, EXIT_OK};
+use crate::render;
 
 mod embedded {
     include!(concat!(env!("OUT_DIR"), "/example_files.rs"));
@@ -88,9 +89,9 @@ pub fn run(_g: &Global, a: &DemoArgs) -> Result<u8> {
         std::time::Duration::from_secs(30),
     );
     let report = runner.migrate(&set, &MigrateOptions::default(), &mut |_| {})?;
-    render::migrate(&report);
+    render::history::migrate(&report);
     println!();
-    render::status(&runner.status(&set)?);
+    render::history::status(&runner.status(&set)?);
 
     client
         .batch_execute(file("sample_data.sql"))
@@ -125,9 +126,9 @@ pub fn run(_g: &Global, a: &DemoArgs) -> Result<u8> {
     }
     let schema = introspect(&mut client, &config.distribution.schema_filter())?;
     let p = plan(&schema, &config.distribution);
-    let check = plan_render::CheckReport::new(&p);
+    let check = render::plan::CheckReport::new(&p);
     println!("\nCHECK");
-    plan_render::check_human(&check);
+    render::plan::check_human(&check);
     if check.citus_installed && !check.converged {
         code = EXIT_FINDINGS;
     }

@@ -13,8 +13,7 @@ use colocate_pg::introspect::introspect;
 
 use crate::cli::{GenerateArgs, GenerateFormat, Global};
 use crate::config::{self, ConfigError};
-use crate::migrate::connect;
-use crate::EXIT_OK;
+use crate::context::{connect, EXIT_OK};
 
 pub fn run(g: &Global, a: &GenerateArgs) -> Result<u8> {
     let config = config::load_from(g.config.as_deref())?;

@@ -1,46 +1,16 @@
-//! `plan` and `check`: introspect the live schema, plan it (pure), render the result.
+//! `apply` and `undistribute`: converge the database to the plan, or take Citus tables back to
+//! local ones, with progress on stderr and the report on stdout.
 
 use anyhow::Result;
-use colocate_core::plan::{plan as make_plan, Plan};
-use colocate_pg::introspect::introspect;
-
 use colocate_core::schema::QualifiedName;
 use colocate_pg::apply::{ApplyEvent, ApplyOptions};
 use colocate_pg::undistribute::{UndistributeEvent, UndistributeOptions};
 use colocate_pg::Target;
 
-use crate::cli::{
-    ApplyArgs, CheckArgs, CheckFormat, Format, Global, PlanArgs, PlanFormat, UndistributeArgs,
-};
+use crate::cli::{ApplyArgs, Format, Global, UndistributeArgs};
 use crate::config;
-use crate::migrate::connect;
-use crate::plan_render as r;
-use crate::{EXIT_FINDINGS, EXIT_OK};
-
-/// Read the configuration, introspect the database and plan it.
-pub fn load_plan(g: &Global, application: &str) -> Result<Plan> {
-    let config = config::load_from(g.config.as_deref())?;
-    let dist = &config.distribution;
-    let mut client = connect(g, application)?;
-    let schema = introspect(&mut client, &dist.schema_filter())?;
-    Ok(make_plan(&schema, dist))
-}
-
-pub fn plan(g: &Global, a: &PlanArgs) -> Result<u8> {
-    let p = load_plan(g, "colocate plan")?;
-    match a.format {
-        PlanFormat::Human => r::human(&p),
-        PlanFormat::Json => crate::render::json("plan", &p),
-        PlanFormat::Sql => print!("{}", r::sql(&p)),
-        PlanFormat::Dot => print!("{}", r::dot(&p)),
-        PlanFormat::Mermaid => print!("{}", r::mermaid(&p)),
-    }
-    Ok(if p.has_problems() {
-        EXIT_FINDINGS
-    } else {
-        EXIT_OK
-    })
-}
+use crate::context::{confirm, connect, show_progress, EXIT_OK};
+use crate::render::{self, plan as r};
 
 pub fn apply(g: &Global, a: &ApplyArgs) -> Result<u8> {
     let config = config::load_from(g.config.as_deref())?;
@@ -55,7 +25,7 @@ pub fn apply(g: &Global, a: &ApplyArgs) -> Result<u8> {
         more_connections: Some(target),
         ..ApplyOptions::default()
     };
-    let show = crate::show_progress(g.verbose);
+    let show = show_progress(g.verbose);
     let json = a.format == Format::Json;
     let started = std::time::Instant::now();
     let mut on_event = |e: ApplyEvent<'_>| match e {
@@ -83,7 +53,7 @@ pub fn apply(g: &Global, a: &ApplyArgs) -> Result<u8> {
             elapsed,
         } if json => {
             let line = serde_json::json!({
-                "version": crate::render::JSON_VERSION,
+                "version": render::JSON_VERSION,
                 "event": "step",
                 "index": index,
                 "total": total,
@@ -102,7 +72,7 @@ pub fn apply(g: &Global, a: &ApplyArgs) -> Result<u8> {
     if json {
         let mut v = serde_json::to_value(&report)?;
         if let serde_json::Value::Object(m) = &mut v {
-            m.insert("version".into(), crate::render::JSON_VERSION.into());
+            m.insert("version".into(), render::JSON_VERSION.into());
             m.insert("event".into(), "summary".into());
         }
         println!("{v}");
@@ -128,7 +98,7 @@ pub fn undistribute(g: &Global, a: &UndistributeArgs) -> Result<u8> {
         filter: config.distribution.schema_filter(),
         ..UndistributeOptions::default()
     };
-    let show = crate::show_progress(g.verbose);
+    let show = show_progress(g.verbose);
     let mut events = |e: UndistributeEvent<'_>| match e {
         UndistributeEvent::Waiting { holder } => {
             eprintln!("waiting for the converge lock, held by {holder}")
@@ -157,7 +127,7 @@ pub fn undistribute(g: &Global, a: &UndistributeArgs) -> Result<u8> {
         colocate_pg::undistribute::undistribute(&mut client, &opts, &mut events)?
     } else {
         let n: usize = preview.groups.iter().map(|g| g.tables.len()).sum();
-        crate::migrate::confirm(
+        confirm(
             g,
             &format!("undistribute {n} Citus table(s) back to local tables"),
         )?;
@@ -165,30 +135,8 @@ pub fn undistribute(g: &Global, a: &UndistributeArgs) -> Result<u8> {
         colocate_pg::undistribute::undistribute(&mut client, &opts, &mut events)?
     };
     match a.format {
-        Format::Json => crate::render::json("undistribute", &report),
+        Format::Json => render::json("undistribute", &report),
         Format::Human => r::undistribute_human(&report),
     }
     Ok(EXIT_OK)
-}
-
-pub fn check(g: &Global, a: &CheckArgs) -> Result<u8> {
-    let p = load_plan(g, "colocate check")?;
-    let report = r::CheckReport::new(&p);
-    match a.format {
-        CheckFormat::Human => r::check_human(&report),
-        CheckFormat::Json => crate::render::json("check", &report),
-        CheckFormat::Github => r::check_github(&report, a.require_citus),
-    }
-    if !report.citus_installed {
-        return Ok(if a.require_citus {
-            EXIT_FINDINGS
-        } else {
-            EXIT_OK
-        });
-    }
-    Ok(if report.drift.is_empty() {
-        EXIT_OK
-    } else {
-        EXIT_FINDINGS
-    })
 }

@@ -1,7 +1,7 @@
 //! `migrate`, `rollback`, `status`, `new` and `baseline`: load the configuration and the merged
 //! migration set (bad input fails here, before any connection), then hand over to the runner.
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -9,14 +9,14 @@ use anyhow::{bail, Context, Result};
 use colocate_core::history::RollbackScope;
 use colocate_core::{parse_file_name, MigrationId, MigrationSet};
 use colocate_pg::runner::BaselineSource;
-use colocate_pg::{Event, HistoryTable, MigrateOptions, Runner, Target};
+use colocate_pg::{Event, HistoryTable, MigrateOptions, Runner};
 
 use crate::cli::{
     BaselineArgs, Format, Global, MigrateArgs, NewArgs, RollbackArgs, RollbackTo, StatusArgs,
 };
 use crate::config::{self, Config, ConfigError};
-use crate::render;
-use crate::{EXIT_FINDINGS, EXIT_OK};
+use crate::context::{confirm, connect, show_progress, EXIT_FINDINGS, EXIT_OK};
+use crate::render::{self, history as r};
 
 /// The configuration and the merged migration set.
 pub fn load(g: &Global) -> Result<(Config, MigrationSet)> {
@@ -26,13 +26,8 @@ pub fn load(g: &Global) -> Result<(Config, MigrationSet)> {
     Ok((config, set))
 }
 
-pub fn connect(g: &Global, application: &str) -> Result<colocate_pg::Client> {
-    let target = Target::new(g.database_url.as_deref())?;
-    Ok(target.connect(application)?)
-}
-
 fn progress(verbose: bool) -> impl FnMut(Event<'_>) {
-    let show = crate::show_progress(verbose);
+    let show = show_progress(verbose);
     move |e| match e {
         Event::Waiting { lock, holder } => {
             eprintln!("waiting for the {lock}, held by {holder}")
@@ -76,7 +71,7 @@ pub fn migrate(g: &Global, a: &MigrateArgs) -> Result<u8> {
     let report = runner.migrate(&set, &opts, &mut progress(g.verbose))?;
     match a.format {
         Format::Json => render::json("migrate", &report),
-        Format::Human => render::migrate(&report),
+        Format::Human => r::migrate(&report),
     }
     Ok(EXIT_OK)
 }
@@ -99,7 +94,7 @@ pub fn rollback(g: &Global, a: &RollbackArgs) -> Result<u8> {
     if a.dry_run || preview.reverted.is_empty() {
         match a.format {
             Format::Json => render::json("rollback", &preview),
-            Format::Human => render::rollback(&preview),
+            Format::Human => r::rollback(&preview),
         }
         return Ok(EXIT_OK);
     }
@@ -119,33 +114,9 @@ pub fn rollback(g: &Global, a: &RollbackArgs) -> Result<u8> {
     let report = runner.rollback(&set, scope, false, &mut progress(g.verbose))?;
     match a.format {
         Format::Json => render::json("rollback", &report),
-        Format::Human => render::rollback(&report),
+        Format::Human => r::rollback(&report),
     }
     Ok(EXIT_OK)
-}
-
-/// Ask on a terminal; elsewhere require `--yes`.
-pub fn confirm(g: &Global, what: &str) -> Result<()> {
-    if g.yes {
-        return Ok(());
-    }
-    if !std::io::stdin().is_terminal() {
-        bail!(ConfigError {
-            message: format!("refusing to {what} without confirmation"),
-            hint: Some("pass --yes to confirm when not running on a terminal".into()),
-        });
-    }
-    eprint!("{what}? [y/N] ");
-    std::io::stderr().flush().ok();
-    let mut answer = String::new();
-    std::io::stdin().read_line(&mut answer)?;
-    if matches!(answer.trim(), "y" | "Y" | "yes") {
-        return Ok(());
-    }
-    bail!(ConfigError {
-        message: "cancelled: nothing was rolled back".into(),
-        hint: None,
-    })
 }
 
 pub fn status(g: &Global, a: &StatusArgs) -> Result<u8> {
@@ -159,7 +130,7 @@ pub fn status(g: &Global, a: &StatusArgs) -> Result<u8> {
     let report = runner.status(&set)?;
     match a.format {
         Format::Json => render::json("status", &report),
-        Format::Human => render::status(&report),
+        Format::Human => r::status(&report),
     }
     Ok(if a.check && report.needs_attention() {
         EXIT_FINDINGS
@@ -187,7 +158,7 @@ pub fn baseline(g: &Global, a: &BaselineArgs) -> Result<u8> {
     let report = runner.baseline(&set, &source, &mut progress(g.verbose))?;
     match a.format {
         Format::Json => render::json("baseline", &report),
-        Format::Human => render::baseline(&report),
+        Format::Human => r::baseline(&report),
     }
     Ok(EXIT_OK)
 }

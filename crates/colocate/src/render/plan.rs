@@ -7,22 +7,9 @@ use std::fmt::Write as _;
 use colocate_core::plan::{Drift, Finding, Plan, Role, Severity, State, TablePlan};
 use colocate_core::schema::QualifiedName;
 use colocate_core::sqltext::comment;
-use comfy_table::{presets, ContentArrangement, Table};
 use serde::Serialize;
 
-fn table(header: &[&str]) -> Table {
-    let mut t = Table::new();
-    t.load_preset(presets::NOTHING)
-        .set_content_arrangement(ContentArrangement::Disabled)
-        .set_header(header.to_vec());
-    t
-}
-
-fn push_table(out: &mut String, t: &Table) {
-    for line in t.to_string().lines() {
-        let _ = writeln!(out, "{}", line.trim_end());
-    }
-}
+use super::{push_table, table};
 
 fn citus_line(p: &Plan) -> String {
     match (&p.citus.installed, p.citus.available) {

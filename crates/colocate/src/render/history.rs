@@ -1,40 +1,10 @@
-//! What users read: human tables and JSON (the same serde structs the library returns, under a
-//! top-level `version`). Results go to stdout; progress and warnings to stderr.
+//! How the migration commands read: `migrate`, `rollback`, `baseline` and `status` as tables.
 
 use colocate_core::history::{Status, StatusReport};
 use colocate_pg::runner::{BaselineReport, RunItem};
 use colocate_pg::{MigrateReport, RollbackReport};
-use comfy_table::{presets, ContentArrangement, Table};
-use serde::Serialize;
 
-/// The JSON output format's version: bumped when a field changes meaning or goes away.
-pub const JSON_VERSION: u32 = 1;
-
-pub fn json<T: Serialize>(command: &str, value: &T) {
-    let mut v = serde_json::to_value(value).unwrap_or(serde_json::Value::Null);
-    if let serde_json::Value::Object(map) = &mut v {
-        map.insert("version".into(), JSON_VERSION.into());
-        map.insert("command".into(), command.into());
-    }
-    println!(
-        "{}",
-        serde_json::to_string_pretty(&v).unwrap_or_else(|_| "{}".into())
-    );
-}
-
-fn table(header: &[&str]) -> Table {
-    let mut t = Table::new();
-    t.load_preset(presets::NOTHING)
-        .set_content_arrangement(ContentArrangement::Disabled)
-        .set_header(header.to_vec());
-    t
-}
-
-fn print_table(t: &Table) {
-    for line in t.to_string().lines() {
-        println!("{}", line.trim_end());
-    }
-}
+use super::{print_table, table};
 
 fn dry_run_listing(verb: &str, items: &[RunItem]) {
     if items.is_empty() {

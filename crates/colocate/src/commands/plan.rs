@@ -1,0 +1,57 @@
+//! `plan` and `check`: introspect the live schema, plan it (pure), render the result.
+
+use anyhow::Result;
+use colocate_core::plan::{plan as make_plan, Plan};
+use colocate_pg::introspect::introspect;
+
+use crate::cli::{CheckArgs, CheckFormat, Global, PlanArgs, PlanFormat};
+use crate::config;
+use crate::context::{connect, EXIT_FINDINGS, EXIT_OK};
+use crate::render::{self, plan as r};
+
+/// Read the configuration, introspect the database and plan it.
+pub fn load_plan(g: &Global, application: &str) -> Result<Plan> {
+    let config = config::load_from(g.config.as_deref())?;
+    let dist = &config.distribution;
+    let mut client = connect(g, application)?;
+    let schema = introspect(&mut client, &dist.schema_filter())?;
+    Ok(make_plan(&schema, dist))
+}
+
+pub fn plan(g: &Global, a: &PlanArgs) -> Result<u8> {
+    let p = load_plan(g, "colocate plan")?;
+    match a.format {
+        PlanFormat::Human => r::human(&p),
+        PlanFormat::Json => render::json("plan", &p),
+        PlanFormat::Sql => print!("{}", r::sql(&p)),
+        PlanFormat::Dot => print!("{}", r::dot(&p)),
+        PlanFormat::Mermaid => print!("{}", r::mermaid(&p)),
+    }
+    Ok(if p.has_problems() {
+        EXIT_FINDINGS
+    } else {
+        EXIT_OK
+    })
+}
+
+pub fn check(g: &Global, a: &CheckArgs) -> Result<u8> {
+    let p = load_plan(g, "colocate check")?;
+    let report = r::CheckReport::new(&p);
+    match a.format {
+        CheckFormat::Human => r::check_human(&report),
+        CheckFormat::Json => render::json("check", &report),
+        CheckFormat::Github => r::check_github(&report, a.require_citus),
+    }
+    if !report.citus_installed {
+        return Ok(if a.require_citus {
+            EXIT_FINDINGS
+        } else {
+            EXIT_OK
+        });
+    }
+    Ok(if report.drift.is_empty() {
+        EXIT_OK
+    } else {
+        EXIT_FINDINGS
+    })
+}
