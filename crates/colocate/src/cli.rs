@@ -230,7 +230,8 @@ pub struct ApplyArgs {
     #[arg(long)]
     pub online: bool,
     /// With --online: tables estimated above this many rows are distributed concurrently.
-    #[arg(long, value_name = "ROWS", default_value_t = 100_000)]
+    #[arg(long, value_name = "ROWS", default_value_t = 100_000,
+          value_parser = clap::value_parser!(i64).range(0..))]
     pub online_threshold: i64,
     /// Leave blocked and conflicting tables as they are, converge the rest, and report them.
     #[arg(long)]
@@ -298,9 +299,16 @@ pub struct DemoArgs {
     pub keep: bool,
     /// With Citus installed: start this many workers on loopback ports beside the coordinator
     /// (0: the coordinator holds the shards itself).
-    #[arg(long, value_name = "N", default_value_t = 0)]
-    pub workers: usize,
+    #[arg(long, value_name = "N", default_value_t = 0,
+          value_parser = clap::value_parser!(u16).range(0..=MAX_DEMO_WORKERS))]
+    pub workers: u16,
 }
+
+/// PostgreSQL keeps `lock_timeout` as whole milliseconds in a 32-bit integer.
+const MAX_TIMEOUT_MS: f64 = i32::MAX as f64;
+
+/// More workers than this on one machine demonstrate nothing but port exhaustion.
+const MAX_DEMO_WORKERS: i64 = 16;
 
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
@@ -311,13 +319,19 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let n: f64 = num
         .parse()
         .map_err(|_| format!("'{s}' is not a duration (try 30s, 500ms, 2m)"))?;
-    let secs = match unit {
-        "ms" => n / 1000.0,
-        "s" => n,
-        "m" | "min" => n * 60.0,
+    let ms = match unit {
+        "ms" => n,
+        "s" => n * 1000.0,
+        "m" | "min" => n * 60_000.0,
         _ => return Err(format!("unknown unit '{unit}' in '{s}' (use ms, s or m)")),
     };
-    Ok(Duration::from_secs_f64(secs))
+    if !ms.is_finite() || ms > MAX_TIMEOUT_MS {
+        return Err(format!(
+            "'{s}' is longer than the server allows (at most {}ms, about 24 days)",
+            MAX_TIMEOUT_MS as i64
+        ));
+    }
+    Ok(Duration::from_secs_f64(ms / 1000.0))
 }
 
 fn parse_rollback_target(s: &str) -> Result<RollbackTo, String> {
@@ -340,6 +354,28 @@ mod tests {
         assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
         assert_eq!(parse_duration("5").unwrap(), Duration::from_secs(5));
         assert!(parse_duration("5h").is_err());
+    }
+
+    #[test]
+    fn extreme_durations_are_refused_not_panics() {
+        for s in [
+            "100000000000000000000s",
+            "99999999999999999999999999999999999999999999ms",
+            &"9".repeat(400),
+            "2147484s",
+            "25days",
+            ".",
+            "1.2.3s",
+            "",
+            "-1s",
+        ] {
+            assert!(parse_duration(s).is_err(), "{s:?} was accepted");
+        }
+        assert_eq!(
+            parse_duration("2147483647ms").unwrap(),
+            Duration::from_millis(2_147_483_647)
+        );
+        assert_eq!(parse_duration("0s").unwrap(), Duration::ZERO);
     }
 
     #[test]

@@ -420,3 +420,75 @@ fn sql_before_the_up_marker_is_refused() {
         r.stderr
     );
 }
+
+// --- Numbers and durations --------------------------------------------------------------------
+
+/// Every option that takes a number or a duration, fed values past every limit: each is refused
+/// with one error line naming the option (exit 2), never a panic (exit 101), and nothing changes.
+#[test]
+fn extreme_numbers_and_durations_are_refused_without_a_panic() {
+    let p = Project::new();
+    p.write("m", "20240101000000_fine.sql", &create_table("fine"));
+    let huge = "9".repeat(400);
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["migrate", "--lock-timeout", "100000000000000000000s"],
+            "--lock-timeout",
+        ),
+        (vec!["migrate", "--lock-timeout", &huge], "--lock-timeout"),
+        (
+            vec!["migrate", "--lock-timeout", "2147484s"],
+            "--lock-timeout",
+        ),
+        (vec!["migrate", "--lock-timeout", "inf"], "--lock-timeout"),
+        (vec!["migrate", "--lock-timeout", "nan"], "--lock-timeout"),
+        (vec!["migrate", "--lock-timeout=-1s"], "--lock-timeout"),
+        (vec!["migrate", "--target", &huge], "--target"),
+        (
+            vec!["rollback", "--steps", "99999999999999999999999"],
+            "--steps",
+        ),
+        (vec!["rollback", "--steps=-1"], "--steps"),
+        (vec!["rollback", "--to", &huge], "--to"),
+        (
+            vec!["rollback", "--lock-timeout", "99999999999m"],
+            "--lock-timeout",
+        ),
+        (vec!["apply", "--online-threshold=-5"], "--online-threshold"),
+        (
+            vec!["apply", "--online-threshold", "99999999999999999999"],
+            "--online-threshold",
+        ),
+        (vec!["apply", "--lock-timeout", "1e400s"], "--lock-timeout"),
+        (
+            vec![
+                "undistribute",
+                "--all",
+                "--lock-timeout",
+                "100000000000000000000ms",
+            ],
+            "--lock-timeout",
+        ),
+        (
+            vec!["generate", "--out", "g", "--tables-per-file", "0"],
+            "--tables-per-file",
+        ),
+        (
+            vec!["generate", "--out", "g", "--tables-per-file", "99999999999"],
+            "--tables-per-file",
+        ),
+        (vec!["demo", "--workers", "100000"], "--workers"),
+    ];
+    for (args, option) in &cases {
+        let r = p.colocate(&["m"], args);
+        assert_ne!(r.code, Some(101), "{args:?} panicked:\n{}", r.stderr);
+        let r = r.expect(2);
+        assert!(!r.stderr.contains("panicked"), "{args:?}: {}", r.stderr);
+        assert!(r.error_line().contains(option), "{args:?}: {}", r.stderr);
+        assert_untouched(&p);
+    }
+    // The largest value the server accepts still works.
+    p.colocate(&["m"], &["migrate", "--lock-timeout", "2147483647ms"])
+        .expect(0);
+    assert!(p.table_exists("fine"));
+}

@@ -53,7 +53,7 @@ struct ExampleConfig {
 pub fn run(_g: &Global, a: &DemoArgs) -> Result<u8> {
     let started = Instant::now();
     eprintln!("starting a throwaway PostgreSQL on 127.0.0.1 ...");
-    let server = LocalServer::start(a.keep, a.workers)?;
+    let server = LocalServer::start(a.keep, usize::from(a.workers))?;
     if server.citus() {
         eprintln!(
             "citus is installed: a coordinator{}",
