@@ -50,6 +50,33 @@ impl QualifiedName {
     }
 }
 
+/// Split a table name as written in configuration (`name` or `schema.name`, parts optionally
+/// double-quoted) into its optional schema and its name, refusing what names no table: an empty
+/// part, more than two parts, an unclosed quote.
+pub fn split_table_name(text: &str) -> Result<(Option<String>, String), String> {
+    if text.chars().filter(|c| *c == '"').count() % 2 == 1 {
+        return Err(format!("'{text}' has an unclosed double quote"));
+    }
+    let parts = split_dotted(text);
+    if parts.iter().any(|p| p.is_empty()) {
+        return Err(if text.is_empty() {
+            "the name is empty".to_string()
+        } else {
+            format!("'{text}' has an empty part")
+        });
+    }
+    match <[String; 1]>::try_from(parts.clone()) {
+        Ok([name]) => Ok((None, name)),
+        Err(_) => match <[String; 2]>::try_from(parts) {
+            Ok([schema, name]) => Ok((Some(schema), name)),
+            Err(_) => Err(format!(
+                "'{text}' has more than two parts (write `table` or `schema.table`; quote a part \
+                 that holds a dot)"
+            )),
+        },
+    }
+}
+
 /// Split `a.b` on dots outside double quotes, unquoting each part.
 fn split_dotted(text: &str) -> Vec<String> {
     let mut parts = Vec::new();
@@ -417,5 +444,25 @@ mod tests {
             "'\"Billing.Ops\".\"Invoice \"\"Lines\"\"\"'"
         );
         assert_eq!(QualifiedName::new("app", "users").to_string(), "app.users");
+    }
+
+    #[test]
+    fn table_names_are_split_strictly() {
+        assert_eq!(split_table_name("t"), Ok((None, "t".into())));
+        assert_eq!(
+            split_table_name("ops.hist"),
+            Ok((Some("ops".into()), "hist".into()))
+        );
+        assert_eq!(
+            split_table_name("\"we\"\"ird\""),
+            Ok((None, "we\"ird".into()))
+        );
+        assert_eq!(
+            split_table_name("\"a.b\".c"),
+            Ok((Some("a.b".into()), "c".into()))
+        );
+        for bad in ["", "a.b.c", ".t", "t.", "\"\"", "\"open", "a..b"] {
+            assert!(split_table_name(bad).is_err(), "{bad:?} was accepted");
+        }
     }
 }

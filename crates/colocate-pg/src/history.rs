@@ -16,13 +16,12 @@ pub struct TableName {
 }
 
 impl TableName {
+    /// Parts may be double-quoted like every configured name (`"Ops"."hist"`); configuration is
+    /// validated before it gets here, so a name that splits into nothing is taken whole.
     pub fn new(name: &str) -> TableName {
-        match name.split_once('.') {
-            Some((s, t)) => TableName {
-                schema: Some(s.to_string()),
-                table: t.to_string(),
-            },
-            None => TableName {
+        match colocate_core::schema::split_table_name(name) {
+            Ok((schema, table)) => TableName { schema, table },
+            Err(_) => TableName {
                 schema: None,
                 table: name.to_string(),
             },

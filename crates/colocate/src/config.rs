@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use colocate_core::distribution::DistributionConfig;
+use colocate_core::distribution::{ConfigProblem, DistributionConfig, Key};
 use serde::Deserialize;
 
 pub const FILE_NAME: &str = "colocate.toml";
@@ -39,7 +39,8 @@ impl Config {
     pub fn load(explicit: Option<&Path>, cwd: &Path) -> Result<Config> {
         let path = match explicit {
             Some(p) => {
-                if !p.is_file() {
+                // Anything readable is a config (`--config /dev/null` is an empty one).
+                if p.is_dir() || !p.exists() {
                     let what = if p.is_dir() {
                         "is a directory, not a file"
                     } else {
@@ -82,6 +83,7 @@ impl Config {
                 None => "see the configuration section of the README".into(),
             }),
         })?;
+        config.validate(&path, &text)?;
         let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
         config.migration_dirs = config
             .migration_dirs
@@ -90,6 +92,45 @@ impl Config {
             .collect();
         config.path = Some(path);
         Ok(config)
+    }
+
+    /// Refuse, before anything connects, what cannot mean what it says: the first problem is
+    /// the error, named by file, line and setting; the hint says how many more there are.
+    fn validate(&self, path: &Path, text: &str) -> Result<()> {
+        let mut problems = self.distribution.validate();
+        if let Some(h) = &self.history_table {
+            if let Err(e) = colocate_core::schema::split_table_name(h) {
+                problems.insert(
+                    0,
+                    ConfigProblem {
+                        path: vec![Key::Name("history_table".into())],
+                        message: format!("not a table name: {e}"),
+                        hint: Some(
+                            "write `history_table = \"table\"` or `\"schema.table\"`".into(),
+                        ),
+                    },
+                );
+            }
+        }
+        let Some(first) = problems.first() else {
+            return Ok(());
+        };
+        let at = match line_of(text, &first.path) {
+            Some(line) => format!("{}:{line}", path.display()),
+            None => path.display().to_string(),
+        };
+        let more = match problems.len() - 1 {
+            0 => String::new(),
+            1 => " (and 1 more problem in the file)".into(),
+            n => format!(" (and {n} more problems in the file)"),
+        };
+        bail!(ConfigError {
+            message: format!("{at}: {}: {}{more}", first.setting(), first.message),
+            hint: first
+                .hint
+                .clone()
+                .or_else(|| { Some("see the configuration section of docs/cli.md".into()) }),
+        })
     }
 
     /// `--dir` wins over `migration_dirs`.
@@ -113,6 +154,35 @@ impl Config {
             .as_deref()
             .unwrap_or(colocate_pg::history::DEFAULT_HISTORY_TABLE)
     }
+}
+
+/// The line a setting is written on, found by walking the file's own syntax tree.
+fn line_of(text: &str, path: &[Key]) -> Option<usize> {
+    use toml_edit::{Item, Value};
+    enum Node<'a> {
+        Item(&'a Item),
+        Value(&'a Value),
+    }
+    let doc = toml_edit::ImDocument::parse(text).ok()?;
+    let mut node = Node::Item(doc.as_item());
+    for k in path {
+        node = match (node, k) {
+            (Node::Item(i), Key::Name(n)) => match i {
+                Item::Value(v) => Node::Value(v.as_inline_table()?.get(n)?),
+                _ => Node::Item(i.get(n.as_str())?),
+            },
+            (Node::Value(v), Key::Name(n)) => Node::Value(v.as_inline_table()?.get(n)?),
+            (Node::Item(Item::Value(v)), Key::Index(i)) | (Node::Value(v), Key::Index(i)) => {
+                Node::Value(v.as_array()?.get(*i)?)
+            }
+            (Node::Item(_), Key::Index(_)) => return None,
+        };
+    }
+    let span = match node {
+        Node::Item(i) => i.span(),
+        Node::Value(v) => v.span(),
+    }?;
+    Some(text[..span.start.min(text.len())].matches('\n').count() + 1)
 }
 
 /// Read `--config` strictly enough that a typo is caught, with context for the caller.
@@ -166,5 +236,54 @@ mod tests {
     fn no_dirs_anywhere_is_an_error() {
         let err = Config::default().dirs(&[]).unwrap_err();
         assert!(err.to_string().contains("no migration directories"));
+    }
+
+    fn refusal(toml_text: &str) -> String {
+        let tmp = tempfile::tempdir().unwrap();
+        let p = tmp.path().join(FILE_NAME);
+        std::fs::write(&p, toml_text).unwrap();
+        let err = Config::load(Some(&p), tmp.path()).unwrap_err();
+        let message = err.downcast_ref::<ConfigError>().unwrap().message.clone();
+        message.replace(&p.display().to_string(), "FILE")
+    }
+
+    #[test]
+    fn problems_name_file_line_and_setting() {
+        assert_eq!(
+            refusal("history_table = \"x\"\n\n[distribution]\nshard_count = 0\n"),
+            "FILE:4: distribution.shard_count: shard_count = 0 is outside what Citus accepts (1 to 64000)"
+        );
+        assert_eq!(
+            refusal("history_table = \"a.b.c\"\n[distribution]\nshard_count = 0\n"),
+            "FILE:1: history_table: not a table name: 'a.b.c' has more than two parts (write `table` or `schema.table`; quote a part that holds a dot) (and 1 more problem in the file)"
+        );
+        assert!(refusal("history_table = \"\"\n")
+            .starts_with("FILE:1: history_table: not a table name: the name is empty"));
+        assert_eq!(
+            refusal("[distribution]\nreference = [\n  \"a\",\n  { table = \"b\" },\n]\nlocal = [\"x\", { table = \"b\", reason = \"r\" }]\n"),
+            "FILE:6: distribution.local[1]: public.b is made local here but a reference table at distribution.reference[1]"
+        );
+        assert_eq!(
+            refusal("[distribution.tables.tenants]\nreason = \"ops\"\nrole = \"local\"\n"),
+            "FILE:3: distribution.tables.tenants.role: public.tenants is the root table, which is always distributed; it cannot be local"
+        );
+        assert_eq!(
+            refusal("[distribution]\ntables = { t = { role = \"local\", column = \"c\" } }\n"),
+            "FILE:2: distribution.tables.t.column: public.t has a distribution column but is made local"
+        );
+    }
+
+    #[test]
+    fn a_quoted_history_table_is_unquoted_like_every_other_name() {
+        let tmp = tempfile::tempdir().unwrap();
+        let p = tmp.path().join(FILE_NAME);
+        std::fs::write(&p, "history_table = '\"we\"\"ird\"'\n").unwrap();
+        assert!(Config::load(Some(&p), tmp.path()).is_ok());
+    }
+
+    #[test]
+    fn any_readable_file_is_a_config() {
+        let c = Config::load(Some(Path::new("/dev/null")), Path::new("/")).unwrap();
+        assert!(c.migration_dirs.is_empty());
     }
 }

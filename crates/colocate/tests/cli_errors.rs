@@ -247,6 +247,83 @@ fn config_flag_to_a_missing_file() {
     snapshot(&p, "bad_config_missing_file", &r);
 }
 
+/// Settings that cannot mean what they say are refused before anything connects, by every
+/// command that reads them, with file, line and setting named. Before, `shard_count = 0` passed
+/// `plan` and failed `apply` at step 6 after reference tables were made and a key dropped.
+#[test]
+fn contradictory_distribution_settings_are_refused_before_connecting() {
+    let p = Project::new();
+    p.write("db", "20240101000000_fine.sql", &create_table("fine"));
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "[distribution]\nshard_count = 0\n",
+            ":3: distribution.shard_count:",
+            "1 to 64000",
+        ),
+        (
+            "[distribution]\nreference = [\"t\"]\nlocal = [\"t\"]\n",
+            ":4: distribution.local[0]:",
+            "made local here but a reference table",
+        ),
+        (
+            "[distribution]\nlocal = [\"tenants\"]\n",
+            ":3: distribution.local[0]:",
+            "root table",
+        ),
+        (
+            "history_table = \"a.b.c\"\n",
+            ":2: history_table:",
+            "more than two parts",
+        ),
+        ("history_table = \"\"\n", ":2: history_table:", "empty"),
+        (
+            "[distribution]\nlocal = [{ reason = \"x\" }]\n",
+            "needs `table`",
+            "",
+        ),
+    ];
+    for (body, at, words) in cases {
+        let text = format!("migration_dirs = [\"db\"]\n{body}");
+        let cfg = with_config(&p, text.as_bytes());
+        for command in [&["migrate"][..], &["plan"], &["apply"], &["check"]] {
+            let r = p.colocate_in(".", command).expect(2);
+            let err = r.only_error();
+            assert!(err.contains(&cfg.display().to_string()), "{body}: {err}");
+            assert!(err.contains(at), "{body}: {err}");
+            assert!(err.contains(words), "{body}: {err}");
+            assert_untouched(&p);
+        }
+    }
+    // An entry without `table` is named by its line too.
+    with_config(
+        &p,
+        b"migration_dirs = [\"db\"]\n[distribution]\nlocal = [{ reason = \"x\" }]\n",
+    );
+    let r = p.colocate_in(".", &["plan"]).expect(2);
+    assert!(
+        r.hint_line().unwrap_or_default().contains("line 3"),
+        "{}",
+        r.stderr
+    );
+}
+
+/// `history_table = '"we""ird"'` is a quoted identifier like every configured name: the table
+/// made is `we"ird`, not one whose name holds the quotes.
+#[test]
+fn a_quoted_history_table_name_is_unquoted() {
+    let p = Project::new();
+    p.write("db", "20240101000000_fine.sql", &create_table("fine"));
+    with_config(
+        &p,
+        b"migration_dirs = [\"db\"]\nhistory_table = '\"we\"\"ird\"'\n",
+    );
+    p.colocate_in(".", &["migrate"]).expect(0);
+    assert_eq!(
+        p.count("SELECT count(*) FROM pg_class WHERE relname = 'we\"ird' AND relkind = 'r'"),
+        1
+    );
+}
+
 // --- Connections --------------------------------------------------------------------------------
 
 #[test]
