@@ -324,6 +324,50 @@ fn a_quoted_history_table_name_is_unquoted() {
     );
 }
 
+/// `ROLLBACK` inside a transactional migration ended colocate's transaction: exit 0, recorded
+/// applied, half the work gone. `COMMIT` then a failure said "rolled back, nothing kept" while
+/// tables existed. Both are refused before anything runs, naming file, line and the way out.
+#[test]
+fn transaction_control_in_a_transactional_migration_is_refused_before_anything_runs() {
+    for (stmt, word) in [
+        ("ROLLBACK", "ROLLBACK"),
+        ("commit", "COMMIT"),
+        ("begin", "BEGIN"),
+    ] {
+        let p = Project::new();
+        p.write("m", "20240101000000_first.sql", &create_table("first"));
+        let bad = p.write(
+            "m",
+            "20240102000000_second.sql",
+            &format!(
+                "-- migrate:up\ncreate table a (id int);\n{stmt};\ncreate table b (id int);\n"
+            ),
+        );
+        let r = refused(&p, &["m"], &["migrate"]);
+        let err = r.only_error();
+        assert!(
+            err.contains(&format!("{}:3: {word}", bad.display())),
+            "{err}"
+        );
+        assert!(
+            r.hint_line()
+                .unwrap_or_default()
+                .contains("transaction:false"),
+            "{}",
+            r.stderr
+        );
+    }
+    // Marked non-transactional, the file manages its own transaction and runs.
+    let p = Project::new();
+    p.write(
+        "m",
+        "20240101000000_own.sql",
+        "-- migrate:up transaction:false\nbegin;\ncreate table own (id int);\ncommit;\n",
+    );
+    p.colocate(&["m"], &["migrate"]).expect(0);
+    assert!(p.table_exists("own"));
+}
+
 // --- Connections --------------------------------------------------------------------------------
 
 #[test]

@@ -14,7 +14,8 @@ pub enum MigrationError {
     DirNotFound { path: PathBuf },
     #[error("migration directory {} is not a directory", .path.display())]
     NotADirectory { path: PathBuf },
-    #[error("{}: cannot read: {source}", .path.display())]
+    /// The OS error is the source, printed once by whoever walks the chain.
+    #[error("{}: cannot read", .path.display())]
     Io {
         path: PathBuf,
         #[source]
@@ -60,6 +61,19 @@ pub enum MigrationError {
         line: usize,
         marker: &'static str,
         option: String,
+    },
+    /// `BEGIN`, `COMMIT`, `ROLLBACK`… in a section colocate runs in its own transaction: it would
+    /// end that transaction, so the history row and the rest of the section would no longer
+    /// commit or roll back together.
+    #[error(
+        "{}:{line}: {statement} in a transactional -- migrate:{marker} section would end the transaction colocate runs it in",
+        .path.display()
+    )]
+    TransactionControl {
+        path: PathBuf,
+        line: usize,
+        marker: &'static str,
+        statement: String,
     },
     #[error("{}: the up section has no statements", .path.display())]
     EmptyUp { path: PathBuf },
@@ -111,6 +125,9 @@ impl MigrationError {
                 "write `-- migrate:up transaction:false` to run that part outside a transaction"
             }
             MigrationError::EmptyUp { .. } => "add the SQL to run below -- migrate:up",
+            MigrationError::TransactionControl { .. } => {
+                "remove it (colocate commits the section with its history row), or mark the section `transaction:false` to manage transactions yourself"
+            }
             MigrationError::Split { .. } => "close the quote or comment that starts on that line",
             MigrationError::DuplicateVersion { .. } => {
                 "rename one of them to a later, unused timestamp"
@@ -134,6 +151,7 @@ impl MigrationError {
             | MigrationError::SqlBeforeUp { path, .. }
             | MigrationError::UnknownOption { path, .. }
             | MigrationError::EmptyUp { path }
+            | MigrationError::TransactionControl { path, .. }
             | MigrationError::Split { path, .. } => path,
             MigrationError::DuplicateVersion { second, .. } => second,
         }

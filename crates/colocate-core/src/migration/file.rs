@@ -74,6 +74,7 @@ impl MarkerKind {
 }
 
 struct Marker {
+    kind: MarkerKind,
     /// 1-based line of the marker.
     line: usize,
     /// Byte offset where the marker line starts.
@@ -112,6 +113,9 @@ impl Migration {
             path: path.to_path_buf(),
             offset: e.valid_up_to(),
         })?;
+        // Editors on Windows start UTF-8 files with a byte-order mark; the server never sees it
+        // (the checksum still covers the file's bytes as written).
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         if file_name.ends_with(".toml") {
             let step = DeclarativeStep::parse(text).map_err(|e| MigrationError::Declarative {
                 path: path.to_path_buf(),
@@ -218,6 +222,7 @@ fn find_markers(path: &Path, text: &str) -> Result<(Marker, Option<Marker>), Mig
                 };
             }
             *slot = Some(Marker {
+                kind,
                 line: line_no,
                 start,
                 end,
@@ -248,11 +253,51 @@ fn section(
 ) -> Result<Section, MigrationError> {
     let sql = &text[marker.end..end];
     let first_line = marker.line + 1;
+    let statements = split(path, sql, first_line)?;
+    if marker.transaction {
+        if let Some((s, statement)) = statements
+            .iter()
+            .find_map(|s| transaction_control(&s.sql).map(|t| (s, t)))
+        {
+            return Err(MigrationError::TransactionControl {
+                path: path.to_path_buf(),
+                line: s.line,
+                marker: marker.kind.label(),
+                statement,
+            });
+        }
+    }
     Ok(Section {
         sql: sql.to_string(),
         transaction: marker.transaction,
         first_line,
-        statements: split(path, sql, first_line)?,
+        statements,
+    })
+}
+
+/// The statement's opening words when it begins, ends or prepares a transaction (`BEGIN`,
+/// `START TRANSACTION`, `COMMIT`, `END`, `ROLLBACK`, `ABORT`, `PREPARE TRANSACTION`, and the
+/// `… PREPARED` forms). Savepoints (`SAVEPOINT`, `RELEASE`, `ROLLBACK TO`) stay inside the
+/// transaction and are allowed; a `DO` block or function body is one statement that starts
+/// with another word.
+fn transaction_control(sql: &str) -> Option<String> {
+    let mut words = sql
+        .split(|c: char| !c.is_ascii_alphabetic() && c != '_')
+        .filter(|w| !w.is_empty())
+        .map(str::to_ascii_uppercase);
+    let first = words.next()?;
+    let second = words.next();
+    let hit = match first.as_str() {
+        "BEGIN" | "COMMIT" | "END" | "ABORT" => true,
+        "ROLLBACK" => second.as_deref() != Some("TO"),
+        "START" | "PREPARE" => second.as_deref() == Some("TRANSACTION"),
+        _ => false,
+    };
+    hit.then(|| match (first.as_str(), second.as_deref()) {
+        ("START" | "PREPARE", _) | ("COMMIT" | "ROLLBACK", Some("PREPARED")) => {
+            format!("{first} {}", second.unwrap_or_default())
+        }
+        _ => first,
     })
 }
 
@@ -566,5 +611,61 @@ mod tests {
             err.hint(),
             Some("rename it to YYYYMMDDHHMMSS_name.sql, or move it out of the migration directory")
         );
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_not_part_of_the_sql() {
+        let text = "\u{feff}-- migrate:up\nselect 1;\n-- migrate:down\nselect 2;\n";
+        let m = parse(text).unwrap();
+        assert_eq!(m.up.statements[0].sql, "select 1");
+        assert_eq!(m.checksum, Checksum::of(text.as_bytes()));
+    }
+
+    #[test]
+    fn transaction_control_in_a_transactional_section_is_refused() {
+        for (sql, words) in [
+            ("commit", "COMMIT"),
+            ("ROLLBACK", "ROLLBACK"),
+            ("rollback and chain", "ROLLBACK"),
+            ("begin", "BEGIN"),
+            ("Begin Transaction Isolation Level Serializable", "BEGIN"),
+            ("start transaction", "START TRANSACTION"),
+            ("end", "END"),
+            ("abort", "ABORT"),
+            ("commit/* done */", "COMMIT"),
+            ("prepare transaction 'x'", "PREPARE TRANSACTION"),
+            ("commit prepared 'x'", "COMMIT PREPARED"),
+        ] {
+            let text = format!(
+                "-- migrate:up\ncreate table a (id int);\n{sql};\ncreate table b (id int);\n"
+            );
+            assert_eq!(
+                parse_err(&text),
+                format!("m/{FILE}:3: {words} in a transactional -- migrate:up section would end the transaction colocate runs it in"),
+                "{sql}"
+            );
+        }
+        let down = "-- migrate:up\nselect 1;\n-- migrate:down\nselect 2;\n\ncommit;\n";
+        assert!(parse_err(down).ends_with(":6: COMMIT in a transactional -- migrate:down section would end the transaction colocate runs it in"));
+    }
+
+    #[test]
+    fn savepoints_bodies_and_non_transactional_sections_may_hold_them() {
+        for sql in [
+            "savepoint s; insert into t values (1); rollback to savepoint s; release s;",
+            "rollback to s;",
+            "do $$ begin perform 1; commit; end $$;",
+            "create procedure p() language plpgsql as $$ begin commit; end $$;",
+            "create function f() returns int begin atomic select 1; end;",
+            "select 'commit';",
+            "prepare q as select 1;",
+            "start_x();",
+        ] {
+            let text = format!("-- migrate:up\n{sql}\n");
+            assert!(parse(&text).is_ok(), "{sql}: {}", parse_err(&text));
+        }
+        let m = parse("-- migrate:up transaction:false\nbegin;\ncreate table t ();\ncommit;\n")
+            .unwrap();
+        assert_eq!(m.up.statements.len(), 3);
     }
 }
