@@ -2,6 +2,34 @@
 //! conversions, identity columns around `undistribute`) until it is restored. `apply`,
 //! `undistribute` and the migration sets `generate` writes share it, so a key one of them
 //! dropped is restored by whichever finds both its tables ready.
+//!
+//! # The protocol, for a foreign key
+//! 1. **drop**: record the key (its table, name, exact definition and the table it references)
+//!    as [`State::Dropped`], and drop it, in one transaction: a crash leaves either both or
+//!    neither.
+//! 2. **restore**: once Citus accepts the key between its two tables as they are, add it back
+//!    `NOT VALID` (no long lock) unless it is there already, and move its row to
+//!    [`State::Restored`], in one transaction.
+//! 3. **validate**: check its rows with `VALIDATE CONSTRAINT` (in a statement of its own, which
+//!    does not hold the `ADD`'s lock), unless it was `NOT VALID` when it was dropped, and move
+//!    the row to [`State::Validated`]: done.
+//!
+//! Whoever finds a row short of [`State::Validated`] finishes it from where it is. An identity
+//! column ([`Kind::Identity`]) goes from dropped straight to validated when it is re-added.
+//!
+//! The protocol is rendered twice from here: as the statements `colocate-pg` executes
+//! ([`Statements`], with bound parameters) and as the PL/pgSQL blocks of generated migration
+//! files ([`plpgsql`]). The key's own statements ([`drop_key_sql`], [`restore_key_sql`],
+//! [`validate_key_sql`]) are also what a plan's steps show.
+
+pub mod plpgsql;
+
+use std::fmt;
+use std::str::FromStr;
+
+use postgres_protocol::escape::{escape_identifier, escape_literal};
+
+use crate::schema::{ForeignKey, QualifiedName};
 
 /// The journal's default name (unqualified: the search path decides its schema).
 pub const DEFAULT_TABLE: &str = "colocate_journal";
@@ -10,10 +38,320 @@ pub const DEFAULT_TABLE: &str = "colocate_journal";
 pub const COMMENT: &str =
     "foreign keys colocate dropped to convert tables to Citus, until restored";
 
+/// Where a journal row is in the protocol. The string form ([`State::as_str`]) is what the
+/// `state` column holds: stable, shared by every version of colocate and every generated file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum State {
+    /// Recorded and dropped; not yet back.
+    Dropped,
+    /// Added back `NOT VALID`; its rows not yet checked.
+    Restored,
+    /// Back and checked: the row is finished.
+    Validated,
+}
+
+impl State {
+    /// Every state, in protocol order.
+    pub const ALL: [State; 3] = [State::Dropped, State::Restored, State::Validated];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            State::Dropped => "dropped",
+            State::Restored => "restored",
+            State::Validated => "validated",
+        }
+    }
+
+    /// The state as a SQL string literal (`'dropped'`).
+    pub fn literal(self) -> String {
+        format!("'{}'", self.as_str())
+    }
+
+    /// The state a row must be in to move to this one (`None`: a new row).
+    pub const fn before(self) -> Option<State> {
+        match self {
+            State::Dropped => None,
+            State::Restored => Some(State::Dropped),
+            State::Validated => Some(State::Restored),
+        }
+    }
+}
+
+impl fmt::Display for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A `state` the journal does not know.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown journal state '{0}'")]
+pub struct UnknownState(pub String);
+
+impl FromStr for State {
+    type Err = UnknownState;
+
+    fn from_str(s: &str) -> Result<State, UnknownState> {
+        State::ALL
+            .into_iter()
+            .find(|st| st.as_str() == s)
+            .ok_or_else(|| UnknownState(s.to_string()))
+    }
+}
+
+/// What a journal row records (its `kind` column).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// A foreign key: `constraint_name`, `definition`, `ref_table_sql`.
+    ForeignKey,
+    /// An identity column: `constraint_name` is the column, `definition` the `ADD GENERATED`
+    /// clause, `restart` the next value.
+    Identity,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 2] = [Kind::ForeignKey, Kind::Identity];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Kind::ForeignKey => "foreign_key",
+            Kind::Identity => "identity",
+        }
+    }
+
+    /// The kind as a SQL string literal (`'foreign_key'`).
+    pub fn literal(self) -> String {
+        format!("'{}'", self.as_str())
+    }
+}
+
 /// `CREATE TABLE IF NOT EXISTS` for the journal and the columns later versions added, as
 /// several statements; `table` is the quoted name, `comment` a quoted literal.
 pub fn ddl(table: &str, comment: &str) -> String {
+    let states: Vec<String> = State::ALL.iter().map(|s| s.literal()).collect();
     include_str!("sql/create_journal.sql")
+        .replace("{states}", &states.join(", "))
+        .replace("{foreign_key}", &Kind::ForeignKey.literal())
         .replace("{table}", table)
         .replace("{comment}", comment)
+}
+
+/// What a definition ends with when the key was `NOT VALID` (then it is not validated when it
+/// comes back).
+const NOT_VALID: &str = " NOT VALID";
+
+/// Whether a key recorded with `definition` was valid when it was dropped, so is validated
+/// when restored.
+pub fn was_valid(definition: &str) -> bool {
+    !definition.ends_with(NOT_VALID)
+}
+
+/// Step 1, the key: `ALTER TABLE t DROP CONSTRAINT k;`
+pub fn drop_key_sql(table: &QualifiedName, key: &str) -> String {
+    format!(
+        "ALTER TABLE {} DROP CONSTRAINT {};",
+        table.sql(),
+        escape_identifier(key)
+    )
+}
+
+/// Step 2, the key: `ALTER TABLE t ADD CONSTRAINT k <definition> NOT VALID;`, added back
+/// without the long lock of checking its rows.
+pub fn restore_key_sql(table_sql: &str, key: &str, definition: &str) -> String {
+    format!(
+        "ALTER TABLE {table_sql} ADD CONSTRAINT {} {}{NOT_VALID};",
+        escape_identifier(key),
+        definition.trim_end_matches(NOT_VALID)
+    )
+}
+
+/// Step 3, the key: `ALTER TABLE t VALIDATE CONSTRAINT k;`
+pub fn validate_key_sql(table_sql: &str, key: &str) -> String {
+    format!(
+        "ALTER TABLE {table_sql} VALIDATE CONSTRAINT {};",
+        escape_identifier(key)
+    )
+}
+
+/// How `--dry-run` shows a key dropped into the journal (the statement, marked).
+pub fn journaled_drop_line(t: &QualifiedName, fk: &ForeignKey) -> String {
+    format!("{}  -- journaled\n", drop_key_sql(t, &fk.name))
+}
+
+/// The columns a foreign key's row is recorded with, in the order of [`insert_key`]'s values.
+const KEY_COLUMNS: &str = "table_sql, constraint_name, definition, state, ref_table_sql";
+
+/// Step 1, the row: `INSERT` of a dropped key; `values` are SQL expressions for its table,
+/// name, definition and referenced table; `sep` goes before `VALUES`.
+fn insert_key(journal: &str, [table, name, definition, ref_table]: [&str; 4], sep: &str) -> String {
+    format!(
+        "INSERT INTO {journal} ({KEY_COLUMNS}){sep}VALUES ({table}, {name}, {definition}, {}, {ref_table})",
+        State::Dropped.literal()
+    )
+}
+
+/// Steps 2 and 3, the row: move the row whose id is the SQL expression `id` to `to`.
+fn mark_row(journal: &str, to: State, id: &str) -> String {
+    format!(
+        "UPDATE {journal} SET state = {}, updated_at = now() WHERE id = {id}",
+        to.literal()
+    )
+}
+
+/// The statements `colocate-pg` runs on a journal table, values as bound parameters (`$n`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Statements {
+    /// The journal's quoted name.
+    table: String,
+}
+
+impl Statements {
+    /// For the journal `table_sql` (quoted, possibly qualified).
+    pub fn new(table_sql: impl Into<String>) -> Statements {
+        Statements {
+            table: table_sql.into(),
+        }
+    }
+
+    /// Create the journal, or give an older one its newer columns.
+    pub fn create(&self) -> String {
+        ddl(&self.table, &escape_literal(COMMENT))
+    }
+
+    /// Step 1: record a key (`$1` table, `$2` name, `$3` definition, `$4` referenced table),
+    /// returning the row's id; [`drop_key_sql`] follows in the same transaction.
+    pub fn record_key(&self) -> String {
+        format!(
+            "{} RETURNING id",
+            insert_key(&self.table, ["$1", "$2", "$3", "$4"], " ")
+        )
+    }
+
+    /// The foreign keys not yet validated, oldest first: id, table_sql, constraint_name,
+    /// definition, state, ref_table_sql.
+    pub fn open_keys(&self) -> String {
+        format!(
+            "SELECT id, table_sql, constraint_name, definition, state, ref_table_sql FROM {} \
+             WHERE state <> {} AND kind = {} ORDER BY id",
+            self.table,
+            State::Validated.literal(),
+            Kind::ForeignKey.literal()
+        )
+    }
+
+    /// Steps 2 and 3 by name: move the key `$2` of table `$1` to `to` from the state before.
+    pub fn mark_key(&self, to: State) -> String {
+        let before = to.before().map(State::literal).unwrap_or_default();
+        format!(
+            "UPDATE {} SET state = {}, updated_at = now() WHERE table_sql = $1 AND constraint_name = $2 AND state = {before}",
+            self.table,
+            to.literal()
+        )
+    }
+
+    /// Steps 2 and 3 by row: move row `$1` to `to`.
+    pub fn mark_row(&self, to: State) -> String {
+        mark_row(&self.table, to, "$1")
+    }
+
+    /// Remove row `$1` (its table is gone, and the key with it).
+    pub fn forget_row(&self) -> String {
+        format!("DELETE FROM {} WHERE id = $1", self.table)
+    }
+
+    /// Record an identity column as dropped: `$1` table, `$2` column, `$3` clause, `$4` next value.
+    pub fn record_identity(&self) -> String {
+        format!(
+            "INSERT INTO {} (kind, table_sql, constraint_name, definition, restart, state) VALUES ({}, $1, $2, $3, $4, {})",
+            self.table,
+            Kind::Identity.literal(),
+            State::Dropped.literal()
+        )
+    }
+
+    /// The identity columns still dropped, oldest first: id, table_sql, constraint_name,
+    /// definition, restart.
+    pub fn open_identities(&self) -> String {
+        format!(
+            "SELECT id, table_sql, constraint_name, definition, restart FROM {} WHERE kind = {} AND state = {} ORDER BY id",
+            self.table,
+            Kind::Identity.literal(),
+            State::Dropped.literal()
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_strings_are_unique_stable_and_round_trip() {
+        let strings: Vec<&str> = State::ALL.iter().map(|s| s.as_str()).collect();
+        // The journal's `state` column holds these: changing one strands rows of older runs.
+        assert_eq!(strings, ["dropped", "restored", "validated"]);
+        for s in State::ALL {
+            assert_eq!(s.as_str().parse::<State>(), Ok(s));
+            assert_eq!(s.literal(), format!("'{s}'"));
+        }
+        assert!("Dropped".parse::<State>().is_err());
+        let kinds: Vec<&str> = Kind::ALL.iter().map(|k| k.as_str()).collect();
+        assert_eq!(kinds, ["foreign_key", "identity"]);
+    }
+
+    #[test]
+    fn states_follow_the_protocol_order() {
+        assert_eq!(State::Dropped.before(), None);
+        for w in State::ALL.windows(2) {
+            assert_eq!(w[1].before(), Some(w[0]));
+            assert!(w[0] < w[1]);
+        }
+    }
+
+    #[test]
+    fn the_table_accepts_exactly_the_states() {
+        let ddl = Statements::new("\"j\"").create();
+        assert!(
+            ddl.contains("CHECK (state IN ('dropped', 'restored', 'validated'))"),
+            "{ddl}"
+        );
+        assert!(ddl.contains("DEFAULT 'foreign_key';"), "{ddl}");
+        assert!(!ddl.contains('{'), "{ddl}");
+    }
+
+    #[test]
+    fn statements_move_rows_between_neighbouring_states() {
+        let s = Statements::new("\"j\"");
+        assert_eq!(
+            s.record_key(),
+            "INSERT INTO \"j\" (table_sql, constraint_name, definition, state, ref_table_sql) VALUES ($1, $2, $3, 'dropped', $4) RETURNING id"
+        );
+        assert_eq!(
+            s.mark_key(State::Restored),
+            "UPDATE \"j\" SET state = 'restored', updated_at = now() WHERE table_sql = $1 AND constraint_name = $2 AND state = 'dropped'"
+        );
+        assert!(s
+            .mark_key(State::Validated)
+            .ends_with("SET state = 'validated', updated_at = now() WHERE table_sql = $1 AND constraint_name = $2 AND state = 'restored'"));
+        assert_eq!(
+            s.mark_row(State::Validated),
+            "UPDATE \"j\" SET state = 'validated', updated_at = now() WHERE id = $1"
+        );
+        assert!(s
+            .open_keys()
+            .contains("state <> 'validated' AND kind = 'foreign_key'"));
+        assert!(s
+            .open_identities()
+            .contains("kind = 'identity' AND state = 'dropped'"));
+    }
+
+    #[test]
+    fn a_key_comes_back_not_valid_and_is_validated_only_if_it_was_valid() {
+        assert_eq!(
+            restore_key_sql("t", "k", "FOREIGN KEY (a) REFERENCES b(a) NOT VALID"),
+            "ALTER TABLE t ADD CONSTRAINT \"k\" FOREIGN KEY (a) REFERENCES b(a) NOT VALID;"
+        );
+        assert!(was_valid("FOREIGN KEY (a) REFERENCES b(a)"));
+        assert!(!was_valid("FOREIGN KEY (a) REFERENCES b(a) NOT VALID"));
+    }
 }

@@ -11,6 +11,7 @@ pub mod history;
 pub mod journal;
 pub mod migration;
 pub mod plan;
+mod plpgsql;
 pub mod schema;
 pub mod scope;
 pub mod split;

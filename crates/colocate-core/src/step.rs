@@ -5,10 +5,11 @@
 
 use std::fmt;
 
-use postgres_protocol::escape::{escape_identifier, escape_literal};
+use postgres_protocol::escape::escape_literal;
 use serde::ser::SerializeStruct;
 use serde::{Serialize, Serializer};
 
+use crate::journal::{drop_key_sql, journaled_drop_line, restore_key_sql, validate_key_sql};
 use crate::schema::{display_ident, ForeignKey, QualifiedName};
 
 /// The kinds of step, with a stable snake_case form for JSON (`create_distributed_table`)
@@ -187,38 +188,6 @@ pub enum Action {
     TruncateLocalData {
         table: QualifiedName,
     },
-}
-
-/// `ALTER TABLE t DROP CONSTRAINT k;`
-pub fn drop_key_sql(table: &QualifiedName, key: &str) -> String {
-    format!(
-        "ALTER TABLE {} DROP CONSTRAINT {};",
-        table.sql(),
-        escape_identifier(key)
-    )
-}
-
-/// `ALTER TABLE t ADD CONSTRAINT k <definition> NOT VALID;`: a key added back without the
-/// long lock of checking its rows.
-pub fn restore_key_sql(table_sql: &str, key: &str, definition: &str) -> String {
-    format!(
-        "ALTER TABLE {table_sql} ADD CONSTRAINT {} {} NOT VALID;",
-        escape_identifier(key),
-        definition.trim_end_matches(" NOT VALID")
-    )
-}
-
-/// `ALTER TABLE t VALIDATE CONSTRAINT k;`
-pub fn validate_key_sql(table_sql: &str, key: &str) -> String {
-    format!(
-        "ALTER TABLE {table_sql} VALIDATE CONSTRAINT {};",
-        escape_identifier(key)
-    )
-}
-
-/// How `--dry-run` shows a key dropped into the journal (the statement, marked).
-pub fn journaled_drop_line(t: &QualifiedName, fk: &ForeignKey) -> String {
-    format!("{}  -- journaled\n", drop_key_sql(t, &fk.name))
 }
 
 impl Action {

@@ -17,25 +17,19 @@ use std::time::{Duration, Instant};
 
 use colocate_core::distribution::DistributionConfig;
 use colocate_core::plan::{plan, Finding, Plan, State};
-use colocate_core::schema::{ForeignKey, QualifiedName, Schema};
+use colocate_core::schema::{QualifiedName, Schema};
 use colocate_core::scope::Scope;
-use colocate_core::step::{
-    drop_key_sql, restore_key_sql, validate_key_sql, Action, Distribute, Setting, Step, StepKind,
-};
+use colocate_core::step::{Action, Distribute, Setting, Step, StepKind};
 use postgres::Client;
-use postgres_protocol::escape::escape_literal;
 use serde::Serialize;
 
 use crate::connect::Target;
 use crate::error::{Cause, PgError};
-use crate::history::TableName;
 use crate::introspect::introspect;
+use crate::journal::{Dropped, Journal};
 use crate::lock::Lock;
+use crate::topology::citus_installed;
 use crate::wake::Waker;
-
-pub const DEFAULT_JOURNAL_TABLE: &str = colocate_core::journal::DEFAULT_TABLE;
-
-const JOURNAL_COMMENT: &str = colocate_core::journal::COMMENT;
 
 #[derive(Debug, Clone)]
 pub struct ApplyOptions {
@@ -73,7 +67,7 @@ impl Default for ApplyOptions {
             online_threshold: 1_000_000,
             skip_blocked: false,
             lock_timeout: Duration::from_secs(60),
-            journal_table: DEFAULT_JOURNAL_TABLE.into(),
+            journal_table: crate::journal::DEFAULT_TABLE.into(),
             only: None,
             more_connections: None,
             online_waker: true,
@@ -166,208 +160,6 @@ impl ApplyReport {
     }
 }
 
-/// A journal row: a foreign key dropped on purpose and not yet restored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Dropped {
-    id: i64,
-    pub(crate) table: String,
-    pub(crate) name: String,
-    definition: String,
-    state: String,
-    /// The referenced table (rows from older versions have none).
-    ref_table: Option<String>,
-}
-
-impl Dropped {
-    pub(crate) fn describe(&self) -> String {
-        describe_key(&self.name, &self.table, self.ref_table.as_deref())
-    }
-}
-
-/// How reports name a journaled foreign key: `name on "s"."t" (to "s"."r")`.
-pub(crate) fn describe_key(name: &str, table_sql: &str, ref_table_sql: Option<&str>) -> String {
-    match ref_table_sql {
-        Some(r) => format!("{name} on {table_sql} (to {r})"),
-        None => format!("{name} on {table_sql}"),
-    }
-}
-
-pub(crate) use colocate_core::step::journaled_drop_line;
-
-pub(crate) struct Journal {
-    pub(crate) table: TableName,
-}
-
-impl Journal {
-    pub(crate) fn ensure(&self, c: &mut Client) -> Result<(), PgError> {
-        c.batch_execute(&colocate_core::journal::ddl(
-            &self.table.sql(),
-            &escape_literal(JOURNAL_COMMENT),
-        ))
-        .map_err(|e| PgError::query(format!("create {}", self.table.display()), &e))
-    }
-
-    /// Rows not yet validated, oldest first.
-    fn open(&self, c: &mut Client) -> Result<Vec<Dropped>, PgError> {
-        if !self.table.exists(c)? {
-            return Ok(Vec::new());
-        }
-        let rows = c
-            .query(
-                &format!(
-                    "SELECT id, table_sql, constraint_name, definition, state, ref_table_sql FROM {} \
-                     WHERE state <> 'validated' AND kind = 'foreign_key' ORDER BY id",
-                    self.table.sql()
-                ),
-                &[],
-            )
-            .map_err(|e| PgError::query(format!("read {}", self.table.display()), &e))?;
-        Ok(rows
-            .iter()
-            .map(|r| Dropped {
-                id: r.get(0),
-                table: r.get(1),
-                name: r.get(2),
-                definition: r.get(3),
-                state: r.get(4),
-                ref_table: r.get(5),
-            })
-            .collect())
-    }
-
-    /// Record a foreign key and drop it, in one transaction.
-    pub(crate) fn drop_key(
-        &self,
-        c: &mut Client,
-        table: &QualifiedName,
-        fk: &ForeignKey,
-    ) -> Result<i64, Cause> {
-        let mut tx = c.transaction().map_err(|e| Cause::from_postgres(&e))?;
-        let id: i64 = tx
-            .query_one(
-                &format!(
-                    "INSERT INTO {} (table_sql, constraint_name, definition, state, ref_table_sql) \
-                     VALUES ($1, $2, $3, 'dropped', $4) RETURNING id",
-                    self.table.sql()
-                ),
-                &[&table.sql(), &fk.name, &fk.definition, &fk.ref_table.sql()],
-            )
-            .map_err(|e| Cause::from_postgres(&e))?
-            .get(0);
-        tx.batch_execute(&drop_key_sql(table, &fk.name))
-            .map_err(|e| Cause::from_postgres(&e))?;
-        tx.commit().map_err(|e| Cause::from_postgres(&e))?;
-        Ok(id)
-    }
-
-    /// Restore every journaled key that Citus accepts between its two tables as they are now;
-    /// the others stay in the journal, except those whose table is gone, which are forgotten.
-    pub(crate) fn restore_open(
-        &self,
-        c: &mut Client,
-        events: &mut dyn FnMut(&str),
-    ) -> Result<Restoration, PgError> {
-        self.restore(c, events, None)
-    }
-
-    /// [`Journal::restore_open`] for the rows `only` (all open rows when `None`).
-    pub(crate) fn restore(
-        &self,
-        c: &mut Client,
-        events: &mut dyn FnMut(&str),
-        only: Option<&[i64]>,
-    ) -> Result<Restoration, PgError> {
-        let mut restored = Vec::new();
-        let mut waiting = Vec::new();
-        let mut forgotten = Vec::new();
-        let open = self.open(c)?;
-        let citus = !open.is_empty() && citus_installed(c)?;
-        for d in open
-            .into_iter()
-            .filter(|d| only.is_none_or(|ids| ids.contains(&d.id)))
-        {
-            if gone(c, &d)? {
-                // Its table was dropped since (a migration rolled back): the key went with it,
-                // and a migration that creates the table again creates its keys too.
-                c.execute(
-                    &format!("DELETE FROM {} WHERE id = $1", self.table.sql()),
-                    &[&d.id],
-                )
-                .map_err(|e| PgError::query(format!("update {}", self.table.display()), &e))?;
-                forgotten.push(d);
-                continue;
-            }
-            if !restorable(c, &d, citus)? {
-                waiting.push(d);
-                continue;
-            }
-            let what = format!("restoring foreign key {}", d.describe());
-            events(&what);
-            repair(c, self, &d).map_err(|cause| PgError::StepFailed {
-                index: 1,
-                total: 1,
-                sql: format!("ALTER TABLE {} ADD CONSTRAINT ... ({})", d.table, d.name),
-                cause: Box::new(cause),
-                done: restored.clone(),
-            })?;
-            restored.push(d.describe());
-        }
-        Ok(Restoration {
-            restored,
-            waiting,
-            forgotten,
-        })
-    }
-}
-
-/// What [`Journal::restore_open`] did with the journal's open keys.
-pub(crate) struct Restoration {
-    /// Restored and validated, described.
-    pub(crate) restored: Vec<String>,
-    /// Still waiting for their tables to be converted alike.
-    pub(crate) waiting: Vec<Dropped>,
-    /// Removed from the journal: their table no longer exists.
-    pub(crate) forgotten: Vec<Dropped>,
-}
-
-/// Whether a journaled key's table, or the table it references, no longer exists.
-fn gone(c: &mut Client, d: &Dropped) -> Result<bool, PgError> {
-    c.query_one(
-        "SELECT to_regclass($1) IS NULL OR ($2::text IS NOT NULL AND to_regclass($2) IS NULL)",
-        &[&d.table, &d.ref_table],
-    )
-    .map(|r| r.get(0))
-    .map_err(|e| PgError::query(format!("look up {}", d.table), &e))
-}
-
-/// Whether Citus accepts a journaled key between its two tables as they are now: both plain,
-/// both distributed in one colocation group, or any Citus table referencing a reference table.
-/// A key from a plain table to a Citus table, or from a Citus table to a plain one, waits.
-/// `citus`: whether Citus is installed (without it every key is between plain tables).
-fn restorable(c: &mut Client, d: &Dropped, citus: bool) -> Result<bool, PgError> {
-    let Some(ref_table) = &d.ref_table else {
-        return Ok(true);
-    };
-    if !citus {
-        return Ok(true);
-    }
-    let row = c
-        .query_one(
-            include_str!("sql/citus_kind_of_pair.sql"),
-            &[&d.table, ref_table],
-        )
-        .map_err(|e| PgError::query(format!("look up {} and {ref_table} in Citus", d.table), &e))?;
-    let from: Option<String> = row.get(0);
-    let to: Option<String> = row.get(1);
-    let (from_group, to_group): (Option<i32>, Option<i32>) = (row.get(2), row.get(3));
-    Ok(match (from.as_deref(), to.as_deref()) {
-        (None, None) => true,
-        (Some(_), Some("reference")) => true,
-        (Some("distributed"), Some("distributed")) => from_group == to_group,
-        _ => false,
-    })
-}
-
 /// Converge the connected database to the plan for `config`.
 pub fn apply(
     c: &mut Client,
@@ -405,9 +197,7 @@ fn run(
     // The session settings the run made, for the caller to reset.
     settings: &mut Vec<Setting>,
 ) -> Result<ApplyReport, PgError> {
-    let journal = Journal {
-        table: TableName::new(&opts.journal_table),
-    };
+    let journal = Journal::new(&opts.journal_table);
     let open = journal.open(c)?;
     if !opts.dry_run {
         clean_orphans(c)?;
@@ -552,10 +342,8 @@ fn run(
         };
         let res = on_main.and_then(|_| match &step.action {
             Action::DropForeignKey { table, key } => journal.drop_key(c, table, key).map(|_| ()),
-            Action::RestoreForeignKey { table, key } => restore_key(c, &journal, table, key),
-            Action::ValidateForeignKey { table, key } => {
-                exec(c, &sql).and_then(|_| mark_validated(c, &journal, table, key))
-            }
+            Action::RestoreForeignKey { table, key } => journal.restore_key(c, table, key),
+            Action::ValidateForeignKey { table, key } => journal.validate_key(c, table, key),
             Action::CreateDistributedTable(d) if d.concurrently.is_some() => {
                 run_online(c, &journal, d)
             }
@@ -686,7 +474,9 @@ fn run_online(c: &mut Client, journal: &Journal, d: &Distribute) -> Result<(), C
         .unwrap_or_default();
     let mut ids = Vec::new();
     if !detach.is_empty() {
-        journal.ensure(c).map_err(|e| client(&e.to_string()))?;
+        journal
+            .ensure(c)
+            .map_err(|e| Cause::client(e.to_string()))?;
     }
     for (t, fk) in detach {
         ids.push(journal.drop_key(c, t, fk)?);
@@ -695,19 +485,9 @@ fn run_online(c: &mut Client, journal: &Journal, d: &Distribute) -> Result<(), C
     if !ids.is_empty() {
         journal
             .restore(c, &mut |_| {}, Some(&ids))
-            .map_err(|e| client(&e.to_string()))?;
+            .map_err(|e| Cause::client(e.to_string()))?;
     }
     Ok(())
-}
-
-/// Whether the citus extension is created in this database (so its catalogs can be read).
-pub(crate) fn citus_installed(c: &mut Client) -> Result<bool, PgError> {
-    c.query_one(
-        "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus')",
-        &[],
-    )
-    .map(|r| r.get(0))
-    .map_err(|e| PgError::query("look up the citus extension", &e))
 }
 
 /// A `create_distributed_table_concurrently` that failed part way leaves shard relations that
@@ -723,87 +503,6 @@ fn clean_orphans(c: &mut Client) -> Result<(), PgError> {
 
 fn exec(c: &mut Client, sql: &str) -> Result<(), Cause> {
     c.batch_execute(sql).map_err(|e| Cause::from_postgres(&e))
-}
-
-/// Re-add a key `NOT VALID` and mark it restored, in one transaction.
-fn restore_key(
-    c: &mut Client,
-    journal: &Journal,
-    table: &QualifiedName,
-    key: &ForeignKey,
-) -> Result<(), Cause> {
-    let mut tx = c.transaction().map_err(|e| Cause::from_postgres(&e))?;
-    tx.batch_execute(&restore_key_sql(&table.sql(), &key.name, &key.definition))
-        .map_err(|e| Cause::from_postgres(&e))?;
-    tx.execute(
-        &format!(
-            "UPDATE {} SET state = 'restored', updated_at = now() WHERE table_sql = $1 AND constraint_name = $2 AND state = 'dropped'",
-            journal.table.sql()
-        ),
-        &[&table.sql(), &key.name],
-    )
-    .map_err(|e| Cause::from_postgres(&e))?;
-    tx.commit().map_err(|e| Cause::from_postgres(&e))
-}
-
-fn mark_validated(
-    c: &mut Client,
-    journal: &Journal,
-    table: &QualifiedName,
-    key: &str,
-) -> Result<(), Cause> {
-    c.execute(
-        &format!(
-            "UPDATE {} SET state = 'validated', updated_at = now() WHERE table_sql = $1 AND constraint_name = $2 AND state = 'restored'",
-            journal.table.sql()
-        ),
-        &[&table.sql(), &key],
-    )
-    .map(|_| ())
-    .map_err(|e| Cause::from_postgres(&e))
-}
-
-/// Finish a journal row left by an interrupted run: re-add the key if it is missing, then
-/// validate it.
-fn repair(c: &mut Client, journal: &Journal, d: &Dropped) -> Result<(), Cause> {
-    let exists: bool = c
-        .query_one(
-            "SELECT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = to_regclass($1) AND conname = $2)",
-            &[&d.table, &d.name],
-        )
-        .map_err(|e| Cause::from_postgres(&e))?
-        .get(0);
-    let t = journal.table.sql();
-    if !exists || d.state == "dropped" {
-        let mut tx = c.transaction().map_err(|e| Cause::from_postgres(&e))?;
-        if !exists {
-            tx.batch_execute(&restore_key_sql(&d.table, &d.name, &d.definition))
-                .map_err(|e| Cause::from_postgres(&e))?;
-        }
-        tx.execute(
-            &format!("UPDATE {t} SET state = 'restored', updated_at = now() WHERE id = $1"),
-            &[&d.id],
-        )
-        .map_err(|e| Cause::from_postgres(&e))?;
-        tx.commit().map_err(|e| Cause::from_postgres(&e))?;
-    }
-    let was_valid = !d.definition.ends_with(" NOT VALID");
-    if was_valid {
-        c.batch_execute(&validate_key_sql(&d.table, &d.name))
-            .map_err(|e| Cause::from_postgres(&e))?;
-    }
-    c.execute(
-        &format!("UPDATE {t} SET state = 'validated', updated_at = now() WHERE id = $1"),
-        &[&d.id],
-    )
-    .map(|_| ())
-    .map_err(|e| Cause::from_postgres(&e))
-}
-
-fn client(msg: &str) -> Cause {
-    Cause::Client {
-        message: msg.to_string(),
-    }
 }
 
 pub(crate) fn count_rows(c: &mut Client, t: &QualifiedName) -> Result<i64, PgError> {

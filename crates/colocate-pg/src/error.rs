@@ -60,6 +60,13 @@ impl Cause {
         }
     }
 
+    /// A failure on this side of the connection, said in words.
+    pub fn client(message: impl Into<String>) -> Cause {
+        Cause::Client {
+            message: message.into(),
+        }
+    }
+
     pub fn server(&self) -> Option<&ServerError> {
         match self {
             Cause::Server(s) => Some(s),
@@ -151,6 +158,12 @@ pub enum PgError {
     BadHistory {
         table: String,
         version: String,
+        state: String,
+    },
+    #[error("journal table {table} has a row {id} in unknown state '{state}'")]
+    BadJournal {
+        table: String,
+        id: i64,
         state: String,
     },
     #[error("table {0} does not exist")]

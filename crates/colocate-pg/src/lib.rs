@@ -9,6 +9,7 @@ pub mod declarative;
 pub mod error;
 pub mod history;
 pub mod introspect;
+mod journal;
 pub mod local;
 pub mod lock;
 pub mod runner;

@@ -1,5 +1,6 @@
-//! What a Citus cluster looks like from the coordinator: colocation groups and where a tenant's
-//! rows live (shard and node), for `demo` and for people reading it.
+//! What a Citus cluster looks like from the coordinator: whether Citus is created in this
+//! database, colocation groups and where a tenant's rows live (shard and node), for `demo` and
+//! for people reading it.
 
 use colocate_core::schema::QualifiedName;
 use postgres::Client;
@@ -70,4 +71,14 @@ pub fn tenant_placements(
             node: r.get(2),
         })
         .collect())
+}
+
+/// Whether the citus extension is created in this database (so its catalogs can be read).
+pub(crate) fn citus_installed(c: &mut Client) -> Result<bool, PgError> {
+    c.query_one(
+        "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus')",
+        &[],
+    )
+    .map(|r| r.get(0))
+    .map_err(|e| PgError::query("look up the citus extension", &e))
 }

@@ -15,12 +15,12 @@ use postgres::Client;
 use postgres_protocol::escape::escape_identifier;
 use serde::Serialize;
 
-use crate::apply::{
-    count_rows_many, describe_key, journaled_drop_line, Journal, DEFAULT_JOURNAL_TABLE,
-};
+use colocate_core::journal::{journaled_drop_line, State};
+
+use crate::apply::count_rows_many;
 use crate::error::{Cause, PgError};
-use crate::history::TableName;
 use crate::introspect::introspect;
+use crate::journal::{describe_key, Journal};
 use crate::lock::Lock;
 
 #[derive(Debug, Clone)]
@@ -49,7 +49,7 @@ impl Default for UndistributeOptions {
             detach: false,
             dry_run: false,
             lock_timeout: Duration::from_secs(60),
-            journal_table: DEFAULT_JOURNAL_TABLE.into(),
+            journal_table: crate::journal::DEFAULT_TABLE.into(),
             filter: SchemaFilter::default(),
         }
     }
@@ -137,9 +137,7 @@ fn run(
     opts: &UndistributeOptions,
     events: &mut dyn FnMut(UndistributeEvent<'_>),
 ) -> Result<UndistributeReport, PgError> {
-    let journal = Journal {
-        table: TableName::new(&opts.journal_table),
-    };
+    let journal = Journal::new(&opts.journal_table);
     let schema = introspect(c, &opts.filter)?;
     let mut report = UndistributeReport {
         dry_run: opts.dry_run,
@@ -370,10 +368,7 @@ fn drop_identities(
         let restart: i64 = row.get(1);
         let mut tx = c.transaction().map_err(|e| PgError::query("begin", &e))?;
         tx.execute(
-            &format!(
-                "INSERT INTO {} (kind, table_sql, constraint_name, definition, restart, state) VALUES ('identity', $1, $2, $3, $4, 'dropped')",
-                journal.table.sql()
-            ),
+            &journal.sql().record_identity(),
             &[&t.sql(), &col.name, &clause, &restart],
         )
         .map_err(|e| PgError::query(format!("journal identity of {t}"), &e))?;
@@ -401,13 +396,7 @@ fn restore_identities(
     }
     journal.ensure(c)?; // a journal from an older colocate gains its newer columns
     let rows = c
-        .query(
-            &format!(
-                "SELECT id, table_sql, constraint_name, definition, restart FROM {} WHERE kind = 'identity' AND state = 'dropped' ORDER BY id",
-                journal.table.sql()
-            ),
-            &[],
-        )
+        .query(&journal.sql().open_identities(), &[])
         .map_err(|e| PgError::query(format!("read {}", journal.table.display()), &e))?;
     let mut done = Vec::new();
     for r in rows {
@@ -439,14 +428,8 @@ fn restore_identities(
             "ALTER TABLE {table} ALTER COLUMN {col} ADD {clause}; ALTER TABLE {table} ALTER COLUMN {col} RESTART WITH {next}"
         ))
         .map_err(|e| PgError::query(format!("restore identity of {table}.{column}"), &e))?;
-        tx.execute(
-            &format!(
-                "UPDATE {} SET state = 'validated', updated_at = now() WHERE id = $1",
-                journal.table.sql()
-            ),
-            &[&id],
-        )
-        .map_err(|e| PgError::query("update journal", &e))?;
+        tx.execute(&journal.sql().mark_row(State::Validated), &[&id])
+            .map_err(|e| PgError::query("update journal", &e))?;
         tx.commit().map_err(|e| PgError::query("commit", &e))?;
         done.push(format!("{table}.{column}"));
     }

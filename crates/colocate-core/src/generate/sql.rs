@@ -1,7 +1,7 @@
 //! The SQL of the set: guarded, idempotent statements (each checks first and does nothing where
-//! Citus is not installed), the journal's PL/pgSQL for keys dropped and restored across files,
-//! the fixes file, and their rendering as a dbmate migration. The knex format raises this same
-//! SQL.
+//! Citus is not installed), the journal's PL/pgSQL ([`crate::journal::plpgsql`]) for keys
+//! dropped and restored across files, the fixes file, and their rendering as a dbmate
+//! migration. The knex format raises this same SQL.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -9,7 +9,9 @@ use postgres_protocol::escape::{escape_identifier, escape_literal};
 
 use super::layout::{dependents, order, wrap, File};
 use super::writer::{Around, Item, SqlFile, Writer};
+use crate::journal::plpgsql as journal;
 use crate::plan::{Code, Role};
+use crate::plpgsql::{do_block, regclass, CITUS_INSTALLED};
 use crate::schema::{ForeignKey, Key, KeyKind, QualifiedName, Table};
 use crate::split::split_statements;
 use crate::sqltext::inert;
@@ -52,28 +54,11 @@ impl SqlFile {
     }
 }
 
-const CITUS_INSTALLED: &str = "EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus')";
-
-/// `DO $tag$ ... $tag$` with a tag that does not occur in the body.
-fn do_block(body: &str) -> String {
-    let mut tag = "colocate".to_string();
-    let mut n = 0;
-    while body.contains(&format!("${tag}$")) {
-        n += 1;
-        tag = format!("colocate{n}");
-    }
-    format!("DO ${tag}$\n{body}\n${tag}$")
-}
-
 fn notice(msg: &str) -> String {
     format!(
         "RAISE NOTICE '%', {};",
         escape_literal(&format!("colocate: {msg}"))
     )
-}
-
-fn regclass(t: &QualifiedName) -> String {
-    format!("{}::regclass", t.regclass_literal())
 }
 
 /// The condition that `t` already has the role the set gives it (only planned where Citus is
@@ -87,72 +72,6 @@ fn converted(t: &QualifiedName, role: Role) -> String {
         "EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = {} AND {which})",
         regclass(t)
     )
-}
-
-/// Whether `t` is in Citus metadata (only evaluated where Citus is installed).
-fn in_citus(t: &QualifiedName) -> String {
-    format!(
-        "EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = {})",
-        regclass(t)
-    )
-}
-
-/// The journal's name in the generated SQL.
-fn journal() -> String {
-    escape_identifier(crate::journal::DEFAULT_TABLE)
-}
-
-/// Where Citus is installed: record a key's current definition in the journal and drop it (a
-/// down part turning one of its tables plain, which Citus refuses a key across).
-fn journal_drop(t: &QualifiedName, fk: &ForeignKey) -> String {
-    let j = journal();
-    let ddl = crate::journal::ddl(&j, &escape_literal(crate::journal::COMMENT))
-        .lines()
-        .filter(|l| !l.trim_start().starts_with("--"))
-        .map(|l| format!("  {l}"))
-        .collect::<Vec<_>>()
-        .join("\n");
-    do_block(&format!(
-        "DECLARE\n  def text;\nBEGIN\n  IF NOT {CITUS_INSTALLED} THEN\n    RETURN;\n  END IF;\n  SELECT pg_get_constraintdef(oid) INTO def FROM pg_constraint WHERE conrelid = {} AND conname = {};\n  IF def IS NULL THEN\n    RETURN;\n  END IF;\n  PERFORM set_config('client_min_messages', 'warning', true);\n{ddl}\n  INSERT INTO {j} (table_sql, constraint_name, definition, state, ref_table_sql)\n    VALUES ({}, {}, def, 'dropped', {});\n  ALTER TABLE {} DROP CONSTRAINT {};\nEND",
-        regclass(t),
-        escape_literal(&fk.name),
-        escape_literal(&t.sql()),
-        escape_literal(&fk.name),
-        escape_literal(&fk.ref_table.sql()),
-        t.sql(),
-        escape_identifier(&fk.name),
-    ))
-}
-
-/// Add back (`NOT VALID`) a key the journal holds as dropped, with the definition recorded
-/// there, when it is missing and Citus accepts it between its tables as they are now (both
-/// plain or both in Citus); otherwise it waits in the journal.
-fn journal_restore(t: &QualifiedName, fk: &ForeignKey) -> String {
-    let j = journal();
-    do_block(&format!(
-        "DECLARE\n  r record;\nBEGIN\n  IF to_regclass({jl}) IS NULL THEN\n    RETURN;\n  END IF;\n  FOR r IN SELECT id, definition FROM {j}\n           WHERE kind = 'foreign_key' AND table_sql = {tl} AND constraint_name = {nl} AND state = 'dropped'\n           ORDER BY id LOOP\n    IF NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = {rc} AND conname = {nl}) THEN\n      IF {CITUS_INSTALLED} THEN\n        IF {} <> {} THEN\n          RETURN;\n        END IF;\n      END IF;\n      EXECUTE 'ALTER TABLE ' || {tl} || ' ADD CONSTRAINT ' || {il} || ' '\n        || regexp_replace(r.definition, ' NOT VALID$', '') || ' NOT VALID';\n    END IF;\n    UPDATE {j} SET state = 'restored', updated_at = now() WHERE id = r.id;\n  END LOOP;\nEND",
-        in_citus(t),
-        in_citus(&fk.ref_table),
-        jl = escape_literal(&j),
-        tl = escape_literal(&t.sql()),
-        nl = escape_literal(&fk.name),
-        il = escape_literal(&escape_identifier(&fk.name)),
-        rc = regclass(t),
-    ))
-}
-
-/// Validate a key [`journal_restore`] added back, in its own statement (the check does not
-/// hold the lock the `ADD` took), unless it was `NOT VALID` when it was dropped.
-fn journal_validate(t: &QualifiedName, fk: &ForeignKey) -> String {
-    let j = journal();
-    do_block(&format!(
-        "DECLARE\n  r record;\nBEGIN\n  IF to_regclass({jl}) IS NULL THEN\n    RETURN;\n  END IF;\n  FOR r IN SELECT id, definition FROM {j}\n           WHERE kind = 'foreign_key' AND table_sql = {tl} AND constraint_name = {nl} AND state = 'restored'\n           ORDER BY id LOOP\n    IF r.definition NOT LIKE '% NOT VALID'\n       AND EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = {rc} AND conname = {nl} AND NOT convalidated) THEN\n      EXECUTE 'ALTER TABLE ' || {tl} || ' VALIDATE CONSTRAINT ' || {il};\n    END IF;\n    UPDATE {j} SET state = 'validated', updated_at = now() WHERE id = r.id;\n  END LOOP;\nEND",
-        jl = escape_literal(&j),
-        tl = escape_literal(&t.sql()),
-        nl = escape_literal(&fk.name),
-        il = escape_literal(&escape_identifier(&fk.name)),
-        rc = regclass(t),
-    ))
 }
 
 impl Writer<'_> {
@@ -209,8 +128,8 @@ impl Writer<'_> {
             .schema
             .keys_between(|q| tables.contains(q), |q| around.earlier.contains(q));
         for (t, fk) in &to_earlier {
-            file.up.push(Item::Statement(journal_restore(t, fk)));
-            file.up.push(Item::Statement(journal_validate(t, fk)));
+            file.up.push(Item::Statement(journal::restore_key(t, fk)));
+            file.up.push(Item::Statement(journal::validate_key(t, fk)));
         }
         file.up
             .push(Item::Statement(self.cleanup(converted_so_far)));
@@ -225,7 +144,7 @@ impl Writer<'_> {
             )]));
         }
         for (t, fk) in &to_earlier {
-            file.down.push(Item::Statement(journal_drop(t, fk)));
+            file.down.push(Item::Statement(journal::drop_key(t, fk)));
         }
         for t in tables.iter().rev() {
             let identities: Vec<&str> = self
@@ -251,8 +170,10 @@ impl Writer<'_> {
             .schema
             .keys_between(|q| tables.contains(q), |q| around.later.contains(q));
         for (t, fk) in to_later {
-            file.down.push(Item::Statement(journal_restore(&t, fk)));
-            file.down.push(Item::Statement(journal_validate(&t, fk)));
+            file.down
+                .push(Item::Statement(journal::restore_key(&t, fk)));
+            file.down
+                .push(Item::Statement(journal::validate_key(&t, fk)));
         }
         file
     }

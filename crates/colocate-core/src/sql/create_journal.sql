@@ -3,7 +3,7 @@ CREATE TABLE IF NOT EXISTS {table} (
     table_sql text NOT NULL,
     constraint_name text NOT NULL,
     definition text NOT NULL,
-    state text NOT NULL CHECK (state IN ('dropped', 'restored', 'validated')),
+    state text NOT NULL CHECK (state IN ({states})),
     recorded_at timestamptz NOT NULL DEFAULT now(),
     updated_at timestamptz
 );
@@ -12,7 +12,7 @@ CREATE TABLE IF NOT EXISTS {table} (
 -- the tables of the others (constraint_name, definition, ref_table_sql);
 -- kind identity: an identity column dropped to undistribute (constraint_name = the column,
 -- definition = the ADD GENERATED clause, restart = the next value).
-ALTER TABLE {table} ADD COLUMN IF NOT EXISTS kind text NOT NULL DEFAULT 'foreign_key';
+ALTER TABLE {table} ADD COLUMN IF NOT EXISTS kind text NOT NULL DEFAULT {foreign_key};
 ALTER TABLE {table} ADD COLUMN IF NOT EXISTS restart bigint;
 -- The table a dropped foreign key references (quoted, qualified): the key is restored only once
 -- Citus accepts it between the two tables as they are then.

@@ -1,0 +1,160 @@
+//! The journal protocol as the PL/pgSQL blocks generated migration files carry: a down part
+//! that turns one of a key's tables plain drops the key into the journal ([`drop_key`]), and
+//! the up part (or another file's down part) restores ([`restore_key`]) and validates
+//! ([`validate_key`]) it once Citus accepts it between its tables. Each block is idempotent and
+//! does nothing where its step is done already.
+
+use postgres_protocol::escape::{escape_identifier, escape_literal};
+
+use super::{
+    ddl, drop_key_sql, insert_key, mark_row, Kind, State, COMMENT, DEFAULT_TABLE, NOT_VALID,
+};
+use crate::plpgsql::{do_block, in_citus, regclass, CITUS_INSTALLED};
+use crate::schema::{ForeignKey, QualifiedName};
+
+/// The journal's name in the generated SQL.
+fn journal() -> String {
+    escape_identifier(DEFAULT_TABLE)
+}
+
+/// Step 1 where Citus is installed: record a key's current definition in the journal and drop
+/// it, creating the journal first if needed.
+pub fn drop_key(t: &QualifiedName, fk: &ForeignKey) -> String {
+    let j = journal();
+    let ddl = ddl(&j, &escape_literal(COMMENT))
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("--"))
+        .map(|l| format!("  {l}"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let insert = insert_key(
+        &j,
+        [
+            &escape_literal(&t.sql()),
+            &escape_literal(&fk.name),
+            "def",
+            &escape_literal(&fk.ref_table.sql()),
+        ],
+        "\n    ",
+    );
+    do_block(&format!(
+        "DECLARE\n  def text;\nBEGIN\n  IF NOT {CITUS_INSTALLED} THEN\n    RETURN;\n  END IF;\n  SELECT pg_get_constraintdef(oid) INTO def FROM pg_constraint WHERE conrelid = {} AND conname = {};\n  IF def IS NULL THEN\n    RETURN;\n  END IF;\n  PERFORM set_config('client_min_messages', 'warning', true);\n{ddl}\n  {insert};\n  {}\nEND",
+        regclass(t),
+        escape_literal(&fk.name),
+        drop_key_sql(t, &fk.name),
+    ))
+}
+
+/// Step 2: add back (`NOT VALID`) a key the journal holds as dropped, with the definition
+/// recorded there, when it is missing and Citus accepts it between its tables as they are now
+/// (both plain or both in Citus); otherwise it waits in the journal.
+pub fn restore_key(t: &QualifiedName, fk: &ForeignKey) -> String {
+    let tl = escape_literal(&t.sql());
+    let nl = escape_literal(&fk.name);
+    let il = escape_literal(&escape_identifier(&fk.name));
+    let action = format!(
+        "    IF NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = {} AND conname = {nl}) THEN\n      IF {CITUS_INSTALLED} THEN\n        IF {} <> {} THEN\n          RETURN;\n        END IF;\n      END IF;\n      EXECUTE 'ALTER TABLE ' || {tl} || ' ADD CONSTRAINT ' || {il} || ' '\n        || regexp_replace(r.definition, '{NOT_VALID}$', '') || '{NOT_VALID}';\n    END IF;",
+        regclass(t),
+        in_citus(t),
+        in_citus(&fk.ref_table),
+    );
+    each_row(t, fk, State::Restored, &action)
+}
+
+/// Step 3: validate a key [`restore_key`] added back, in its own statement (the check does not
+/// hold the lock the `ADD` took), unless it was `NOT VALID` when it was dropped.
+pub fn validate_key(t: &QualifiedName, fk: &ForeignKey) -> String {
+    let tl = escape_literal(&t.sql());
+    let nl = escape_literal(&fk.name);
+    let il = escape_literal(&escape_identifier(&fk.name));
+    let action = format!(
+        "    IF r.definition NOT LIKE '%{NOT_VALID}'\n       AND EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = {} AND conname = {nl} AND NOT convalidated) THEN\n      EXECUTE 'ALTER TABLE ' || {tl} || ' VALIDATE CONSTRAINT ' || {il};\n    END IF;",
+        regclass(t),
+    );
+    each_row(t, fk, State::Validated, &action)
+}
+
+/// For each journal row of the key `fk` on `t` in the state before `to`, oldest first: run
+/// `action` (PL/pgSQL lines, with the row as `r`), then move the row to `to`.
+fn each_row(t: &QualifiedName, fk: &ForeignKey, to: State, action: &str) -> String {
+    let j = journal();
+    let before = to.before().map(State::literal).unwrap_or_default();
+    do_block(&format!(
+        "DECLARE\n  r record;\nBEGIN\n  IF to_regclass({}) IS NULL THEN\n    RETURN;\n  END IF;\n  FOR r IN SELECT id, definition FROM {j}\n           WHERE kind = {} AND table_sql = {} AND constraint_name = {} AND state = {before}\n           ORDER BY id LOOP\n{action}\n    {};\n  END LOOP;\nEND",
+        escape_literal(&j),
+        Kind::ForeignKey.literal(),
+        escape_literal(&t.sql()),
+        escape_literal(&fk.name),
+        mark_row(&j, to, "r.id"),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fk() -> (QualifiedName, ForeignKey) {
+        let t = QualifiedName::parse("a", "public");
+        let fk = ForeignKey {
+            name: "a b".into(),
+            columns: vec!["tenant".into(), "b_id".into()],
+            ref_table: QualifiedName::parse("b", "public"),
+            ref_columns: vec!["tenant".into(), "id".into()],
+            on_delete: crate::schema::FkAction::NoAction,
+            on_update: crate::schema::FkAction::NoAction,
+            on_delete_columns: Vec::new(),
+            validated: true,
+            definition: "FOREIGN KEY (tenant, b_id) REFERENCES b(tenant, id)".into(),
+        };
+        (t, fk)
+    }
+
+    #[test]
+    fn the_blocks_mention_every_state_through_the_enum() {
+        let (t, k) = fk();
+        let all = [drop_key(&t, &k), restore_key(&t, &k), validate_key(&t, &k)]
+            .join("\n")
+            .replace(&escape_literal(COMMENT), "");
+        for s in State::ALL {
+            assert!(all.contains(&s.literal()), "{s} missing from\n{all}");
+        }
+        // No state is written any other way: every quoted state word is one of the literals.
+        for word in ["dropped", "restored", "validated"] {
+            let quoted = all.matches(&format!("'{word}'")).count();
+            // The word alone (`convalidated` is a catalog column, not a state).
+            let any = all
+                .match_indices(word)
+                .filter(|(i, _)| !all[..*i].ends_with(|c: char| c.is_alphanumeric()))
+                .count();
+            assert_eq!(quoted, any, "{word} appears unquoted in\n{all}");
+        }
+    }
+
+    #[test]
+    fn each_block_moves_rows_one_state_forward() {
+        let (t, k) = fk();
+        let drop = drop_key(&t, &k);
+        assert!(
+            drop.contains(
+                "VALUES ('\"public\".\"a\"', 'a b', def, 'dropped', '\"public\".\"b\"');"
+            ),
+            "{drop}"
+        );
+        assert!(
+            drop.contains("ALTER TABLE \"public\".\"a\" DROP CONSTRAINT \"a b\";\nEND"),
+            "{drop}"
+        );
+        let restore = restore_key(&t, &k);
+        assert!(restore.contains("AND state = 'dropped'\n"), "{restore}");
+        assert!(
+            restore.contains("SET state = 'restored', updated_at = now() WHERE id = r.id;"),
+            "{restore}"
+        );
+        let validate = validate_key(&t, &k);
+        assert!(validate.contains("AND state = 'restored'\n"), "{validate}");
+        assert!(
+            validate.contains("SET state = 'validated', updated_at = now() WHERE id = r.id;"),
+            "{validate}"
+        );
+    }
+}
