@@ -1,6 +1,7 @@
 //! What the history table says, compared with the migration files: status, what `migrate` would
 //! run, what `rollback` would undo. Pure functions over rows the database crate read.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde::Serialize;
@@ -266,8 +267,8 @@ pub enum Refusal {
 }
 
 impl Refusal {
-    pub fn hint(&self) -> Option<&'static str> {
-        Some(match self {
+    pub fn hint(&self) -> Option<Cow<'static, str>> {
+        Some(Cow::Borrowed(match self {
             Refusal::UnknownTarget(_) => "run `colocate status` to list the versions",
             Refusal::OutOfOrder { .. } => {
                 "give the file a newer timestamp, or pass --allow-out-of-order if running it late is intended"
@@ -282,7 +283,7 @@ impl Refusal {
             }
             Refusal::RollbackMissing(_) => "restore the file (its down part is needed to undo it)",
             _ => return None,
-        })
+        }))
     }
 }
 

@@ -86,7 +86,7 @@ use colocate_core::plan::{StepKind, PARALLEL_MODE};
 use colocate_core::schema::QualifiedName;
 use colocate_pg::apply::{apply, count_rows_many, ApplyEvent, ApplyOptions, ApplyReport};
 use colocate_pg::introspect::introspect_with_stats;
-use colocate_pg::{Client, PgError, Target};
+use colocate_pg::{Client, ErrorKind, PgError, Target};
 use colocate_testkit::TestDb;
 use postgres::NoTls;
 
@@ -1077,8 +1077,8 @@ fn insert_loop(url: &str, stop: &AtomicBool, first_id: i64) -> Vec<Insert> {
 }
 
 fn describe(e: &PgError) -> String {
-    match e {
-        PgError::Verify { problems } => format!("verification: {}", problems.join("; ")),
+    match e.kind() {
+        ErrorKind::Verify { problems } => format!("verification: {}", problems.join("; ")),
         other => other.to_string(),
     }
 }

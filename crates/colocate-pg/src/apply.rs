@@ -24,7 +24,7 @@ use postgres::Client;
 use serde::Serialize;
 
 use crate::connect::Target;
-use crate::error::{Cause, PgError};
+use crate::error::{Cause, Done, ErrorKind, PgError};
 use crate::introspect::introspect;
 use crate::journal::{Dropped, Journal};
 use crate::lock::Lock;
@@ -234,10 +234,11 @@ fn run(
     );
     if !scoped.problems.is_empty() {
         if !opts.skip_blocked {
-            return Err(PgError::Blocked {
+            return Err(ErrorKind::Blocked {
                 findings: scoped.problems,
                 journal_open: open.len(),
-            });
+            }
+            .into());
         }
         report.skipped = scoped.problems;
     }
@@ -353,13 +354,14 @@ fn run(
             w.stop(c);
         }
         if let Err(cause) = res {
-            return Err(PgError::StepFailed {
+            let done = Done::Statements(report.steps.iter().map(|s| s.sql.clone()).collect());
+            return Err(PgError::from(ErrorKind::StepFailed {
                 index: i + 1,
                 total,
                 sql,
-                cause: Box::new(cause),
-                done: report.steps.iter().map(|s| s.sql.clone()).collect(),
-            });
+                cause,
+            })
+            .with_done(done));
         }
         let elapsed = t0.elapsed();
         if step.kind().in_citus() {
@@ -392,15 +394,18 @@ fn run(
     // declarative step dropped, once Citus accepts them between their tables again.
     let done = journal
         .restore_open(c, &mut |what| events(ApplyEvent::Repair { what }))
-        .map_err(|e| match e {
-            PgError::StepFailed { sql, cause, .. } => PgError::StepFailed {
-                index: total + 1,
-                total,
-                sql,
-                cause,
-                done: report.steps.iter().map(|s| s.sql.clone()).collect(),
-            },
-            other => other,
+        .map_err(|mut e| {
+            // The repair counts as one step after the plan's.
+            let ErrorKind::StepFailed {
+                index, total: of, ..
+            } = e.kind_mut()
+            else {
+                return e;
+            };
+            (*index, *of) = (total + 1, total);
+            e.with_done(Done::Statements(
+                report.steps.iter().map(|s| s.sql.clone()).collect(),
+            ))
         })?;
     report.repaired = done.restored;
     for d in done.forgotten.iter().chain(&done.waiting) {
@@ -629,7 +634,7 @@ fn verify(
         }
     }
     if !problems.is_empty() {
-        return Err(PgError::Verify { problems });
+        return Err(ErrorKind::Verify { problems }.into());
     }
     Ok(Verification {
         tables: converted.len(),

@@ -7,7 +7,7 @@ use std::time::Duration;
 use postgres::config::Host;
 use postgres::{Client, Config, NoTls};
 
-use crate::error::PgError;
+use crate::error::{ErrorKind, PgError};
 
 /// A database to connect to. `Display` shows it without the password.
 #[derive(Clone)]
@@ -41,17 +41,17 @@ impl Target {
             if is_url && u.matches('@').count() > 1 {
                 // Parsers disagree on which '@' ends the password: refuse rather than guess and
                 // print part of it back as a host name.
-                return Err(PgError::BadUrl(
+                return Err(ErrorKind::BadUrl(
                     "the URL has more than one '@': percent-encode '@' in the user name or password as %40"
                         .into(),
-                ));
+                ).into());
             }
         }
         let mut config = match url {
             // The parser's message never echoes the input, but scrub it anyway: a URL can hold a
             // password.
             Some(u) => {
-                Config::from_str(u).map_err(|e| PgError::BadUrl(scrub(&e.to_string(), u)))?
+                Config::from_str(u).map_err(|e| ErrorKind::BadUrl(scrub(&e.to_string(), u)))?
             }
             None => Config::new(),
         };
@@ -71,7 +71,7 @@ impl Target {
             if let Some(p) = env("PGPORT") {
                 let port = p
                     .parse::<u16>()
-                    .map_err(|_| PgError::BadUrl(format!("PGPORT={p} is not a port number")))?;
+                    .map_err(|_| ErrorKind::BadUrl(format!("PGPORT={p} is not a port number")))?;
                 config.port(port);
             }
         }
@@ -104,9 +104,12 @@ impl Target {
     pub fn connect(&self, application: &str) -> Result<Client, PgError> {
         let mut config = self.config.clone();
         config.application_name(application);
-        config.connect(NoTls).map_err(|e| PgError::Connect {
-            target: self.shown.clone(),
-            reason: self.scrub(&connect_reason(&e)),
+        config.connect(NoTls).map_err(|e| {
+            ErrorKind::Connect {
+                target: self.shown.clone(),
+                reason: self.scrub(&connect_reason(&e)),
+            }
+            .into()
         })
     }
 

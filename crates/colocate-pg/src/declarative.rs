@@ -15,7 +15,7 @@ use colocate_core::schema::QualifiedName;
 use postgres::Client;
 
 use crate::apply::{apply, ApplyEvent, ApplyOptions, CitusOutcome};
-use crate::error::PgError;
+use crate::error::{ErrorKind, PgError};
 use crate::undistribute::{undistribute, UndistributeEvent, UndistributeOptions};
 
 /// What a step reports while it runs.
@@ -25,39 +25,6 @@ pub enum StepEvent<'a> {
     Waiting { holder: &'a str },
     /// A statement of the step starts, e.g. `create_distributed_table public.users`.
     Progress { message: &'a str },
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum DeclarativeError {
-    #[error("{root} is not a distributed table yet, so nothing can be colocated with it")]
-    RootNotDistributed { root: QualifiedName },
-    #[error(
-        "cannot drop extension citus: {} Citus table(s) remain ({})",
-        tables.len(),
-        first_few(tables)
-    )]
-    CitusInUse { tables: Vec<String> },
-}
-
-impl DeclarativeError {
-    pub fn hint(&self) -> &'static str {
-        match self {
-            DeclarativeError::RootNotDistributed { .. } => {
-                "distribute it in an earlier step (a [distribute] file without colocate_with), or list it in this one"
-            }
-            DeclarativeError::CitusInUse { .. } => {
-                "undo the steps that converted them first (`colocate rollback`), or `colocate undistribute --all`"
-            }
-        }
-    }
-}
-
-fn first_few(items: &[String]) -> String {
-    let shown: Vec<&str> = items.iter().take(5).map(String::as_str).collect();
-    match items.len() - shown.len() {
-        0 => shown.join(", "),
-        more => format!("{} and {more} more", shown.join(", ")),
-    }
 }
 
 /// Whether Citus can be used here: offered by the server, and created in this database.
@@ -114,7 +81,7 @@ pub fn up(
     let root = step.root().filter(|r| !step.tables().contains(r)).cloned();
     wanted.extend(root.clone());
     if let Some(missing) = missing_tables(c, &wanted)?.into_iter().next() {
-        return Err(PgError::NoSuchTable(missing.to_string()));
+        return Err(ErrorKind::NoSuchTable(missing.to_string()).into());
     }
     let mut root_column = None;
     if let Some(root) = root {
@@ -123,7 +90,7 @@ pub fn up(
             false => None,
         };
         if root_column.is_none() {
-            return Err(DeclarativeError::RootNotDistributed { root }.into());
+            return Err(ErrorKind::RootNotDistributed { root }.into());
         }
     }
 
@@ -243,7 +210,7 @@ pub fn down(
             .map(|r| r.get(0))
             .collect();
         if !remaining.is_empty() {
-            return Err(DeclarativeError::CitusInUse { tables: remaining }.into());
+            return Err(ErrorKind::CitusInUse { tables: remaining }.into());
         }
         events(StepEvent::Progress {
             message: "DROP EXTENSION citus",

@@ -1,9 +1,15 @@
-//! Errors from the database side, keeping the server's SQLSTATE, detail and hint.
+//! The one error of colocate-pg, [`PgError`]: what failed ([`ErrorKind`], keeping the
+//! server's SQLSTATE, detail and hint) and, when a run had already done something, what it had
+//! done ([`Done`]), in one place (refinery's `Error { kind, report }`). Every module of the
+//! crate returns it; this file imports none of them.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::time::Duration;
 
 use colocate_core::history::Refusal;
+use colocate_core::plan::Finding;
+use colocate_core::schema::QualifiedName;
 use serde::Serialize;
 
 /// An error the server raised, with everything it said.
@@ -104,20 +110,45 @@ impl fmt::Display for LockHolder {
     }
 }
 
-/// A migration (or its down part) that failed, with where and what had run.
+/// Which way a migration run goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Direction {
+    /// `migrate`: up parts.
+    #[serde(rename = "migration")]
+    Migrate,
+    /// `rollback`: down parts.
+    #[serde(rename = "rollback")]
+    Rollback,
+}
+
+impl Direction {
+    /// How messages name a run of this direction (`migration failed`, `rollback failed`).
+    pub fn label(self) -> &'static str {
+        match self {
+            Direction::Migrate => "migration",
+            Direction::Rollback => "rollback",
+        }
+    }
+}
+
+impl fmt::Display for Direction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.label())
+    }
+}
+
+/// A migration (or its down part) that failed, with where it failed.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct MigrationFailure {
     pub file: String,
     pub version: String,
-    pub direction: &'static str,
+    pub direction: Direction,
     /// 1-based line in the file, when it could be told.
     pub line: Option<usize>,
     /// (1-based statement number, statements in the section), outside a transaction only.
     pub statement: Option<(usize, usize)>,
     pub in_transaction: bool,
     pub cause: Cause,
-    /// Migrations this run completed before the failure (they stay applied / reverted).
-    pub completed: Vec<String>,
 }
 
 impl fmt::Display for MigrationFailure {
@@ -135,14 +166,35 @@ impl fmt::Display for MigrationFailure {
     }
 }
 
+/// What a failed run had already done when it stopped; that stays done.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Done {
+    /// Migrations the run applied (or rolled back) before the failure.
+    Migrations {
+        direction: Direction,
+        files: Vec<String>,
+    },
+    /// Statements of an `apply` or `undistribute` run completed before the failure.
+    Statements(Vec<String>),
+}
+
+/// Everything that can fail in colocate-pg: the failure ([`ErrorKind`]) and what the run had
+/// already done ([`Done`]), if it had started.
+#[derive(Debug)]
+pub struct PgError {
+    kind: Box<ErrorKind>,
+    done: Option<Done>,
+}
+
+/// What failed. Each variant names its subject (file, table, statement, setting).
 #[derive(Debug, thiserror::Error)]
-pub enum PgError {
+pub enum ErrorKind {
     #[error("invalid database URL: {0}")]
     BadUrl(String),
     #[error("cannot connect to {target}: {reason}")]
     Connect { target: String, reason: String },
     #[error("{context}: {cause}")]
-    Query { context: String, cause: Box<Cause> },
+    Query { context: String, cause: Cause },
     #[error("another run holds the {lock}: {holder}; gave up after {}s", waited.as_secs_f64())]
     LockTimeout {
         /// Which lock, e.g. "migration lock on colocate_migrations".
@@ -153,7 +205,7 @@ pub enum PgError {
     #[error(transparent)]
     Refused(#[from] Refusal),
     #[error("{0}")]
-    Failed(Box<MigrationFailure>),
+    Failed(MigrationFailure),
     #[error("history table {table} has a row for version {version} in unknown state '{state}'")]
     BadHistory {
         table: String,
@@ -174,7 +226,7 @@ pub enum PgError {
         summarize(findings)
     )]
     Blocked {
-        findings: Vec<colocate_core::plan::Finding>,
+        findings: Vec<Finding>,
         /// Foreign keys an interrupted run dropped, still waiting in the journal.
         journal_open: usize,
     },
@@ -183,14 +235,10 @@ pub enum PgError {
         index: usize,
         total: usize,
         sql: String,
-        cause: Box<Cause>,
-        /// Statements this run completed before the failure.
-        done: Vec<String>,
+        cause: Cause,
     },
     #[error("verification failed: {}", problems.join("; "))]
     Verify { problems: Vec<String> },
-    #[error(transparent)]
-    Undistribute(#[from] crate::undistribute::UndistributeError),
     #[error("column {column} does not exist in {table}")]
     NoSuchColumn { table: String, column: String },
     /// A declarative step (`.toml` migration) that failed; `source` says why.
@@ -198,35 +246,113 @@ pub enum PgError {
     StepFile {
         file: String,
         version: String,
-        /// `migration` or `rollback`.
-        direction: &'static str,
-        /// Migrations this run completed before the failure (they stay applied / reverted).
-        completed: Vec<String>,
+        direction: Direction,
         #[source]
-        source: Box<PgError>,
+        source: PgError,
     },
-    #[error(transparent)]
-    Declarative(#[from] crate::declarative::DeclarativeError),
+    /// `undistribute` of a table that is not in Citus.
+    #[error("{0} is not a Citus table")]
+    NotCitus(QualifiedName),
+    /// `undistribute` of a table joined by foreign keys to Citus tables not named.
+    #[error("{table} is joined by foreign keys to {} Citus table(s) not named: {}", others.len(), first_few(others, 8))]
+    Connected {
+        table: QualifiedName,
+        others: Vec<QualifiedName>,
+    },
+    /// A declarative step colocating with a root that is not distributed.
+    #[error("{root} is not a distributed table yet, so nothing can be colocated with it")]
+    RootNotDistributed { root: QualifiedName },
+    /// A declarative step's down part dropping the extension while Citus tables remain.
+    #[error(
+        "cannot drop extension citus: {} Citus table(s) remain ({})",
+        tables.len(),
+        first_few(tables, 5)
+    )]
+    CitusInUse { tables: Vec<String> },
+    /// `demo`: no server binaries to start a local PostgreSQL with.
+    #[error("no PostgreSQL server binaries found (looked in {0})")]
+    NoServer(String),
+    /// `demo`: a step of starting the local server (initdb, pg_ctl, ...).
+    #[error("{step} failed: {output}")]
+    LocalServer { step: String, output: String },
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
 }
 
-fn summarize(findings: &[colocate_core::plan::Finding]) -> String {
+/// The first `n` items, then how many more.
+fn first_few<T: fmt::Display>(items: &[T], n: usize) -> String {
+    let shown: Vec<String> = items.iter().take(n).map(|t| t.to_string()).collect();
+    match items.len().saturating_sub(shown.len()) {
+        0 => shown.join(", "),
+        more => format!("{} and {more} more", shown.join(", ")),
+    }
+}
+
+fn summarize(findings: &[Finding]) -> String {
     let mut tables: Vec<String> = findings.iter().map(|f| f.table.to_string()).collect();
     tables.dedup();
-    let shown: Vec<&str> = tables.iter().take(5).map(String::as_str).collect();
-    let more = tables.len().saturating_sub(shown.len());
-    if more > 0 {
-        format!("{} and {more} more", shown.join(", "))
-    } else {
-        shown.join(", ")
+    first_few(&tables, 5)
+}
+
+impl fmt::Display for PgError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.kind.fmt(f)
+    }
+}
+
+impl std::error::Error for PgError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.kind.source()
+    }
+}
+
+impl From<ErrorKind> for PgError {
+    fn from(kind: ErrorKind) -> PgError {
+        PgError {
+            kind: Box::new(kind),
+            done: None,
+        }
+    }
+}
+
+impl From<Refusal> for PgError {
+    fn from(r: Refusal) -> PgError {
+        ErrorKind::from(r).into()
+    }
+}
+
+impl From<std::io::Error> for PgError {
+    fn from(e: std::io::Error) -> PgError {
+        ErrorKind::from(e).into()
     }
 }
 
 impl PgError {
     pub fn query(context: impl Into<String>, e: &postgres::Error) -> PgError {
-        PgError::Query {
+        ErrorKind::Query {
             context: context.into(),
-            cause: Box::new(Cause::from_postgres(e)),
+            cause: Cause::from_postgres(e),
         }
+        .into()
+    }
+
+    pub fn kind(&self) -> &ErrorKind {
+        &self.kind
+    }
+
+    pub(crate) fn kind_mut(&mut self) -> &mut ErrorKind {
+        &mut self.kind
+    }
+
+    /// What the run had already done when it failed.
+    pub fn done(&self) -> Option<&Done> {
+        self.done.as_ref()
+    }
+
+    /// This error, reporting `done` as what the run had already done.
+    pub(crate) fn with_done(mut self, done: Done) -> PgError {
+        self.done = Some(done);
+        self
     }
 
     /// The server's detail, when there is one.
@@ -235,71 +361,43 @@ impl PgError {
     }
 
     /// A hint for the user: the server's own, else ours.
-    pub fn hint(&self) -> Option<String> {
+    pub fn hint(&self) -> Option<Cow<'static, str>> {
         if let Some(h) = self.server().and_then(|s| s.hint.clone()) {
-            return Some(h);
+            return Some(h.into());
         }
-        match self {
-            PgError::BadUrl(_) => Some(
-                "write it as postgres://user:password@host:port/database (percent-encode special characters) or as key=value pairs"
-                    .into(),
-            ),
-            PgError::Connect { .. } => Some(
-                "check --database-url / DATABASE_URL (or the PG* variables) and that the server is running"
-                    .into(),
-            ),
-            PgError::LockTimeout { .. } => Some(
-                "wait for the other run to finish, or raise --lock-timeout".into(),
-            ),
-            PgError::Refused(r) => r.hint().map(str::to_string),
-            PgError::Blocked { .. } => Some(
-                "fix them (`colocate plan` shows each with its SQL), or pass --skip-blocked to converge the other tables"
-                    .into(),
-            ),
-            PgError::StepFile { source, .. } => match source.as_ref() {
-                PgError::Blocked { .. } => Some(
-                    "fix them (`colocate plan` shows each with its SQL) or take those tables out of the step file, then run migrate again"
-                        .into(),
-                ),
-                PgError::StepFailed { .. } => Some(
-                    "fix the cause and run migrate again: the step resumes from what the database now is"
-                        .into(),
-                ),
-                other => other.hint(),
+        let ours = match self.kind() {
+            ErrorKind::BadUrl(_) => "write it as postgres://user:password@host:port/database (percent-encode special characters) or as key=value pairs",
+            ErrorKind::Connect { .. } => "check --database-url / DATABASE_URL (or the PG* variables) and that the server is running",
+            ErrorKind::LockTimeout { .. } => "wait for the other run to finish, or raise --lock-timeout",
+            ErrorKind::Refused(r) => return r.hint(),
+            ErrorKind::Blocked { .. } => "fix them (`colocate plan` shows each with its SQL), or pass --skip-blocked to converge the other tables",
+            ErrorKind::StepFile { source, .. } => match source.kind() {
+                ErrorKind::Blocked { .. } => "fix them (`colocate plan` shows each with its SQL) or take those tables out of the step file, then run migrate again",
+                ErrorKind::StepFailed { .. } => "fix the cause and run migrate again: the step resumes from what the database now is",
+                _ => return source.hint(),
             },
-            PgError::Declarative(e) => Some(e.hint().into()),
-            PgError::Undistribute(crate::undistribute::UndistributeError::Connected { .. }) => Some(
-                "name those tables too, or pass --cascade to undistribute the whole group".into(),
-            ),
-            PgError::StepFailed { .. } => Some(
-                "fix the cause and run apply again: it resumes from what the database now is, and restores any dropped foreign key from the journal"
-                    .into(),
-            ),
-            PgError::Verify { problems } if problems.iter().any(|p| p.contains(" rows before apply ")) => Some(
-                "row counts are compared before and after the run: writes by the application in between change them too; run apply while nothing writes, or with --online for large tables (their counts are not compared)"
-                    .into(),
-            ),
-            PgError::Failed(f) => match f.cause.server() {
-                Some(s) if s.sqlstate == "25001" => Some(
-                    "this statement cannot run in a transaction block: mark the section `-- migrate:up transaction:false`"
-                        .into(),
-                ),
-                _ if f.statement.is_some() => Some(
-                    "fix the failing statement and run again: the statements before it are recorded and will not run twice"
-                        .into(),
-                ),
-                _ => None,
+            ErrorKind::RootNotDistributed { .. } => "distribute it in an earlier step (a [distribute] file without colocate_with), or list it in this one",
+            ErrorKind::CitusInUse { .. } => "undo the steps that converted them first (`colocate rollback`), or `colocate undistribute --all`",
+            ErrorKind::Connected { .. } => "name those tables too, or pass --cascade to undistribute the whole group",
+            ErrorKind::StepFailed { .. } => "fix the cause and run apply again: it resumes from what the database now is, and restores any dropped foreign key from the journal",
+            ErrorKind::Verify { problems } if problems.iter().any(|p| p.contains(" rows before apply ")) => "row counts are compared before and after the run: writes by the application in between change them too; run apply while nothing writes, or with --online for large tables (their counts are not compared)",
+            ErrorKind::Failed(f) => match f.cause.server() {
+                Some(s) if s.sqlstate == "25001" => "this statement cannot run in a transaction block: mark the section `-- migrate:up transaction:false`",
+                _ if f.statement.is_some() => "fix the failing statement and run again: the statements before it are recorded and will not run twice",
+                _ => return None,
             },
-            _ => None,
-        }
+            ErrorKind::NoServer(_) => "install Debian's postgresql-15 (apt-get install postgresql-15) or set COLOCATE_PG_BIN to its bin directory",
+            _ => return None,
+        };
+        Some(ours.into())
     }
 
     fn server(&self) -> Option<&ServerError> {
-        match self {
-            PgError::Query { cause, .. } => cause.server(),
-            PgError::StepFailed { cause, .. } => cause.server(),
-            PgError::Failed(f) => f.cause.server(),
-            PgError::StepFile { source, .. } => source.server(),
+        match self.kind() {
+            ErrorKind::Query { cause, .. } => cause.server(),
+            ErrorKind::StepFailed { cause, .. } => cause.server(),
+            ErrorKind::Failed(f) => f.cause.server(),
+            ErrorKind::StepFile { source, .. } => source.server(),
             _ => None,
         }
     }
@@ -311,13 +409,76 @@ mod tests {
 
     #[test]
     fn changed_row_counts_get_a_hint_about_concurrent_writes_and_lost_keys_do_not() {
-        let counts = PgError::Verify {
+        let counts = PgError::from(ErrorKind::Verify {
             problems: vec!["public.events had 10 rows before apply and has 12".into()],
-        };
+        });
         assert!(counts.hint().unwrap().contains("--online"));
-        let keys = PgError::Verify {
+        let keys = PgError::from(ErrorKind::Verify {
             problems: vec!["foreign key k on public.t is missing after apply".into()],
-        };
+        });
         assert_eq!(keys.hint(), None);
+    }
+
+    fn tables(n: usize) -> Vec<QualifiedName> {
+        (0..n)
+            .map(|i| QualifiedName::new("public", format!("t{i}")))
+            .collect()
+    }
+
+    #[test]
+    fn the_former_command_errors_keep_their_messages_and_hints() {
+        let t = tables(10);
+        let connected = PgError::from(ErrorKind::Connected {
+            table: t[0].clone(),
+            others: t[1..].to_vec(),
+        });
+        assert_eq!(
+            connected.to_string(),
+            "public.t0 is joined by foreign keys to 9 Citus table(s) not named: public.t1, public.t2, public.t3, public.t4, public.t5, public.t6, public.t7, public.t8 and 1 more"
+        );
+        assert!(connected.hint().unwrap().contains("--cascade"));
+        let not_citus = PgError::from(ErrorKind::NotCitus(t[0].clone()));
+        assert_eq!(not_citus.to_string(), "public.t0 is not a Citus table");
+        assert_eq!(not_citus.hint(), None);
+        let in_use = PgError::from(ErrorKind::CitusInUse {
+            tables: t.iter().take(6).map(|t| t.to_string()).collect(),
+        });
+        assert_eq!(
+            in_use.to_string(),
+            "cannot drop extension citus: 6 Citus table(s) remain (public.t0, public.t1, public.t2, public.t3, public.t4 and 1 more)"
+        );
+        assert!(in_use.hint().unwrap().contains("colocate rollback"));
+        let no_server = PgError::from(ErrorKind::NoServer("/usr/lib".into()));
+        assert!(no_server.hint().unwrap().contains("COLOCATE_PG_BIN"));
+    }
+
+    #[test]
+    fn a_step_file_reports_its_migrations_and_keeps_the_step_as_its_source() {
+        let step = PgError::from(ErrorKind::StepFailed {
+            index: 2,
+            total: 3,
+            sql: "SELECT 1".into(),
+            cause: Cause::client("gone"),
+        })
+        .with_done(Done::Statements(vec!["SELECT 0".into()]));
+        let file = PgError::from(ErrorKind::StepFile {
+            file: "m/20240101000000_x.toml".into(),
+            version: "20240101000000".into(),
+            direction: Direction::Rollback,
+            source: step,
+        })
+        .with_done(Done::Migrations {
+            direction: Direction::Rollback,
+            files: Vec::new(),
+        });
+        assert_eq!(file.to_string(), "m/20240101000000_x.toml: rollback failed");
+        let source = std::error::Error::source(&file)
+            .and_then(|s| s.downcast_ref::<PgError>())
+            .expect("the step's error is the source");
+        assert_eq!(
+            source.done(),
+            Some(&Done::Statements(vec!["SELECT 0".into()]))
+        );
+        assert!(file.hint().unwrap().contains("run migrate again"));
     }
 }

@@ -5,7 +5,7 @@ use colocate_core::MigrationId;
 use postgres::GenericClient;
 use postgres_protocol::escape::{escape_identifier, escape_literal};
 
-use crate::error::PgError;
+use crate::error::{ErrorKind, PgError};
 
 /// A table named in configuration or on the command line: `table` or `schema.table`, written
 /// without quotes; each part is quoted by the driver's escaping when sent.
@@ -116,11 +116,12 @@ impl HistoryTable {
                         prefix_checksum: r.get(9),
                         error: r.get(10),
                     }),
-                    _ => Err(PgError::BadHistory {
+                    _ => Err(ErrorKind::BadHistory {
                         table: self.display(),
                         version: version.to_string(),
                         state,
-                    }),
+                    }
+                    .into()),
                 }
             })
             .collect()

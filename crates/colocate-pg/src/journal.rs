@@ -11,7 +11,7 @@ use colocate_core::journal::{
 use colocate_core::schema::{ForeignKey, QualifiedName};
 use postgres::Client;
 
-use crate::error::{Cause, PgError};
+use crate::error::{Cause, Done, ErrorKind, PgError};
 use crate::history::TableName;
 use crate::topology::citus_installed;
 
@@ -84,7 +84,7 @@ impl Journal {
                     table: r.get(1),
                     name: r.get(2),
                     definition: r.get(3),
-                    state: state.parse().map_err(|_| PgError::BadJournal {
+                    state: state.parse().map_err(|_| ErrorKind::BadJournal {
                         table: self.table.display(),
                         id: r.get(0),
                         state: state.to_string(),
@@ -222,12 +222,14 @@ impl Journal {
             }
             let what = format!("restoring foreign key {}", d.describe());
             events(&what);
-            self.repair(c, &d).map_err(|cause| PgError::StepFailed {
-                index: 1,
-                total: 1,
-                sql: format!("ALTER TABLE {} ADD CONSTRAINT ... ({})", d.table, d.name),
-                cause: Box::new(cause),
-                done: restored.clone(),
+            self.repair(c, &d).map_err(|cause| {
+                PgError::from(ErrorKind::StepFailed {
+                    index: 1,
+                    total: 1,
+                    sql: format!("ALTER TABLE {} ADD CONSTRAINT ... ({})", d.table, d.name),
+                    cause,
+                })
+                .with_done(Done::Statements(restored.clone()))
             })?;
             restored.push(d.describe());
         }

@@ -18,7 +18,7 @@ pub mod undistribute;
 pub mod wake;
 
 pub use connect::Target;
-pub use error::{PgError, ServerError};
+pub use error::{Direction, Done, ErrorKind, PgError, ServerError};
 pub use history::HistoryTable;
 pub use postgres::Client;
 pub use runner::{Event, MigrateOptions, MigrateReport, RollbackReport, Runner};

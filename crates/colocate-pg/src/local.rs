@@ -5,28 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-#[derive(Debug, thiserror::Error)]
-pub enum LocalError {
-    #[error("no PostgreSQL server binaries found (looked in {0})")]
-    NoServer(String),
-    #[error("{step} failed: {output}")]
-    Step { step: String, output: String },
-    #[error("{0}")]
-    Io(#[from] std::io::Error),
-    #[error(transparent)]
-    Pg(#[from] crate::error::PgError),
-}
-
-impl LocalError {
-    pub fn hint(&self) -> Option<&'static str> {
-        match self {
-            LocalError::NoServer(_) => Some(
-                "install Debian's postgresql-15 (apt-get install postgresql-15) or set COLOCATE_PG_BIN to its bin directory",
-            ),
-            _ => None,
-        }
-    }
-}
+use crate::error::{ErrorKind, PgError};
 
 pub struct LocalServer {
     bin: PathBuf,
@@ -49,7 +28,7 @@ fn is_root() -> bool {
         .unwrap_or(false)
 }
 
-fn find_bin() -> Result<PathBuf, LocalError> {
+fn find_bin() -> Result<PathBuf, PgError> {
     if let Ok(b) = std::env::var("COLOCATE_PG_BIN") {
         return Ok(PathBuf::from(b));
     }
@@ -68,12 +47,12 @@ fn find_bin() -> Result<PathBuf, LocalError> {
             .and_then(|v| v.parse::<u32>().ok())
             .unwrap_or(0)
     });
-    candidates
-        .pop()
-        .ok_or_else(|| LocalError::NoServer("/usr/lib/postgresql/*/bin, $COLOCATE_PG_BIN".into()))
+    candidates.pop().ok_or_else(|| {
+        ErrorKind::NoServer("/usr/lib/postgresql/*/bin, $COLOCATE_PG_BIN".into()).into()
+    })
 }
 
-fn free_port() -> Result<u16, LocalError> {
+fn free_port() -> Result<u16, PgError> {
     let l = std::net::TcpListener::bind("127.0.0.1:0")?;
     Ok(l.local_addr()?.port())
 }
@@ -81,7 +60,7 @@ fn free_port() -> Result<u16, LocalError> {
 impl LocalServer {
     /// Start a fresh server (with Citus preloaded when it is installed) and, with Citus,
     /// `workers` more on other loopback ports. With `keep`, they are left running when dropped.
-    pub fn start(keep: bool, workers: usize) -> Result<LocalServer, LocalError> {
+    pub fn start(keep: bool, workers: usize) -> Result<LocalServer, PgError> {
         let bin = find_bin()?;
         let dir = std::env::temp_dir().join(format!(
             "colocate-demo-{}-{}",
@@ -107,7 +86,7 @@ impl LocalServer {
         Ok(server)
     }
 
-    fn start_node(&mut self, i: usize) -> Result<(), LocalError> {
+    fn start_node(&mut self, i: usize) -> Result<(), PgError> {
         let name = if i == 0 {
             "coordinator".to_string()
         } else {
@@ -176,15 +155,14 @@ impl LocalServer {
     /// Create database `db` on every node and return the coordinator's URL for it. With Citus,
     /// the extension is created on every node and the coordinator's database becomes a cluster:
     /// on its own it holds the shards itself, with workers they are registered.
-    pub fn create_database(&self, db: &str) -> Result<String, LocalError> {
+    pub fn create_database(&self, db: &str) -> Result<String, PgError> {
         use postgres_protocol::escape::escape_identifier;
-        let connect = |url: &str| -> Result<postgres::Client, LocalError> {
+        let connect = |url: &str| -> Result<postgres::Client, PgError> {
             postgres::Client::connect(url, postgres::NoTls)
-                .map_err(|e| crate::error::PgError::query(format!("connect to {url}"), &e).into())
+                .map_err(|e| PgError::query(format!("connect to {url}"), &e))
         };
-        let q = |e: postgres::Error, what: &str| -> LocalError {
-            crate::error::PgError::query(what.to_string(), &e).into()
-        };
+        let q =
+            |e: postgres::Error, what: &str| -> PgError { PgError::query(what.to_string(), &e) };
         for (_, port) in &self.nodes {
             let admin = format!("postgres://postgres@127.0.0.1:{port}/postgres");
             connect(&admin)?
@@ -235,7 +213,7 @@ impl LocalServer {
             .collect()
     }
 
-    fn run(&self, tool: &str, args: &[&str]) -> Result<(), LocalError> {
+    fn run(&self, tool: &str, args: &[&str]) -> Result<(), PgError> {
         let exe = self.bin.join(tool);
         let mut cmd = if is_root() {
             let mut c = Command::new("runuser");
@@ -244,14 +222,14 @@ impl LocalServer {
         } else {
             Command::new(&exe)
         };
-        let out = cmd
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| LocalError::Step {
-                step: tool.into(),
-                output: e.to_string(),
-            })?;
+        let out =
+            cmd.args(args)
+                .stdin(Stdio::null())
+                .output()
+                .map_err(|e| ErrorKind::LocalServer {
+                    step: tool.into(),
+                    output: e.to_string(),
+                })?;
         if out.status.success() {
             return Ok(());
         }
@@ -259,10 +237,11 @@ impl LocalServer {
         if text.is_empty() {
             text = String::from_utf8_lossy(&out.stdout).trim().to_string();
         }
-        Err(LocalError::Step {
+        Err(ErrorKind::LocalServer {
             step: tool.into(),
             output: text,
-        })
+        }
+        .into())
     }
 }
 
@@ -282,20 +261,21 @@ fn path_str(p: &Path) -> &str {
     p.to_str().unwrap_or_default()
 }
 
-fn chown_postgres(dir: &Path) -> Result<(), LocalError> {
+fn chown_postgres(dir: &Path) -> Result<(), PgError> {
     let out = Command::new("chown")
         .arg("postgres:")
         .arg(dir)
         .output()
-        .map_err(|e| LocalError::Step {
+        .map_err(|e| ErrorKind::LocalServer {
             step: "chown".into(),
             output: e.to_string(),
         })?;
     if !out.status.success() {
-        return Err(LocalError::Step {
+        return Err(ErrorKind::LocalServer {
             step: "chown (is there a `postgres` user?)".into(),
             output: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        });
+        }
+        .into());
     }
     Ok(())
 }

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use postgres::Client;
 
-use crate::error::{LockHolder, PgError};
+use crate::error::{ErrorKind, LockHolder, PgError};
 use crate::history::HistoryTable;
 
 /// The lock key: FNV-1a over the history table's name, so runs against different history tables
@@ -88,12 +88,13 @@ impl Lock {
         match res {
             Ok(_) => Ok(Lock { key }),
             Err(e) if e.code() == Some(&postgres::error::SqlState::LOCK_NOT_AVAILABLE) => {
-                Err(PgError::LockTimeout {
+                Err(ErrorKind::LockTimeout {
                     lock: what.to_string(),
                     holder: holder(c, key)
                         .unwrap_or_else(|| "a session that has since let go".into()),
                     waited: started.elapsed(),
-                })
+                }
+                .into())
             }
             Err(e) => Err(PgError::query("take the migration lock", &e)),
         }

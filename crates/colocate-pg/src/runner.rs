@@ -18,7 +18,7 @@ use postgres::Client;
 use serde::Serialize;
 
 use crate::declarative::{self, StepEvent};
-use crate::error::{Cause, MigrationFailure, PgError};
+use crate::error::{Cause, Direction, Done, ErrorKind, MigrationFailure, PgError};
 use crate::history::{HistoryTable, TableName};
 use crate::lock::Lock;
 
@@ -195,7 +195,7 @@ impl<'a> Runner<'a> {
                     m,
                     &m.up,
                     place,
-                    "migration",
+                    Direction::Migrate,
                     &report.applied,
                     |events| {
                         if let Some(step) = &m.step {
@@ -255,7 +255,7 @@ impl<'a> Runner<'a> {
                     m,
                     down,
                     place,
-                    "rollback",
+                    Direction::Rollback,
                     &report.reverted,
                     |events| {
                         if let Some(step) = &m.step {
@@ -414,7 +414,7 @@ impl<'a> Runner<'a> {
             .transaction()
             .map_err(|e| PgError::query("begin", &e))?;
         let started = Instant::now();
-        if let Err(e) = run_section(&mut tx, m, &m.up, "migration") {
+        if let Err(e) = run_section(&mut tx, m, &m.up, Direction::Migrate) {
             // Dropping the transaction rolls it back: no history row, no partial DDL.
             drop(tx);
             return Err(e);
@@ -426,7 +426,7 @@ impl<'a> Runner<'a> {
         )
         .map_err(|e| PgError::query(format!("record {}", m.file_name()), &e))?;
         tx.commit()
-            .map_err(|e| failure(m, &m.up, "migration", None, &e))
+            .map_err(|e| failure(m, &m.up, Direction::Migrate, None, &e))
     }
 
     fn up_statements(
@@ -448,7 +448,7 @@ impl<'a> Runner<'a> {
         self.client
             .execute(&stmts.upsert, &params.as_refs())
             .map_err(|e| PgError::query(format!("record {}", m.file_name()), &e))?;
-        self.statements(m, section, resume_at, "migration", stmts)?;
+        self.statements(m, section, resume_at, Direction::Migrate, stmts)?;
         let version = m.id.as_u64() as i64;
         self.client
             .execute(&stmts.finish, &[&version])
@@ -466,14 +466,14 @@ impl<'a> Runner<'a> {
             .client
             .transaction()
             .map_err(|e| PgError::query("begin", &e))?;
-        if let Err(e) = run_section(&mut tx, m, down, "rollback") {
+        if let Err(e) = run_section(&mut tx, m, down, Direction::Rollback) {
             drop(tx);
             return Err(e);
         }
         tx.execute(&stmts.delete, &[&(m.id.as_u64() as i64)])
             .map_err(|e| PgError::query(format!("unrecord {}", m.file_name()), &e))?;
         tx.commit()
-            .map_err(|e| failure(m, down, "rollback", None, &e))
+            .map_err(|e| failure(m, down, Direction::Rollback, None, &e))
     }
 
     fn down_statements(
@@ -492,7 +492,7 @@ impl<'a> Runner<'a> {
                 &[&version, &progress, &prefix, &None::<String>],
             )
             .map_err(|e| PgError::query(format!("record {}", m.file_name()), &e))?;
-        self.statements(m, down, resume_at, "rollback", stmts)?;
+        self.statements(m, down, resume_at, Direction::Rollback, stmts)?;
         self.client
             .execute(&stmts.delete, &[&version])
             .map_err(|e| PgError::query(format!("unrecord {}", m.file_name()), &e))?;
@@ -505,7 +505,7 @@ impl<'a> Runner<'a> {
         m: &Migration,
         section: &Section,
         from: usize,
-        direction: &'static str,
+        direction: Direction,
         stmts: &Prepared,
     ) -> Result<(), PgError> {
         let version = m.id.as_u64() as i64;
@@ -520,7 +520,7 @@ impl<'a> Runner<'a> {
                     .client
                     .execute(&stmts.error, &[&version, &cause.to_string()]);
                 let line = position_line(&stmt.sql, &cause).map(|l| stmt.line + l - 1);
-                return Err(PgError::Failed(Box::new(MigrationFailure {
+                return Err(ErrorKind::Failed(MigrationFailure {
                     file: m.path.display().to_string(),
                     version: m.id.to_string(),
                     direction,
@@ -528,8 +528,8 @@ impl<'a> Runner<'a> {
                     statement: Some((i + 1, total)),
                     in_transaction: false,
                     cause,
-                    completed: Vec::new(),
-                })));
+                })
+                .into());
             }
             let done = (i + 1) as i32;
             let dur = ms(started.elapsed());
@@ -642,8 +642,6 @@ fn forward(m: &Migration, e: StepEvent<'_>, events: Events<'_>) {
     }
 }
 
-/// A failed migration's error, carrying the migrations this run completed before it. A
-/// declarative step's error is wrapped so the message names its file.
 /// One migration's part (`section`) run by `body`, between its start and done events; its
 /// report item, or the error naming what this run completed before it (`done`).
 fn run_one(
@@ -651,7 +649,7 @@ fn run_one(
     m: &Migration,
     section: &Section,
     (index, total, resume_at): (usize, usize, usize),
-    direction: &'static str,
+    direction: Direction,
     done: &[RunItem],
     body: impl FnOnce(Events<'_>) -> Result<Vec<String>, PgError>,
 ) -> Result<RunItem, PgError> {
@@ -676,25 +674,23 @@ fn run_one(
     Ok(it)
 }
 
-fn with_completed(
-    mut e: PgError,
-    m: &Migration,
-    direction: &'static str,
-    done: Vec<String>,
-) -> PgError {
+/// A failed migration's error, carrying the migrations this run completed before it. A
+/// declarative step's error is wrapped so the message names its file.
+fn with_completed(e: PgError, m: &Migration, direction: Direction, files: Vec<String>) -> PgError {
+    let done = Done::Migrations { direction, files };
     if m.step.is_some() {
-        return PgError::StepFile {
+        let file = ErrorKind::StepFile {
             file: m.path.display().to_string(),
             version: m.id.to_string(),
             direction,
-            completed: done,
-            source: Box::new(e),
+            source: e,
         };
+        return PgError::from(file).with_done(done);
     }
-    if let PgError::Failed(f) = &mut e {
-        f.completed = done;
+    match e.kind() {
+        ErrorKind::Failed(_) => e.with_done(done),
+        _ => e,
     }
-    e
 }
 
 fn item(
@@ -733,7 +729,7 @@ fn run_section(
     tx: &mut postgres::Transaction<'_>,
     m: &Migration,
     section: &Section,
-    direction: &'static str,
+    direction: Direction,
 ) -> Result<(), PgError> {
     if section.statements.len() <= 1 {
         return tx
@@ -744,7 +740,7 @@ fn run_section(
         if let Err(e) = tx.batch_execute(&stmt.sql) {
             let cause = Cause::from_postgres(&e);
             let line = position_line(&stmt.sql, &cause).map_or(stmt.line, |l| stmt.line + l - 1);
-            return Err(PgError::Failed(Box::new(MigrationFailure {
+            return Err(ErrorKind::Failed(MigrationFailure {
                 file: m.path.display().to_string(),
                 version: m.id.to_string(),
                 direction,
@@ -752,8 +748,8 @@ fn run_section(
                 statement: None,
                 in_transaction: true,
                 cause,
-                completed: Vec::new(),
-            })));
+            })
+            .into());
         }
     }
     Ok(())
@@ -762,13 +758,13 @@ fn run_section(
 fn failure(
     m: &Migration,
     section: &Section,
-    direction: &'static str,
+    direction: Direction,
     statement: Option<(usize, usize)>,
     e: &postgres::Error,
 ) -> PgError {
     let cause = Cause::from_postgres(e);
     let line = position_line(&section.sql, &cause).map(|l| section.first_line + l - 1);
-    PgError::Failed(Box::new(MigrationFailure {
+    ErrorKind::Failed(MigrationFailure {
         file: m.path.display().to_string(),
         version: m.id.to_string(),
         direction,
@@ -776,8 +772,8 @@ fn failure(
         statement,
         in_transaction: true,
         cause,
-        completed: Vec::new(),
-    }))
+    })
+    .into()
 }
 
 /// The 1-based line within `sql` of the server's error position (a 1-based character index).
@@ -806,7 +802,7 @@ pub fn leading_version(name: &str) -> Option<MigrationId> {
 
 fn read_names(c: &mut Client, table: &TableName, column: &str) -> Result<Vec<String>, PgError> {
     if !table.exists(c)? {
-        return Err(PgError::NoSuchTable(table.display()));
+        return Err(ErrorKind::NoSuchTable(table.display()).into());
     }
     let has: bool = c
         .query_one(
@@ -816,10 +812,11 @@ fn read_names(c: &mut Client, table: &TableName, column: &str) -> Result<Vec<Str
         .map_err(|e| PgError::query(format!("look up {}", table.display()), &e))?
         .get(0);
     if !has {
-        return Err(PgError::NoSuchColumn {
+        return Err(ErrorKind::NoSuchColumn {
             table: table.display(),
             column: column.to_string(),
-        });
+        }
+        .into());
     }
     let sql = format!(
         "SELECT {}::text FROM {} WHERE {} IS NOT NULL",

@@ -18,7 +18,7 @@ use serde::Serialize;
 use colocate_core::journal::{journaled_drop_line, State};
 
 use crate::apply::count_rows_many;
-use crate::error::{Cause, PgError};
+use crate::error::{Cause, Done, ErrorKind, PgError};
 use crate::introspect::introspect;
 use crate::journal::{describe_key, Journal};
 use crate::lock::Lock;
@@ -92,25 +92,6 @@ pub enum UndistributeEvent<'a> {
         total: usize,
         tables: &'a [QualifiedName],
     },
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum UndistributeError {
-    #[error("{0} is not a Citus table")]
-    NotCitus(QualifiedName),
-    #[error("{table} is joined by foreign keys to {} Citus table(s) not named: {}", others.len(), first_few(others))]
-    Connected {
-        table: QualifiedName,
-        others: Vec<QualifiedName>,
-    },
-}
-
-fn first_few(tables: &[QualifiedName]) -> String {
-    let shown: Vec<String> = tables.iter().take(8).map(|q| q.to_string()).collect();
-    match tables.len().saturating_sub(shown.len()) {
-        0 => shown.join(", "),
-        more => format!("{} and {more} more", shown.join(", ")),
-    }
 }
 
 pub fn undistribute(
@@ -191,12 +172,16 @@ fn run(
         let before = count_rows_many(c, &group)?;
         let mut keys_before = keys(&schema, &group);
         journal.ensure(c)?;
-        let failed = |sql: &str, cause: Cause, report: &UndistributeReport| PgError::StepFailed {
-            index: i + 1,
-            total,
-            sql: sql.to_string(),
-            cause: Box::new(cause),
-            done: report.groups.iter().map(|g| g.sql.clone()).collect(),
+        let failed = |sql: &str, cause: Cause, report: &UndistributeReport| {
+            PgError::from(ErrorKind::StepFailed {
+                index: i + 1,
+                total,
+                sql: sql.to_string(),
+                cause,
+            })
+            .with_done(Done::Statements(
+                report.groups.iter().map(|g| g.sql.clone()).collect(),
+            ))
         };
         for (t, fk) in &cross {
             journal
@@ -232,7 +217,7 @@ fn run(
             problems.push(format!("foreign key {k} on {t} is missing"));
         }
         if !problems.is_empty() {
-            return Err(PgError::Verify { problems });
+            return Err(ErrorKind::Verify { problems }.into());
         }
         report.groups.push(Group {
             tables: group,
@@ -308,9 +293,7 @@ fn groups(schema: &Schema, opts: &UndistributeOptions) -> Result<Vec<Vec<Qualifi
     let mut out = Vec::new();
     for q in named {
         if !citus.contains(q) {
-            return Err(PgError::Undistribute(UndistributeError::NotCitus(
-                q.clone(),
-            )));
+            return Err(ErrorKind::NotCitus(q.clone()).into());
         }
         let comp = all
             .iter()
@@ -323,10 +306,11 @@ fn groups(schema: &Schema, opts: &UndistributeOptions) -> Result<Vec<Vec<Qualifi
             .cloned()
             .collect();
         if !others.is_empty() && !opts.cascade && !opts.detach {
-            return Err(PgError::Undistribute(UndistributeError::Connected {
+            return Err(ErrorKind::Connected {
                 table: q.clone(),
                 others,
-            }));
+            }
+            .into());
         }
         if !out.contains(&comp) {
             out.push(comp);

@@ -7,7 +7,7 @@ use std::time::Duration;
 use colocate_core::history::{RollbackScope, Status};
 use colocate_core::MigrationSet;
 use colocate_pg::runner::BaselineSource;
-use colocate_pg::{HistoryTable, MigrateOptions, PgError, Runner};
+use colocate_pg::{ErrorKind, HistoryTable, MigrateOptions, Runner};
 use colocate_testkit::TestDb;
 
 fn write(dir: &Path, file: &str, body: &str) -> PathBuf {
@@ -124,7 +124,7 @@ fn baseline_reads_a_source_table_whose_name_needs_quoting() {
         )
         .unwrap_err();
     assert!(
-        matches!(err, PgError::NoSuchColumn { .. }),
+        matches!(err.kind(), ErrorKind::NoSuchColumn { .. }),
         "wrong column is named: {err}"
     );
 }
@@ -154,7 +154,7 @@ fn a_half_done_rollback_outside_a_transaction_resumes_where_it_stopped() {
     let err = run
         .rollback(&set, RollbackScope::LastBatch, false, &mut |_| {})
         .unwrap_err();
-    let PgError::Failed(f) = &err else {
+    let ErrorKind::Failed(f) = err.kind() else {
         panic!("expected a migration failure, got {err}")
     };
     assert_eq!(f.statement, Some((3, 5)));
@@ -166,7 +166,7 @@ fn a_half_done_rollback_outside_a_transaction_resumes_where_it_stopped() {
     let refused = run
         .migrate(&set, &MigrateOptions::default(), &mut |_| {})
         .unwrap_err();
-    assert!(matches!(refused, PgError::Refused(_)), "{refused}");
+    assert!(matches!(refused.kind(), ErrorKind::Refused(_)), "{refused}");
 
     std::fs::write(&file, format!("{up}{fixed_down}")).unwrap();
     let set = load(&[&a]);

@@ -1,11 +1,10 @@
 //! How errors reach the user: `error: …` on one line, then the server's detail and a hint
 //! naming what fixes it.
 
-use std::error::Error;
+use std::borrow::Cow;
 
 use colocate_core::MigrationError;
-use colocate_pg::local::LocalError;
-use colocate_pg::PgError;
+use colocate_pg::{Direction, Done, ErrorKind, PgError};
 
 use crate::config::ConfigError;
 
@@ -24,33 +23,31 @@ pub fn print(err: &anyhow::Error) {
     if let Some(done) = completed(err) {
         eprintln!("{done}");
     }
-    for cause in err.chain() {
-        match pg(cause) {
-            Some(PgError::Blocked {
-                findings,
-                journal_open,
-            }) => {
-                for f in findings {
-                    eprintln!("  [{}] {}", f.code, f.message);
-                    if let Some(fix) = &f.fix {
-                        for line in fix.lines() {
-                            eprintln!("      {line}");
-                        }
+    for e in err.chain().filter_map(|c| c.downcast_ref::<PgError>()) {
+        if let ErrorKind::Blocked {
+            findings,
+            journal_open,
+        } = e.kind()
+        {
+            for f in findings {
+                eprintln!("  [{}] {}", f.code, f.message);
+                if let Some(fix) = &f.fix {
+                    for line in fix.lines() {
+                        eprintln!("      {line}");
                     }
                 }
-                if *journal_open > 0 {
-                    eprintln!(
-                        "note: {journal_open} foreign key(s) dropped by an interrupted run wait in colocate_journal; the next successful apply restores them"
-                    );
-                }
             }
-            Some(PgError::StepFailed { done, .. }) => {
+            if *journal_open > 0 {
                 eprintln!(
-                    "note: {} statement(s) of this run completed before the failure",
-                    done.len()
+                    "note: {journal_open} foreign key(s) dropped by an interrupted run wait in colocate_journal; the next successful apply restores them"
                 );
             }
-            _ => {}
+        }
+        if let Some(Done::Statements(done)) = e.done() {
+            eprintln!(
+                "note: {} statement(s) of this run completed before the failure",
+                done.len()
+            );
         }
     }
     if let Some(h) = hint {
@@ -60,19 +57,15 @@ pub fn print(err: &anyhow::Error) {
 
 /// What a failed run had already done: those migrations stay as they are.
 fn completed(err: &anyhow::Error) -> Option<String> {
-    let (direction, completed) = err.chain().find_map(|c| match pg(c) {
-        Some(PgError::Failed(f)) => Some((f.direction, &f.completed)),
-        Some(PgError::StepFile {
-            direction,
-            completed,
-            ..
-        }) => Some((*direction, completed)),
-        _ => None,
-    })?;
-    let verb = if direction == "rollback" {
-        "rolled back"
-    } else {
-        "applied"
+    let (direction, completed) =
+        err.chain()
+            .find_map(|c| match c.downcast_ref::<PgError>()?.done()? {
+                Done::Migrations { direction, files } => Some((*direction, files)),
+                Done::Statements(_) => None,
+            })?;
+    let verb = match direction {
+        Direction::Rollback => "rolled back",
+        Direction::Migrate => "applied",
     };
     if completed.is_empty() {
         return Some(format!("note: this run {verb} nothing before the failure"));
@@ -84,27 +77,19 @@ fn completed(err: &anyhow::Error) -> Option<String> {
     ))
 }
 
-/// The database error a cause is, also when it is the boxed source of another (a declarative
-/// step's failure holds the engine's error that way).
-fn pg<'e>(cause: &'e (dyn Error + 'static)) -> Option<&'e PgError> {
-    cause
-        .downcast_ref::<PgError>()
-        .or_else(|| cause.downcast_ref::<Box<PgError>>().map(|b| b.as_ref()))
-}
-
 fn details(err: &anyhow::Error) -> (Option<String>, Option<String>) {
     for cause in err.chain() {
         if let Some(e) = cause.downcast_ref::<PgError>() {
-            return (e.detail().map(str::to_string), e.hint());
+            return (
+                e.detail().map(str::to_string),
+                e.hint().map(Cow::into_owned),
+            );
         }
         if let Some(e) = cause.downcast_ref::<MigrationError>() {
-            return (None, e.hint().map(str::to_string));
+            return (None, e.hint().map(Cow::into_owned));
         }
         if let Some(e) = cause.downcast_ref::<ConfigError>() {
             return (None, e.hint.clone());
-        }
-        if let Some(e) = cause.downcast_ref::<LocalError>() {
-            return (None, e.hint().map(str::to_string));
         }
     }
     (None, None)

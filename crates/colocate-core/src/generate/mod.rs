@@ -22,6 +22,8 @@ mod sql;
 mod toml;
 mod writer;
 
+use std::borrow::Cow;
+
 use crate::migration::MigrationId;
 use crate::plan::Plan;
 use crate::schema::{QualifiedName, Schema};
@@ -77,14 +79,15 @@ pub enum GenerateError {
 }
 
 impl GenerateError {
-    pub fn hint(&self) -> Option<&'static str> {
-        match self {
+    pub fn hint(&self) -> Option<Cow<'static, str>> {
+        let hint = match self {
             GenerateError::MixedColumnCycle { .. } => {
-                Some("use --format sql (or knex), where each table carries its own column")
+                "use --format sql (or knex), where each table carries its own column"
             }
-            GenerateError::KnexQuestionMark(_) => Some("use --format sql"),
-            _ => None,
-        }
+            GenerateError::KnexQuestionMark(_) => "use --format sql",
+            _ => return None,
+        };
+        Some(hint.into())
     }
 }
 

@@ -1,6 +1,7 @@
 //! Why a migration file or directory cannot be loaded, in one enum so the CLI reports every
 //! cause the same way: the file (and line) first, then a hint.
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
 use super::MigrationId;
@@ -99,8 +100,8 @@ pub enum MigrationError {
 
 impl MigrationError {
     /// A short suggestion for the CLI's `hint:` line, where one helps.
-    pub fn hint(&self) -> Option<&'static str> {
-        Some(match self {
+    pub fn hint(&self) -> Option<Cow<'static, str>> {
+        Some(Cow::Borrowed(match self {
             MigrationError::DirNotFound { .. } | MigrationError::NotADirectory { .. } => {
                 "create it, or fix migration_dirs in colocate.toml (or --dir)"
             }
@@ -133,7 +134,7 @@ impl MigrationError {
                 "rename one of them to a later, unused timestamp"
             }
             MigrationError::Io { .. } => return None,
-        })
+        }))
     }
 
     /// The file or directory the error is about (the second file for duplicate versions).

@@ -592,7 +592,7 @@ mod tests {
             err.to_string(),
             "m/20240101000000_create_users.sql: not valid utf-8 (first bad byte at offset 22)"
         );
-        assert_eq!(err.hint(), Some("save the file as UTF-8"));
+        assert_eq!(err.hint().as_deref(), Some("save the file as UTF-8"));
     }
 
     #[test]
@@ -608,7 +608,7 @@ mod tests {
             "m/20241301000000_x.sql: invalid migration file name: month 13 is not 1-12"
         );
         assert_eq!(
-            err.hint(),
+            err.hint().as_deref(),
             Some("rename it to YYYYMMDDHHMMSS_name.sql, or move it out of the migration directory")
         );
     }

@@ -295,7 +295,7 @@ mod tests {
                 )
             );
             assert_eq!(
-                err.hint(),
+                err.hint().as_deref(),
                 Some(
                     "rename it to YYYYMMDDHHMMSS_name.sql, or move it out of the migration directory"
                 )

@@ -62,7 +62,7 @@ pub fn run(g: &Global, a: &GenerateArgs) -> Result<u8> {
     )
     .map_err(|e| ConfigError {
         message: e.to_string(),
-        hint: e.hint().map(str::to_string),
+        hint: e.hint().map(Into::into),
     })?;
 
     for path in write_all(&a.out, &files)? {
