@@ -397,14 +397,14 @@ impl Serialize for Step {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn q(s: &str) -> QualifiedName {
         QualifiedName::parse(s, "public")
     }
 
-    fn fk(name: &str) -> ForeignKey {
+    pub(crate) fn fk(name: &str) -> ForeignKey {
         ForeignKey {
             name: name.into(),
             columns: vec!["tenant".into(), "b_id".into()],

@@ -49,9 +49,7 @@ pub fn drop_key(t: &QualifiedName, fk: &ForeignKey) -> String {
 /// recorded there, when it is missing and Citus accepts it between its tables as they are now
 /// (both plain or both in Citus); otherwise it waits in the journal.
 pub fn restore_key(t: &QualifiedName, fk: &ForeignKey) -> String {
-    let tl = escape_literal(&t.sql());
-    let nl = escape_literal(&fk.name);
-    let il = escape_literal(&escape_identifier(&fk.name));
+    let Literals { tl, nl, il } = Literals::of(t, fk);
     let action = format!(
         "    IF NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = {} AND conname = {nl}) THEN\n      IF {CITUS_INSTALLED} THEN\n        IF {} <> {} THEN\n          RETURN;\n        END IF;\n      END IF;\n      EXECUTE 'ALTER TABLE ' || {tl} || ' ADD CONSTRAINT ' || {il} || ' '\n        || regexp_replace(r.definition, '{NOT_VALID}$', '') || '{NOT_VALID}';\n    END IF;",
         regclass(t),
@@ -64,9 +62,7 @@ pub fn restore_key(t: &QualifiedName, fk: &ForeignKey) -> String {
 /// Step 3: validate a key [`restore_key`] added back, in its own statement (the check does not
 /// hold the lock the `ADD` took), unless it was `NOT VALID` when it was dropped.
 pub fn validate_key(t: &QualifiedName, fk: &ForeignKey) -> String {
-    let tl = escape_literal(&t.sql());
-    let nl = escape_literal(&fk.name);
-    let il = escape_literal(&escape_identifier(&fk.name));
+    let Literals { tl, nl, il } = Literals::of(t, fk);
     let action = format!(
         "    IF r.definition NOT LIKE '%{NOT_VALID}'\n       AND EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = {} AND conname = {nl} AND NOT convalidated) THEN\n      EXECUTE 'ALTER TABLE ' || {tl} || ' VALIDATE CONSTRAINT ' || {il};\n    END IF;",
         regclass(t),
@@ -79,14 +75,31 @@ pub fn validate_key(t: &QualifiedName, fk: &ForeignKey) -> String {
 fn each_row(t: &QualifiedName, fk: &ForeignKey, to: State, action: &str) -> String {
     let j = journal();
     let before = to.before().map(State::literal).unwrap_or_default();
+    let Literals { tl, nl, .. } = Literals::of(t, fk);
     do_block(&format!(
-        "DECLARE\n  r record;\nBEGIN\n  IF to_regclass({}) IS NULL THEN\n    RETURN;\n  END IF;\n  FOR r IN SELECT id, definition FROM {j}\n           WHERE kind = {} AND table_sql = {} AND constraint_name = {} AND state = {before}\n           ORDER BY id LOOP\n{action}\n    {};\n  END LOOP;\nEND",
+        "DECLARE\n  r record;\nBEGIN\n  IF to_regclass({}) IS NULL THEN\n    RETURN;\n  END IF;\n  FOR r IN SELECT id, definition FROM {j}\n           WHERE kind = {} AND table_sql = {tl} AND constraint_name = {nl} AND state = {before}\n           ORDER BY id LOOP\n{action}\n    {};\n  END LOOP;\nEND",
         escape_literal(&j),
         Kind::ForeignKey.literal(),
-        escape_literal(&t.sql()),
-        escape_literal(&fk.name),
         mark_row(&j, to, "r.id"),
     ))
+}
+
+/// A key's names as the journal's rows and dynamic SQL hold them: the quoted table as a
+/// literal (`tl`), the key's name as a literal (`nl`), and its quoted name as a literal (`il`).
+struct Literals {
+    tl: String,
+    nl: String,
+    il: String,
+}
+
+impl Literals {
+    fn of(t: &QualifiedName, fk: &ForeignKey) -> Literals {
+        Literals {
+            tl: escape_literal(&t.sql()),
+            nl: escape_literal(&fk.name),
+            il: escape_literal(&escape_identifier(&fk.name)),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -94,19 +107,10 @@ mod tests {
     use super::*;
 
     fn fk() -> (QualifiedName, ForeignKey) {
-        let t = QualifiedName::parse("a", "public");
-        let fk = ForeignKey {
-            name: "a b".into(),
-            columns: vec!["tenant".into(), "b_id".into()],
-            ref_table: QualifiedName::parse("b", "public"),
-            ref_columns: vec!["tenant".into(), "id".into()],
-            on_delete: crate::schema::FkAction::NoAction,
-            on_update: crate::schema::FkAction::NoAction,
-            on_delete_columns: Vec::new(),
-            validated: true,
-            definition: "FOREIGN KEY (tenant, b_id) REFERENCES b(tenant, id)".into(),
-        };
-        (t, fk)
+        (
+            QualifiedName::parse("a", "public"),
+            crate::step::tests::fk("a b"),
+        )
     }
 
     #[test]
