@@ -5,6 +5,8 @@
 //! `scripts/pg-test-cluster start`). Tests that need Citus ask [`citus_available`] and skip with a
 //! printed reason when it is absent.
 
+pub mod proxy;
+
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -107,7 +109,29 @@ pub fn skip_without_citus(test: &str) -> bool {
     true
 }
 
-fn port_of(url: &str) -> u16 {
+/// As [`skip_without_citus`] for the fault tier, which needs Citus and two workers (a proxy
+/// stands in front of each); recorded as `fault-ran-*` / `fault-skipped-*` so the run counts the
+/// tier on its own.
+pub fn skip_without_fault_tier(test: &str) -> bool {
+    let available = citus_available() && worker_ports().len() >= 2;
+    if let Ok(dir) = std::env::var("COLOCATE_TIER_DIR") {
+        let mark = if available {
+            "fault-ran"
+        } else {
+            "fault-skipped"
+        };
+        let _ = std::fs::write(
+            std::path::Path::new(&dir).join(format!("{mark}-{test}")),
+            "",
+        );
+    }
+    if !available {
+        eprintln!("SKIPPED {test}: the fault tier needs Citus and two workers on the test cluster");
+    }
+    !available
+}
+
+pub(crate) fn port_of(url: &str) -> u16 {
     url.rsplit_once(':')
         .and_then(|(_, rest)| rest.split('/').next())
         .and_then(|p| p.parse().ok())
@@ -178,7 +202,14 @@ impl TestDb {
     /// Make this database a Citus coordinator with every test-cluster worker registered
     /// (the extension is created in the worker databases first). Panics when there are none.
     pub fn citus_with_workers(&self) -> Client {
+        self.citus_with_workers_at(&worker_ports())
+    }
+
+    /// As [`TestDb::citus_with_workers`], but the coordinator reaches worker `i` at
+    /// `registered[i]` (a [`proxy::FaultProxy`] in front of it) instead of its own port.
+    pub fn citus_with_workers_at(&self, registered: &[u16]) -> Client {
         let workers = worker_ports();
+        assert_eq!(registered.len(), workers.len(), "one port per worker");
         assert!(
             !workers.is_empty(),
             "no Citus workers: start the cluster with `scripts/pg-test-cluster start --workers 2`"
@@ -198,8 +229,8 @@ impl TestDb {
             &[&port],
         )
         .expect("citus_set_coordinator_host");
-        for p in workers {
-            c.execute("SELECT citus_add_node('127.0.0.1', $1)", &[&i32::from(p)])
+        for p in registered {
+            c.execute("SELECT citus_add_node('127.0.0.1', $1)", &[&i32::from(*p)])
                 .expect("citus_add_node");
         }
         c
