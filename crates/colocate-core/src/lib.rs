@@ -7,6 +7,7 @@
 pub mod declarative;
 pub mod distribution;
 pub mod generate;
+pub mod graph;
 pub mod history;
 pub mod journal;
 pub mod migration;

@@ -5,10 +5,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use petgraph::algo::tarjan_scc;
-use petgraph::graph::{DiGraph, NodeIndex};
-
 use super::{GenerateError, GenerateOptions, SetFormat};
+use crate::graph::FkGraph;
 use crate::plan::{Code, Finding, Plan, Role, Severity, State, TablePlan};
 use crate::schema::{ForeignKey, Key, QualifiedName, Schema, Table};
 
@@ -191,18 +189,7 @@ pub(super) fn dependents<'s>(
     t: &Table,
     k: &Key,
 ) -> Vec<(&'s Table, &'s ForeignKey)> {
-    let mut kc = k.column_names();
-    kc.sort();
-    schema
-        .tables
-        .values()
-        .flat_map(|s| s.foreign_keys.iter().map(move |fk| (s, fk)))
-        .filter(|(_, fk)| {
-            let mut rc: Vec<&str> = fk.ref_columns.iter().map(String::as_str).collect();
-            rc.sort();
-            fk.ref_table == t.name && rc == kc
-        })
-        .collect()
+    FkGraph::new(schema).key_dependents(&t.name, k)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -398,49 +385,26 @@ fn units(
     root: &QualifiedName,
     tables: &[QualifiedName],
 ) -> Vec<Unit> {
-    let mut g: DiGraph<QualifiedName, ()> = DiGraph::new();
-    let idx: BTreeMap<&QualifiedName, NodeIndex> =
-        tables.iter().map(|q| (q, g.add_node(q.clone()))).collect();
-    for q in tables {
-        let Some(t) = schema.table(q) else { continue };
-        for fk in &t.foreign_keys {
-            if fk.ref_table == *q {
-                continue;
-            }
-            if let Some(&to) = idx.get(&fk.ref_table) {
-                g.update_edge(idx[q], to, ());
-            }
-        }
-    }
-    // Tarjan lists a group after every group it references.
-    let sccs = tarjan_scc(&g);
-    let mut group_of: BTreeMap<NodeIndex, usize> = BTreeMap::new();
-    for (i, scc) in sccs.iter().enumerate() {
-        for n in scc {
-            group_of.insert(*n, i);
-        }
-    }
-    let mut layers = vec![0usize; sccs.len()];
-    let mut out = Vec::with_capacity(sccs.len());
-    for (i, scc) in sccs.iter().enumerate() {
-        let mut names: Vec<QualifiedName> = scc.iter().map(|n| g[*n].clone()).collect();
-        names.sort();
-        let layer = if names.contains(root) {
+    // Each group comes after every group it references, so their layers are known.
+    let groups = FkGraph::new(schema).components(tables);
+    let mut layers = vec![0usize; groups.len()];
+    let mut out = Vec::with_capacity(groups.len());
+    for (i, group) in groups.into_iter().enumerate() {
+        let layer = if group.tables.contains(root) {
             0
         } else {
-            scc.iter()
-                .flat_map(|n| g.neighbors(*n))
-                .map(|m| group_of[&m])
-                .filter(|&j| j != i)
-                .map(|j| layers[j] + 1)
+            group
+                .references
+                .iter()
+                .map(|&j| layers[j] + 1)
                 .max()
                 .unwrap_or(1)
                 .max(1)
         };
         layers[i] = layer;
-        let column = sel.column(&names[0]).unwrap_or_default().to_string();
+        let column = sel.column(&group.tables[0]).unwrap_or_default().to_string();
         out.push(Unit {
-            tables: names,
+            tables: group.tables,
             layer,
             column,
         });
@@ -457,71 +421,8 @@ pub(super) fn order(
     tables: &[QualifiedName],
     first: Option<&QualifiedName>,
 ) -> (Vec<QualifiedName>, Vec<(QualifiedName, ForeignKey)>) {
-    let set: BTreeSet<&QualifiedName> = tables.iter().collect();
-    let mut g: DiGraph<QualifiedName, ()> = DiGraph::new();
-    let idx: BTreeMap<&QualifiedName, NodeIndex> =
-        set.iter().map(|q| (*q, g.add_node((*q).clone()))).collect();
-    let mut fks: Vec<(QualifiedName, ForeignKey)> = Vec::new();
-    for q in &set {
-        let Some(t) = schema.table(q) else { continue };
-        for fk in &t.foreign_keys {
-            if fk.ref_table != **q && set.contains(&fk.ref_table) {
-                g.add_edge(idx[q], idx[&fk.ref_table], ());
-                fks.push(((*q).clone(), fk.clone()));
-            }
-        }
-    }
-    let mut dropped = Vec::new();
-    for scc in tarjan_scc(&g).into_iter().filter(|s| s.len() > 1) {
-        let mut names: Vec<QualifiedName> = scc.iter().map(|n| g[*n].clone()).collect();
-        names.sort_by_key(|n| (Some(n) != first, n.clone()));
-        let rank: BTreeMap<&QualifiedName, usize> =
-            names.iter().enumerate().map(|(i, n)| (n, i)).collect();
-        for (src, fk) in &fks {
-            if let (Some(a), Some(b)) = (rank.get(src), rank.get(&fk.ref_table)) {
-                if b > a {
-                    dropped.push((src.clone(), fk.clone()));
-                }
-            }
-        }
-    }
-    dropped.sort_by(|a, b| (&a.0, &a.1.name).cmp(&(&b.0, &b.1.name)));
-    let skip: BTreeSet<(&QualifiedName, &str)> = dropped
-        .iter()
-        .map(|(t, fk)| (t, fk.name.as_str()))
-        .collect();
-    let mut deps: BTreeMap<&QualifiedName, BTreeSet<&QualifiedName>> =
-        set.iter().map(|q| (*q, BTreeSet::new())).collect();
-    for (src, fk) in &fks {
-        if !skip.contains(&(src, fk.name.as_str())) {
-            if let Some(d) = deps.get_mut(src) {
-                d.insert(&fk.ref_table);
-            }
-        }
-    }
-    let mut out: Vec<QualifiedName> = Vec::with_capacity(set.len());
-    let mut done: BTreeSet<&QualifiedName> = BTreeSet::new();
-    while done.len() < set.len() {
-        let ready: Vec<&QualifiedName> = deps
-            .iter()
-            .filter(|(q, d)| !done.contains(*q) && d.iter().all(|x| done.contains(x)))
-            .map(|(q, _)| *q)
-            .collect();
-        // Cycles are broken above, so something is always ready; never loop regardless.
-        let ready = if ready.is_empty() {
-            deps.keys()
-                .filter(|q| !done.contains(*q))
-                .copied()
-                .collect()
-        } else {
-            ready
-        };
-        for q in ready {
-            done.insert(q);
-            out.push(q.clone());
-        }
-    }
-    (out, dropped)
+    let order = FkGraph::new(schema).order(tables, first);
+    (order.tables, order.dropped)
 }
 
 /// `prefix` and the names, as comment lines of about 96 characters.
