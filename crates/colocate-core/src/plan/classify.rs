@@ -1,0 +1,444 @@
+//! Which role every table gets: the root (as configured, or found by its bare name in another
+//! schema), distributed by its candidate column, reference when a Citus table reaches it, or
+//! local; configuration overrides win.
+
+use std::collections::BTreeMap;
+
+use super::fixes::display_col;
+use super::{Code, Finding, Role, Severity};
+use crate::distribution::{Decision, DistributionConfig, ForcedRole};
+use crate::schema::{CitusKind, QualifiedName, Schema, Table};
+
+/// The role, distribution column and reason of every table.
+pub(super) struct Classification {
+    pub(super) root: Option<QualifiedName>,
+    /// Every table of the schema has one.
+    pub(super) roles: BTreeMap<QualifiedName, Role>,
+    /// The distribution column of each distributed table (the root included).
+    pub(super) columns: BTreeMap<QualifiedName, String>,
+    pub(super) reasons: BTreeMap<QualifiedName, String>,
+}
+
+impl Classification {
+    pub(super) fn role(&self, q: &QualifiedName) -> Option<Role> {
+        self.roles.get(q).copied()
+    }
+
+    pub(super) fn column(&self, q: &QualifiedName) -> Option<&str> {
+        self.columns.get(q).map(String::as_str)
+    }
+}
+
+/// Classify every table of `schema`; configuration mistakes and a missing root go to
+/// `findings`.
+pub(super) fn classify(
+    schema: &Schema,
+    config: &DistributionConfig,
+    findings: &mut Vec<Finding>,
+) -> Classification {
+    let mut c = Classifier {
+        schema,
+        config,
+        decisions: config.decisions(),
+        out: Classification {
+            root: None,
+            roles: BTreeMap::new(),
+            columns: BTreeMap::new(),
+            reasons: BTreeMap::new(),
+        },
+        findings,
+    };
+    c.resolve_root();
+    c.check_config();
+    c.classify();
+    c.out
+}
+
+struct Classifier<'a> {
+    schema: &'a Schema,
+    config: &'a DistributionConfig,
+    decisions: BTreeMap<QualifiedName, Decision>,
+    out: Classification,
+    findings: &'a mut Vec<Finding>,
+}
+
+impl Classifier<'_> {
+    /// The root as configured; a bare name not in `public` is looked up in every schema.
+    fn resolve_root(&mut self) {
+        let wanted = self.config.root_name();
+        if self.schema.tables.contains_key(&wanted) {
+            self.out.root = Some(wanted);
+            return;
+        }
+        if !self.config.root.contains('.') {
+            let matches: Vec<&QualifiedName> = self
+                .schema
+                .tables
+                .keys()
+                .filter(|q| q.name == wanted.name)
+                .collect();
+            if let [only] = matches.as_slice() {
+                self.out.root = Some((*only).clone());
+                return;
+            }
+        }
+        self.findings.push(Finding::new(
+            Code::RootMissing,
+            Severity::Blocker,
+            &wanted,
+            format!(
+                "root table {wanted} (distribution.root) does not exist; no tenant table can be colocated"
+            ),
+            None,
+            true,
+        ));
+    }
+
+    fn check_config(&mut self) {
+        for (q, d) in &self.decisions {
+            if self.schema.tables.contains_key(q) {
+                continue;
+            }
+            self.findings.push(Finding::new(
+                Code::ConfigUnknownTable,
+                Severity::Warning,
+                q,
+                format!(
+                    "{} names {q}, which does not exist (a typo, or a dropped table?)",
+                    d.source
+                ),
+                None,
+                true,
+            ));
+        }
+    }
+
+    /// The distribution column a table would use: the configured one, else the first candidate.
+    fn candidate(&self, t: &Table) -> Option<String> {
+        if let Some(c) = self.decisions.get(&t.name).and_then(|d| d.column.clone()) {
+            return Some(c);
+        }
+        self.config
+            .columns
+            .iter()
+            .find(|c| t.column(c).is_some())
+            .cloned()
+    }
+
+    fn classify(&mut self) {
+        let schema = self.schema;
+        let mut bad_columns = Vec::new();
+        for t in schema.tables.values() {
+            let decision = self.decisions.get(&t.name).cloned();
+            let because = |d: &Decision| match &d.reason {
+                Some(r) => format!("{} ({r})", d.source),
+                None => d.source.clone(),
+            };
+            let column = self.candidate(t);
+            if let Some(c) = &column {
+                if t.column(c).is_none() {
+                    bad_columns.push((t.name.clone(), c.clone()));
+                }
+            }
+            let (role, reason) = if Some(&t.name) == self.out.root.as_ref() {
+                (
+                    Role::Root,
+                    "the root table: every tenant table is colocated with it".to_string(),
+                )
+            } else {
+                match decision.as_ref().and_then(|d| d.role.map(|r| (r, d))) {
+                    Some((ForcedRole::Reference, d)) => {
+                        (Role::Reference, format!("forced by {}", because(d)))
+                    }
+                    Some((ForcedRole::Local, d)) => {
+                        (Role::Local, format!("forced by {}", because(d)))
+                    }
+                    Some((ForcedRole::Distributed, d)) => {
+                        (Role::Distributed, format!("forced by {}", because(d)))
+                    }
+                    None => match &column {
+                        Some(c) => (
+                            Role::Distributed,
+                            format!("has tenant column {}", display_col(c)),
+                        ),
+                        None => {
+                            continue;
+                        }
+                    },
+                }
+            };
+            if role.is_distributed() {
+                if let Some(c) = column {
+                    self.out.columns.insert(t.name.clone(), c);
+                }
+            }
+            self.out.roles.insert(t.name.clone(), role);
+            self.out.reasons.insert(t.name.clone(), reason);
+        }
+        for (table, column) in bad_columns {
+            self.findings.push(Finding::new(
+                Code::ConfigUnknownColumn,
+                Severity::Blocker,
+                &table,
+                format!(
+                    "{table} has no column {} to distribute by (set in distribution.tables)",
+                    display_col(&column)
+                ),
+                None,
+                true,
+            ));
+        }
+        self.reference_what_citus_tables_reach();
+        // A root without a tenant column cannot anchor anything.
+        if let Some(root) = self.out.root.clone() {
+            if !self.out.columns.contains_key(&root) {
+                let cols = self.config.columns.join(", ");
+                self.findings.push(Finding::new(
+                    Code::RootWithoutColumn,
+                    Severity::Blocker,
+                    &root,
+                    format!("root table {root} has none of the candidate columns ({cols})"),
+                    None,
+                    true,
+                ));
+            }
+        }
+        self.the_rest_reference_or_local();
+    }
+
+    /// Tenant-less tables referenced by Citus tables become reference tables, transitively.
+    fn reference_what_citus_tables_reach(&mut self) {
+        let schema = self.schema;
+        let mut work: Vec<QualifiedName> = self
+            .out
+            .roles
+            .iter()
+            .filter(|(_, r)| r.is_citus())
+            .map(|(q, _)| q.clone())
+            .collect();
+        while let Some(q) = work.pop() {
+            let Some(t) = schema.table(&q) else { continue };
+            for fk in &t.foreign_keys {
+                if self.out.roles.contains_key(&fk.ref_table)
+                    || !schema.tables.contains_key(&fk.ref_table)
+                {
+                    continue;
+                }
+                self.out.roles.insert(fk.ref_table.clone(), Role::Reference);
+                self.out.reasons.insert(
+                    fk.ref_table.clone(),
+                    format!("no tenant column; referenced by {q} ({})", fk.name),
+                );
+                work.push(fk.ref_table.clone());
+            }
+        }
+    }
+
+    /// Tables nothing placed yet: reference if Citus already has them so, else local.
+    fn the_rest_reference_or_local(&mut self) {
+        for t in self.schema.tables.values() {
+            let live_reference = t
+                .citus
+                .as_ref()
+                .is_some_and(|c| c.kind == CitusKind::Reference);
+            if !self.out.roles.contains_key(&t.name) && live_reference {
+                // A team's earlier decision, e.g. a lookup table joined without a foreign key.
+                self.out.roles.insert(t.name.clone(), Role::Reference);
+                self.out.reasons.insert(
+                    t.name.clone(),
+                    "no tenant column; already a reference table in Citus".into(),
+                );
+            }
+            if !self.out.roles.contains_key(&t.name) {
+                self.out.roles.insert(t.name.clone(), Role::Local);
+                self.out.reasons.insert(
+                    t.name.clone(),
+                    "no tenant column and no Citus table references it".into(),
+                );
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::plan::testutil::*;
+
+    #[test]
+    fn roles_root_distributed_reference_local() {
+        let s = schema(vec![
+            tenants(),
+            child("tickets").col("status_id", "int").fk(
+                "tickets_status_fkey",
+                &["status_id"],
+                "statuses",
+                &["status_id"],
+            ),
+            tbl("statuses")
+                .col("status_id", "int")
+                .col("country", "text")
+                .pk(&["status_id"])
+                .fk(
+                    "statuses_country_fkey",
+                    &["country"],
+                    "countries",
+                    &["code"],
+                ),
+            tbl("countries").col("code", "text").pk(&["code"]),
+            tbl("feature_flags").col("name", "text").pk(&["name"]),
+            tbl("email_messages")
+                .col("tenant_id", "uuid")
+                .col("id", "bigint")
+                .pk(&["tenant_id", "id"]),
+        ]);
+        let p = run(&s);
+        assert_eq!(role_of(&p, "tenants"), (Role::Root, false));
+        assert_eq!(role_of(&p, "tickets"), (Role::Distributed, false));
+        assert_eq!(role_of(&p, "statuses"), (Role::Reference, false));
+        assert_eq!(
+            role_of(&p, "countries"),
+            (Role::Reference, false),
+            "referenced through another tenant-less table"
+        );
+        assert_eq!(role_of(&p, "feature_flags"), (Role::Local, false));
+        let email = p.table(&q("email_messages")).unwrap();
+        assert_eq!(email.column.as_deref(), Some("tenant_id"));
+        assert_eq!(email.colocate_with, Some(q("tenants")));
+        assert!(!p.has_problems(), "{:#?}", p.findings);
+        // Order: extension, setting, reference tables (countries before statuses), root, children.
+        let kinds: Vec<StepKind> = p.steps.iter().map(|s| s.kind()).collect();
+        assert_eq!(kinds[0], StepKind::CreateExtension);
+        assert_eq!(kinds[1], StepKind::SessionSetting);
+        assert_eq!(
+            step_tables(&p, StepKind::CreateReferenceTable),
+            ["countries", "statuses"]
+        );
+        assert_eq!(
+            step_tables(&p, StepKind::CreateDistributedTable),
+            ["tenants", "email_messages", "tickets"]
+        );
+        let root_step = p
+            .steps
+            .iter()
+            .find(|s| s.table() == Some(&q("tenants")))
+            .unwrap();
+        assert_eq!(
+            root_step.sql(),
+            "SELECT create_distributed_table('\"public\".\"tenants\"', 'tenant', colocate_with => 'none');"
+        );
+        let tickets = p
+            .steps
+            .iter()
+            .find(|s| s.table() == Some(&q("tickets")))
+            .unwrap();
+        assert!(tickets
+            .sql()
+            .contains("colocate_with => '\"public\".\"tenants\"'"));
+        assert!(
+            !tickets.transaction(),
+            "Citus functions run outside transactions"
+        );
+        assert!(tickets.layer > root_step.layer);
+    }
+
+    #[test]
+    fn first_candidate_column_wins_and_overrides_apply() {
+        let s = schema(vec![
+            tenants(),
+            tbl("both")
+                .col("tenant", "uuid")
+                .col("tenant_id", "uuid")
+                .pk(&["tenant", "tenant_id"]),
+            tbl("email")
+                .col("tenant", "uuid")
+                .col("tenant_id", "uuid")
+                .pk(&["tenant_id"]),
+            tbl("tokens")
+                .col("tenant", "uuid")
+                .col("token", "text")
+                .pk(&["token"]),
+            tbl("currencies").col("code", "text").pk(&["code"]),
+            tbl("schema_migrations")
+                .col("version", "text")
+                .pk(&["version"]),
+        ]);
+        let config = DistributionConfig {
+            tables: [(
+                "email".to_string(),
+                TableOverride {
+                    column: Some("tenant_id".into()),
+                    ..Default::default()
+                },
+            )]
+            .into(),
+            local: vec![Forced::WithReason {
+                table: "tokens".into(),
+                reason: Some("looked up by bare token".into()),
+            }],
+            reference: vec![Forced::Name("currencies".into())],
+            ..Default::default()
+        };
+        let p = plan(&s, &config);
+        assert_eq!(
+            p.table(&q("both")).unwrap().column.as_deref(),
+            Some("tenant")
+        );
+        assert_eq!(
+            p.table(&q("email")).unwrap().column.as_deref(),
+            Some("tenant_id")
+        );
+        let tokens = p.table(&q("tokens")).unwrap();
+        assert_eq!((tokens.role, tokens.blocked), (Role::Local, false));
+        assert!(
+            tokens.reason.contains("looked up by bare token"),
+            "{}",
+            tokens.reason
+        );
+        assert_eq!(role_of(&p, "currencies"), (Role::Reference, false));
+        assert_eq!(role_of(&p, "schema_migrations"), (Role::Local, false));
+        assert!(codes(&p, "tokens").is_empty());
+    }
+
+    #[test]
+    fn unknown_config_names_are_warned_about() {
+        let s = schema(vec![tenants()]);
+        let config = DistributionConfig {
+            local: vec![Forced::Name("no_such".into())],
+            tables: [(
+                "tenants".to_string(),
+                TableOverride {
+                    column: Some("tenant_uuid".into()),
+                    ..Default::default()
+                },
+            )]
+            .into(),
+            ..Default::default()
+        };
+        let p = plan(&s, &config);
+        assert_eq!(codes(&p, "no_such"), [Code::ConfigUnknownTable]);
+        assert!(codes(&p, "tenants").contains(&Code::ConfigUnknownColumn));
+    }
+
+    #[test]
+    fn missing_root_is_a_blocker() {
+        let s = schema(vec![child("tickets")]);
+        let p = run(&s);
+        assert_eq!(codes(&p, "tenants"), [Code::RootMissing]);
+        assert!(p.has_problems());
+        let s = schema(vec![
+            tbl("tenants").col("id", "uuid").pk(&["id"]),
+            tbl("x").col("tenant", "uuid").pk(&["tenant"]),
+        ]);
+        let p = run(&s);
+        assert_eq!(codes(&p, "tenants"), [Code::RootWithoutColumn]);
+    }
+
+    #[test]
+    fn root_found_in_another_schema_by_bare_name() {
+        let s = schema(vec![tbl("app.tenants")
+            .col("tenant", "uuid")
+            .pk(&["tenant"])]);
+        let p = run(&s);
+        assert_eq!(p.root, Some(q("app.tenants")));
+    }
+}

@@ -1,0 +1,219 @@
+//! What `check` fails on: the plan's remaining work, conflicts and blockers, each with a stable
+//! code and, where there is one, the SQL that fixes it.
+
+use std::cmp::Ordering;
+use std::fmt;
+use std::ops::Deref;
+
+use serde::{Serialize, Serializer};
+
+use super::fixes::display_col;
+use super::{Code, Plan, Role, Severity, State, Step, StepKind};
+use crate::schema::QualifiedName;
+
+/// One way the live database differs from the plan, as `check` reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Drift {
+    pub code: DriftCode,
+    pub table: QualifiedName,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
+}
+
+/// Stable drift codes: the work `check` finds left, or a finding's own code. Never renamed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DriftCode {
+    RootNotDistributed,
+    NotDistributed,
+    NotReference,
+    CoordinatorLeftover,
+    /// A blocker or conflict of the plan.
+    Finding(Code),
+}
+
+impl DriftCode {
+    /// The stable name (kebab-case), as JSON and human output write it.
+    pub const fn name(self) -> &'static str {
+        match self {
+            DriftCode::RootNotDistributed => "root-not-distributed",
+            DriftCode::NotDistributed => "not-distributed",
+            DriftCode::NotReference => "not-reference",
+            DriftCode::CoordinatorLeftover => "coordinator-leftover",
+            DriftCode::Finding(code) => code.name(),
+        }
+    }
+}
+
+impl fmt::Display for DriftCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl Serialize for DriftCode {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+/// Drift is listed by its name, as when the code was a string.
+impl Ord for DriftCode {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.name().cmp(other.name())
+    }
+}
+
+impl PartialOrd for DriftCode {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// The name, for callers that used the code as the string it was.
+impl Deref for DriftCode {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        self.name()
+    }
+}
+
+impl Plan {
+    /// Everything `check` fails on: tables not yet converted, conflicts and blockers. Warnings
+    /// do not count.
+    pub fn drift(&self) -> Vec<Drift> {
+        let mut out = Vec::new();
+        for t in &self.tables {
+            if t.state != State::Pending {
+                continue;
+            }
+            let (code, what) = match t.role {
+                Role::Root => (
+                    DriftCode::RootNotDistributed,
+                    "the root table is not distributed".to_string(),
+                ),
+                Role::Distributed => (
+                    DriftCode::NotDistributed,
+                    format!(
+                        "tenant table is not distributed (plan: by {}, colocated with {})",
+                        display_col(t.column.as_deref().unwrap_or_default()),
+                        t.colocate_with
+                            .as_ref()
+                            .map(|r| r.to_string())
+                            .unwrap_or_default()
+                    ),
+                ),
+                Role::Reference => (
+                    DriftCode::NotReference,
+                    "lookup table is not a reference table".to_string(),
+                ),
+                Role::Local => continue,
+            };
+            let fix = self
+                .steps
+                .iter()
+                .find(|s| s.table() == Some(&t.name) && s.kind() != StepKind::TruncateLocalData)
+                .map(Step::sql);
+            out.push(Drift {
+                code,
+                table: t.name.clone(),
+                message: format!("{}: {what}", t.name),
+                fix,
+            });
+        }
+        // Rows an earlier conversion copied into shards and left in the coordinator's heap:
+        // invisible to queries, but core DDL that scans the heap trips over them later.
+        for s in &self.steps {
+            let Some(name) = s.table() else { continue };
+            if s.kind() != StepKind::TruncateLocalData
+                || self.table(name).is_none_or(|t| t.state != State::Done)
+            {
+                continue;
+            }
+            out.push(Drift {
+                code: DriftCode::CoordinatorLeftover,
+                table: name.clone(),
+                message: format!(
+                    "{name}: the coordinator still holds rows already copied into its shards"
+                ),
+                fix: Some(s.sql()),
+            });
+        }
+        for f in &self.findings {
+            if f.severity == Severity::Warning {
+                continue;
+            }
+            out.push(Drift {
+                code: DriftCode::Finding(f.code),
+                table: f.table.clone(),
+                message: f.message.clone(),
+                fix: f.fix.clone(),
+            });
+        }
+        out.sort_by(|a, b| (&a.table, &a.code).cmp(&(&b.table, &b.code)));
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::plan::testutil::*;
+
+    #[test]
+    fn drift_lists_pending_conflicts_and_blockers_but_not_warnings() {
+        let mut s = schema(vec![
+            tenants().live(CitusKind::Distributed, Some("tenant"), 1),
+            child("todo"),
+            child("loose")
+                .nullable("tenant")
+                .live(CitusKind::Distributed, Some("tenant"), 1),
+            tbl("countries").col("code", "text").pk(&["code"]),
+            child("uses_country")
+                .col("c", "text")
+                .fk("uc", &["c"], "countries", &["code"])
+                .live(CitusKind::Distributed, Some("tenant"), 1),
+            child("wrong").live(CitusKind::Distributed, Some("id"), 1),
+            tbl("bad").tenant().pk(&["id"]),
+        ]);
+        s.citus.installed = Some("13.2-1".into());
+        let p = run(&s);
+        let got: Vec<(String, String)> = p
+            .drift()
+            .into_iter()
+            .map(|d| (d.table.name, d.code.to_string()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("bad".into(), "key-missing-distribution-column".into()),
+                ("countries".into(), "not-reference".into()),
+                ("todo".into(), "not-distributed".into()),
+                ("wrong".into(), "distributed-by-wrong-column".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn leftover_coordinator_rows_of_converted_tables_are_cleaned_up() {
+        let mut s = schema(vec![
+            tenants().live(CitusKind::Distributed, Some("tenant"), 1),
+            child("clean").live(CitusKind::Distributed, Some("tenant"), 1),
+            child("leftover").live(CitusKind::Distributed, Some("tenant"), 1),
+        ]);
+        s.citus.installed = Some("13.2-1".into());
+        s.tables.get_mut(&q("leftover")).unwrap().local_bytes = 8192;
+        let p = run(&s);
+        assert_eq!(step_tables(&p, StepKind::TruncateLocalData), ["leftover"]);
+        assert_eq!(p.table(&q("leftover")).unwrap().state, State::Done);
+        // check fails on them: rows left in the coordinator are one of the ways a move goes wrong.
+        let drift = p.drift();
+        assert_eq!(drift.len(), 1, "{drift:?}");
+        assert_eq!(drift[0].code.name(), "coordinator-leftover");
+        assert_eq!(drift[0].table, q("leftover"));
+        assert_eq!(
+            drift[0].fix.as_deref(),
+            Some("SELECT truncate_local_data_after_distributing_table('\"public\".\"leftover\"');")
+        );
+    }
+}

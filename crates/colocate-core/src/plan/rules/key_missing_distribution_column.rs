@@ -1,0 +1,113 @@
+//! `key-missing-distribution-column`: every primary key, unique constraint, unique index and
+//! exclusion constraint of a distributed table must include its distribution column.
+
+use super::{Context, Rule};
+use crate::plan::fixes::{display_col, key_columns, key_fix, key_label};
+use crate::plan::{Code, Finding, Severity};
+use crate::schema::Table;
+
+pub(in crate::plan) const RULE: Rule = Rule {
+    code: Code::KeyMissingDistributionColumn,
+    check,
+};
+
+fn check(ctx: &Context, t: &Table, out: &mut Vec<Finding>) {
+    let Some((col, _)) = ctx.distribution_column(t) else {
+        return;
+    };
+    for k in t.keys.iter().filter(|k| !k.includes(col)) {
+        let (fix, manual) = key_fix(ctx.graph, t, k, col);
+        out.push(Finding::new(
+            Code::KeyMissingDistributionColumn,
+            Severity::Blocker,
+            &t.name,
+            format!(
+                "{} {} ({}) does not include distribution column {}",
+                key_label(k),
+                display_col(&k.name),
+                key_columns(k),
+                display_col(col)
+            ),
+            Some(fix),
+            manual,
+        ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::plan::testutil::*;
+
+    #[test]
+    fn keys_without_the_distribution_column_are_blocked_with_fixes() {
+        let s = schema(vec![
+            tenants(),
+            tbl("tickets").tenant().pk(&["id"]),
+            child("comments").col("ticket_id", "bigint").fk(
+                "comments_ticket_fkey",
+                &["ticket_id"],
+                "tickets",
+                &["id"],
+            ),
+            child("assets")
+                .col("serial", "text")
+                .key(KeyKind::Unique, "assets_serial_key", &["serial"])
+                .key(KeyKind::UniqueIndex, "assets_ext_idx", &["serial", "id"])
+                .key(KeyKind::Exclusion, "assets_excl", &["id"]),
+        ]);
+        let p = run(&s);
+        assert_eq!(role_of(&p, "tickets"), (Role::Distributed, true));
+        let pk = p.findings.iter().find(|f| f.table == q("tickets")).unwrap();
+        assert_eq!(pk.code, Code::KeyMissingDistributionColumn);
+        assert!(
+            pk.message.contains("primary key tickets_pkey (id)"),
+            "{}",
+            pk.message
+        );
+        let fix = pk.fix.as_deref().unwrap();
+        assert!(
+            fix.contains("ALTER TABLE \"public\".\"comments\" DROP CONSTRAINT IF EXISTS \"comments_ticket_fkey\""),
+            "dependent keys dropped first: {fix}"
+        );
+        assert!(fix.ends_with(
+            "ALTER TABLE \"public\".\"tickets\" DROP CONSTRAINT \"tickets_pkey\", ADD CONSTRAINT \"tickets_pkey\" PRIMARY KEY (\"tenant\", \"id\");"
+        ));
+        assert!(!pk.manual);
+        // The referencing key is re-created with the tenant on both sides.
+        let fk = p
+            .findings
+            .iter()
+            .find(|f| f.code == Code::ForeignKeyMissingDistributionColumn)
+            .unwrap();
+        assert_eq!(fk.table, q("comments"));
+        assert!(fk.fix.as_deref().unwrap().contains(
+            "FOREIGN KEY (\"tenant\", \"ticket_id\") REFERENCES \"public\".\"tickets\" (\"tenant\", \"id\")"
+        ));
+        let asset_codes = codes(&p, "assets");
+        assert_eq!(
+            asset_codes,
+            [
+                Code::KeyMissingDistributionColumn,
+                Code::KeyMissingDistributionColumn,
+                Code::KeyMissingDistributionColumn
+            ]
+        );
+        let excl = p
+            .findings
+            .iter()
+            .find(|f| f.message.contains("exclusion"))
+            .unwrap();
+        assert!(excl.manual);
+        let idx = p
+            .findings
+            .iter()
+            .find(|f| f.message.contains("unique index"))
+            .unwrap();
+        assert!(idx.fix.as_deref().unwrap().contains(
+            "CREATE UNIQUE INDEX \"assets_ext_idx\" ON \"public\".\"assets\" (\"tenant\", \"serial\", \"id\")"
+        ));
+        // Blocked tables get no steps; the rest still do.
+        assert!(!step_tables(&p, StepKind::CreateDistributedTable).contains(&"tickets".to_string()));
+        assert!(step_tables(&p, StepKind::CreateDistributedTable).contains(&"tenants".to_string()));
+    }
+}

@@ -1,0 +1,160 @@
+//! The rules Citus enforces, one file per rule, each named after the code it reports.
+//!
+//! A rule looks at one table at a time through a [`Context`] and pushes its findings. Adding a
+//! rule: a code in [`super::Code`], a file here with its check and tests, and its line in
+//! [`RULES`].
+
+use super::classify::Classification;
+use super::{Code, Finding, Role};
+use crate::graph::FkGraph;
+use crate::schema::{Column, ForeignKey, QualifiedName, Schema, Table};
+
+mod distribution_column_collation;
+mod distribution_column_generated;
+mod distribution_column_not_hashable;
+mod distribution_column_type_mismatch;
+mod foreign_key_action_on_distribution_column;
+mod foreign_key_missing_distribution_column;
+mod has_triggers;
+mod identity_column;
+mod key_missing_distribution_column;
+mod local_references_distributed;
+mod local_references_reference;
+mod multi_level_partitioning;
+mod nullable_distribution_column;
+mod references_blocked_table;
+mod references_local_table;
+mod rls_policy_subquery;
+mod table_inheritance;
+
+/// A rule: the code it reports and its check of one table.
+pub(super) struct Rule {
+    pub(super) code: Code,
+    pub(super) check: fn(&Context, &Table, &mut Vec<Finding>),
+}
+
+/// The rules run on every table, in this order.
+pub(super) const RULES: &[Rule] = &[
+    // Every table that becomes a Citus table.
+    has_triggers::RULE,
+    table_inheritance::RULE,
+    multi_level_partitioning::RULE,
+    // Every distributed table, on its distribution column.
+    distribution_column_type_mismatch::RULE,
+    distribution_column_not_hashable::RULE,
+    distribution_column_collation::RULE,
+    distribution_column_generated::RULE,
+    nullable_distribution_column::RULE,
+    key_missing_distribution_column::RULE,
+    rls_policy_subquery::RULE,
+    identity_column::RULE,
+    // Every foreign key, by the roles of its two tables.
+    local_references_distributed::RULE,
+    references_local_table::RULE,
+    local_references_reference::RULE,
+    foreign_key_missing_distribution_column::RULE,
+    foreign_key_action_on_distribution_column::RULE,
+];
+
+/// Run every rule on every table, then block the tables that reference a blocked one.
+pub(super) fn check(ctx: &Context, findings: &mut Vec<Finding>) {
+    for t in ctx.schema.tables.values() {
+        for rule in RULES {
+            let before = findings.len();
+            (rule.check)(ctx, t, findings);
+            debug_assert!(findings[before..].iter().all(|f| f.code == rule.code));
+        }
+    }
+    references_blocked_table::propagate(ctx, findings);
+}
+
+/// What a rule may look at: the schema, its foreign keys, and every table's role and column.
+pub(super) struct Context<'p> {
+    pub(super) schema: &'p Schema,
+    pub(super) graph: &'p FkGraph<'p>,
+    classes: &'p Classification,
+    /// The type of the root's distribution column, which every distributed table must share.
+    pub(super) root_type: Option<&'p str>,
+}
+
+impl<'p> Context<'p> {
+    pub(super) fn new(
+        schema: &'p Schema,
+        graph: &'p FkGraph<'p>,
+        classes: &'p Classification,
+    ) -> Context<'p> {
+        let root_type = classes
+            .root
+            .as_ref()
+            .and_then(|r| Some((schema.table(r)?, classes.column(r)?)))
+            .and_then(|(t, c)| t.column(c))
+            .map(|c| c.type_name.as_str());
+        Context {
+            schema,
+            graph,
+            classes,
+            root_type,
+        }
+    }
+
+    pub(super) fn role(&self, q: &QualifiedName) -> Option<Role> {
+        self.classes.role(q)
+    }
+
+    /// The distribution column of a table the plan distributes, when the table has it.
+    pub(super) fn distribution_column<'t>(&self, t: &'t Table) -> Option<(&'p str, &'t Column)> {
+        if !self.role(&t.name).is_some_and(|r| r.is_distributed()) {
+            return None;
+        }
+        let name = self.classes.column(&t.name)?;
+        Some((name, t.column(name)?))
+    }
+
+    /// The foreign keys of `t` whose target is in the plan, with the roles of `t` and of the
+    /// target; a self-reference only when `t` is distributed.
+    pub(super) fn foreign_keys<'t>(&self, t: &'t Table) -> Vec<(&'t ForeignKey, Role, Role)> {
+        let role = self.classes.roles[&t.name];
+        t.foreign_keys
+            .iter()
+            .filter_map(|fk| {
+                let target = self.role(&fk.ref_table)?;
+                if fk.ref_table == t.name && !role.is_distributed() {
+                    return None;
+                }
+                Some((fk, role, target))
+            })
+            .collect()
+    }
+
+    /// For a foreign key between two distributed tables: their distribution columns (source,
+    /// target).
+    pub(super) fn distributed_pair(
+        &self,
+        t: &Table,
+        fk: &ForeignKey,
+    ) -> Option<(&'p str, &'p str)> {
+        let both = [&t.name, &fk.ref_table]
+            .iter()
+            .all(|q| self.role(q).is_some_and(|r| r.is_distributed()));
+        if !both {
+            return None;
+        }
+        Some((
+            self.classes.column(&t.name)?,
+            self.classes.column(&fk.ref_table)?,
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    #[test]
+    fn one_rule_per_code() {
+        let codes: BTreeSet<Code> = RULES.iter().map(|r| r.code).collect();
+        assert_eq!(codes.len(), RULES.len());
+    }
+}
