@@ -95,7 +95,7 @@ fn fixture_schema_is_planned_as_reviewed_by_hand() {
             .findings
             .iter()
             .filter(|f| f.table == t.name && f.severity == Severity::Blocker)
-            .map(|f| f.code.as_str())
+            .map(|f| f.code.to_string())
             .collect();
         codes.sort();
         codes.dedup();

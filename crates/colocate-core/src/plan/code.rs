@@ -64,7 +64,7 @@ impl Code {
     ];
 
     /// The stable name (kebab-case), as JSON and human output write it.
-    pub const fn name(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             Code::RootMissing => "root-missing",
             Code::RootWithoutColumn => "root-without-column",
@@ -94,23 +94,17 @@ impl Code {
             Code::WrongCitusTableType => "wrong-citus-table-type",
         }
     }
-
-    /// The stable name as an owned string. Prefer [`Code::name`]; this stays for callers that
-    /// collect `String`s (the binary's plan table).
-    pub fn as_str(&self) -> String {
-        self.name().to_string()
-    }
 }
 
 impl fmt::Display for Code {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
+        f.write_str(self.as_str())
     }
 }
 
 impl Serialize for Code {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.name())
+        s.serialize_str(self.as_str())
     }
 }
 
@@ -122,7 +116,7 @@ mod tests {
 
     #[test]
     fn every_code_has_its_own_stable_name() {
-        let names: BTreeSet<&str> = Code::ALL.iter().map(|c| c.name()).collect();
+        let names: BTreeSet<&str> = Code::ALL.iter().map(|c| c.as_str()).collect();
         assert_eq!(names.len(), Code::ALL.len(), "names are unique");
         for c in Code::ALL {
             // The names the codes always had: the variant name in kebab-case.
@@ -133,7 +127,7 @@ mod tests {
                 }
                 kebab.push(ch.to_ascii_lowercase());
             }
-            assert_eq!(c.name(), kebab);
+            assert_eq!(c.as_str(), kebab);
             assert_eq!(c.to_string(), kebab);
             assert_eq!(c.as_str(), kebab);
             assert_eq!(serde_json::to_string(&c).unwrap(), format!("\"{kebab}\""));

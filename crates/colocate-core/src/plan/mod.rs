@@ -319,7 +319,7 @@ mod tests {
             ])
         };
         assert_eq!(run(&build()), run(&build()));
-        let codes: Vec<String> = [Code::KeyMissingDistributionColumn, Code::RootMissing]
+        let codes: Vec<&str> = [Code::KeyMissingDistributionColumn, Code::RootMissing]
             .iter()
             .map(|c| c.as_str())
             .collect();

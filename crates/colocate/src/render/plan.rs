@@ -96,7 +96,7 @@ pub fn human_text(p: &Plan) -> String {
                 .findings
                 .iter()
                 .filter(|f| f.table == r.name && f.severity == Severity::Blocker)
-                .map(|f| f.code.as_str())
+                .map(|f| f.code.to_string())
                 .collect();
             t.add_row(vec![
                 r.name.to_string(),
@@ -486,7 +486,7 @@ pub fn check_github(r: &CheckReport, require_citus: bool) {
     for d in &r.drift {
         println!(
             "::error title=colocate check ({})::{}",
-            esc(&d.code),
+            esc(d.code.as_str()),
             esc(&d.message)
         );
     }
