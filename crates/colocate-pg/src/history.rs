@@ -170,9 +170,11 @@ mod tests {
             HistoryTable::new("colocate_migrations").sql(),
             "\"colocate_migrations\""
         );
+        // Configured names are quoted identifiers: `"My ""hist"""` is the table `My "hist"`.
         assert_eq!(
-            HistoryTable::new("ops.My \"hist\"").sql(),
+            HistoryTable::new("ops.\"My \"\"hist\"\"\"").sql(),
             "\"ops\".\"My \"\"hist\"\"\""
         );
+        assert_eq!(HistoryTable::new("Ops.T").sql(), "\"Ops\".\"T\"");
     }
 }

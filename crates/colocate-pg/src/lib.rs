@@ -15,6 +15,7 @@ pub mod lock;
 pub mod runner;
 pub mod topology;
 pub mod undistribute;
+pub mod verify;
 pub mod wake;
 
 pub use connect::Target;

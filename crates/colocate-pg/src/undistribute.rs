@@ -17,11 +17,11 @@ use serde::Serialize;
 
 use colocate_core::journal::{journaled_drop_line, State};
 
-use crate::apply::count_rows_many;
 use crate::error::{Cause, Done, ErrorKind, PgError};
 use crate::introspect::introspect;
 use crate::journal::{describe_key, Journal};
 use crate::lock::Lock;
+use crate::verify::count_rows_many;
 
 #[derive(Debug, Clone)]
 pub struct UndistributeOptions {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use colocate_core::history::RollbackScope;
 use colocate_core::schema::QualifiedName;
 use colocate_core::MigrationSet;
-use colocate_pg::apply::{count_rows_many, count_shard_rows};
+use colocate_pg::verify::{count_rows_many, count_shard_rows};
 use colocate_pg::{HistoryTable, MigrateOptions, Runner};
 use colocate_testkit::{skip_without_citus, TestDb};
 

@@ -36,7 +36,12 @@ fn history_table_names_with_quotes_spaces_capitals_and_schema() {
     );
     let set = load(&[&a]);
     let mut c = db.connect();
-    let history = HistoryTable::new(&format!("{AWKWARD_SCHEMA}.{AWKWARD_TABLE}"));
+    // Written as in colocate.toml: each part double-quoted, quotes inside doubled.
+    let history = HistoryTable::new(&format!(
+        "{}.{}",
+        postgres_protocol::escape::escape_identifier(AWKWARD_SCHEMA),
+        postgres_protocol::escape::escape_identifier(AWKWARD_TABLE)
+    ));
     let mut run = Runner::new(&mut c, history, Duration::from_secs(5));
     let report = run
         .migrate(&set, &MigrateOptions::default(), &mut |_| {})
