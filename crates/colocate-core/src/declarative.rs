@@ -21,6 +21,7 @@
 //! parses and renders the files and builds the distribution configuration the engine plans with;
 //! it does no I/O.
 
+use crate::schema::name_list as names;
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Deserialize;
@@ -355,14 +356,6 @@ fn table_list(section: &str, raw: &[String]) -> Result<Vec<QualifiedName>, StepE
         out.push(q);
     }
     Ok(out)
-}
-
-fn names(tables: &[QualifiedName]) -> String {
-    tables
-        .iter()
-        .map(|t| t.to_string())
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 fn line_at(text: &str, offset: usize) -> usize {

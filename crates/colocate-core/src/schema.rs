@@ -110,6 +110,15 @@ impl fmt::Display for QualifiedName {
     }
 }
 
+/// Names as a person reads a list of them: `a.x, b.y`.
+pub fn name_list<'a>(names: impl IntoIterator<Item = &'a QualifiedName>) -> String {
+    names
+        .into_iter()
+        .map(|t| t.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// An identifier as a person reads it: bare when lower-case and simple, quoted otherwise.
 pub fn display_ident(s: &str) -> String {
     let simple = !s.is_empty()

@@ -7,6 +7,7 @@
 //! it and drops it again only when no Citus table is left. On a server without Citus every step
 //! is a no-op that says so, so one migration chain runs on plain PostgreSQL and on Citus.
 
+use colocate_core::schema::name_list as names;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
@@ -284,14 +285,6 @@ pub fn down(
         ));
     }
     Ok(notes)
-}
-
-fn names(tables: &[QualifiedName]) -> String {
-    tables
-        .iter()
-        .map(|t| t.to_string())
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// The listed tables that do not exist, in list order.

@@ -82,16 +82,9 @@ impl Classifier<'_> {
                 return;
             }
         }
-        self.findings.push(Finding::new(
-            Code::RootMissing,
-            Severity::Blocker,
-            &wanted,
-            format!(
+        self.findings.push(Finding::blocker(Code::RootMissing, &wanted, format!(
                 "root table {wanted} (distribution.root) does not exist; no tenant table can be colocated"
-            ),
-            None,
-            true,
-        ));
+            )));
     }
 
     fn check_config(&mut self) {
@@ -176,16 +169,13 @@ impl Classifier<'_> {
             self.out.reasons.insert(t.name.clone(), reason);
         }
         for (table, column) in bad_columns {
-            self.findings.push(Finding::new(
+            self.findings.push(Finding::blocker(
                 Code::ConfigUnknownColumn,
-                Severity::Blocker,
                 &table,
                 format!(
                     "{table} has no column {} to distribute by (set in distribution.tables)",
                     display_col(&column)
                 ),
-                None,
-                true,
             ));
         }
         self.reference_what_citus_tables_reach();
@@ -193,13 +183,10 @@ impl Classifier<'_> {
         if let Some(root) = self.out.root.clone() {
             if !self.out.columns.contains_key(&root) {
                 let cols = self.config.columns.join(", ");
-                self.findings.push(Finding::new(
+                self.findings.push(Finding::blocker(
                     Code::RootWithoutColumn,
-                    Severity::Blocker,
                     &root,
                     format!("root table {root} has none of the candidate columns ({cols})"),
-                    None,
-                    true,
                 ));
             }
         }

@@ -163,6 +163,17 @@ pub(super) fn fk_fix(
     )
 }
 
+/// Advice (made inert as a comment), then the statement that drops the key: the fix when the
+/// alternative is a decision about the table.
+pub(super) fn advice_or_drop_key(advice: &str, t: &Table, key: &str) -> String {
+    format!(
+        "{}\nALTER TABLE {} DROP CONSTRAINT {};",
+        comment(advice),
+        t.name.sql(),
+        escape_identifier(key)
+    )
+}
+
 pub(super) fn alter_distributed(
     t: &QualifiedName,
     column: &str,

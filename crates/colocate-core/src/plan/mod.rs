@@ -115,6 +115,12 @@ impl Finding {
             manual,
         }
     }
+
+    /// A blocker with no fix to offer: the user must change the table (the common case of a
+    /// Citus limit).
+    pub(crate) fn blocker(code: Code, table: &QualifiedName, message: String) -> Finding {
+        Finding::new(code, Severity::Blocker, table, message, None, true)
+    }
 }
 
 /// What Citus says about a table now.

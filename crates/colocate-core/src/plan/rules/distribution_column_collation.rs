@@ -3,7 +3,7 @@
 
 use super::{Context, Rule};
 use crate::plan::fixes::display_col;
-use crate::plan::{Code, Finding, Severity};
+use crate::plan::{Code, Finding};
 use crate::schema::Table;
 
 pub(in crate::plan) const RULE: Rule = Rule {
@@ -16,17 +16,14 @@ fn check(ctx: &Context, t: &Table, out: &mut Vec<Finding>) {
         return;
     };
     if !c.deterministic_collation {
-        out.push(Finding::new(
+        out.push(Finding::blocker(
             Code::DistributionColumnCollation,
-            Severity::Blocker,
             &t.name,
             format!(
                 "{}.{} has a non-deterministic collation",
                 t.name,
                 display_col(col)
             ),
-            None,
-            true,
         ));
     }
 }

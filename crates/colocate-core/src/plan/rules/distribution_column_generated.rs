@@ -2,7 +2,7 @@
 
 use super::{Context, Rule};
 use crate::plan::fixes::display_col;
-use crate::plan::{Code, Finding, Severity};
+use crate::plan::{Code, Finding};
 use crate::schema::Table;
 
 pub(in crate::plan) const RULE: Rule = Rule {
@@ -15,17 +15,14 @@ fn check(ctx: &Context, t: &Table, out: &mut Vec<Finding>) {
         return;
     };
     if c.generated {
-        out.push(Finding::new(
+        out.push(Finding::blocker(
             Code::DistributionColumnGenerated,
-            Severity::Blocker,
             &t.name,
             format!(
                 "{}.{} is a stored generated column",
                 t.name,
                 display_col(col)
             ),
-            None,
-            true,
         ));
     }
 }

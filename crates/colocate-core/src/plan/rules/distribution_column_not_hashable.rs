@@ -3,7 +3,7 @@
 
 use super::{Context, Rule};
 use crate::plan::fixes::display_col;
-use crate::plan::{Code, Finding, Severity};
+use crate::plan::{Code, Finding};
 use crate::schema::Table;
 
 pub(in crate::plan) const RULE: Rule = Rule {
@@ -16,9 +16,8 @@ fn check(ctx: &Context, t: &Table, out: &mut Vec<Finding>) {
         return;
     };
     if !c.hashable {
-        out.push(Finding::new(
+        out.push(Finding::blocker(
             Code::DistributionColumnNotHashable,
-            Severity::Blocker,
             &t.name,
             format!(
                 "{}.{} has type {} which has no hash function",
@@ -26,8 +25,6 @@ fn check(ctx: &Context, t: &Table, out: &mut Vec<Finding>) {
                 display_col(col),
                 c.type_name
             ),
-            None,
-            true,
         ));
     }
 }

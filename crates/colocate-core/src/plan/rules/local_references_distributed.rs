@@ -1,13 +1,11 @@
 //! `local-references-distributed`: a table without a tenant column (local or reference) cannot
 //! keep a foreign key to a distributed table.
 
-use postgres_protocol::escape::escape_identifier;
-
 use super::{Context, Rule};
+use crate::plan::fixes::advice_or_drop_key;
 use crate::plan::fixes::display_col;
 use crate::plan::{Code, Finding, Role, Severity};
 use crate::schema::Table;
-use crate::sqltext::comment;
 
 pub(in crate::plan) const RULE: Rule = Rule {
     code: Code::LocalReferencesDistributed,
@@ -30,15 +28,10 @@ fn check(ctx: &Context, t: &Table, out: &mut Vec<Finding>) {
                 fk.ref_table,
                 role.label()
             ),
-            Some(format!(
-                "{}\nALTER TABLE {} DROP CONSTRAINT {};",
-                comment(&format!(
+            Some(advice_or_drop_key(&format!(
                     "add a tenant column to {} and include it in the key, or drop the key:",
                     t.name
-                )),
-                t.name.sql(),
-                escape_identifier(&fk.name)
-            )),
+                ), t, &fk.name)),
             true,
         ));
     }

@@ -1,7 +1,7 @@
 //! `multi-level-partitioning`: Citus refuses partitions that are partitioned themselves.
 
 use super::{Context, Rule};
-use crate::plan::{Code, Finding, Severity};
+use crate::plan::{Code, Finding};
 use crate::schema::Table;
 
 pub(in crate::plan) const RULE: Rule = Rule {
@@ -13,16 +13,13 @@ fn check(ctx: &Context, t: &Table, out: &mut Vec<Finding>) {
     if !t.multi_level_partition || !ctx.role(&t.name).is_some_and(|r| r.is_citus()) {
         return;
     }
-    out.push(Finding::new(
+    out.push(Finding::blocker(
         Code::MultiLevelPartitioning,
-        Severity::Blocker,
         &t.name,
         format!(
             "{} has multi-level partitioning, which Citus refuses",
             t.name
         ),
-        None,
-        true,
     ));
 }
 

@@ -1,12 +1,10 @@
 //! `references-local-table`: a Citus table cannot reference a table that stays local.
 
-use postgres_protocol::escape::escape_identifier;
-
 use super::{Context, Rule};
+use crate::plan::fixes::advice_or_drop_key;
 use crate::plan::fixes::display_col;
 use crate::plan::{Code, Finding, Role, Severity};
 use crate::schema::Table;
-use crate::sqltext::comment;
 
 pub(in crate::plan) const RULE: Rule = Rule {
     code: Code::ReferencesLocalTable,
@@ -28,15 +26,10 @@ fn check(ctx: &Context, t: &Table, out: &mut Vec<Finding>) {
                 t.name,
                 fk.ref_table
             ),
-            Some(format!(
-                "{}\nALTER TABLE {} DROP CONSTRAINT {};",
-                comment(&format!(
+            Some(advice_or_drop_key(&format!(
                     "or make {} a reference table (distribution.reference)",
                     fk.ref_table
-                )),
-                t.name.sql(),
-                escape_identifier(&fk.name)
-            )),
+                ), t, &fk.name)),
             true,
         ));
     }

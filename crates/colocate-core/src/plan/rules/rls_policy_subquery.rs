@@ -2,7 +2,7 @@
 
 use super::{Context, Rule};
 use crate::plan::fixes::display_col;
-use crate::plan::{Code, Finding, Severity};
+use crate::plan::{Code, Finding};
 use crate::schema::Table;
 
 pub(in crate::plan) const RULE: Rule = Rule {
@@ -25,17 +25,14 @@ fn check(ctx: &Context, t: &Table, out: &mut Vec<Finding>) {
             .split(|ch: char| !ch.is_ascii_alphanumeric() && ch != '_')
             .any(|w| w == "select")
         {
-            out.push(Finding::new(
+            out.push(Finding::blocker(
                 Code::RlsPolicySubquery,
-                Severity::Blocker,
                 &t.name,
                 format!(
                     "row level security policy {} on {} uses a subquery, which Citus refuses",
                     display_col(&p.name),
                     t.name
                 ),
-                None,
-                true,
             ));
         }
     }

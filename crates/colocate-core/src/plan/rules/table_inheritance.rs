@@ -1,7 +1,7 @@
 //! `table-inheritance`: Citus refuses tables that inherit or are inherited from (INHERITS).
 
 use super::{Context, Rule};
-use crate::plan::{Code, Finding, Severity};
+use crate::plan::{Code, Finding};
 use crate::schema::Table;
 
 pub(in crate::plan) const RULE: Rule = Rule {
@@ -15,16 +15,13 @@ fn check(ctx: &Context, t: &Table, out: &mut Vec<Finding>) {
     {
         return;
     }
-    out.push(Finding::new(
+    out.push(Finding::blocker(
         Code::TableInheritance,
-        Severity::Blocker,
         &t.name,
         format!(
             "{} uses table inheritance (INHERITS), which Citus refuses",
             t.name
         ),
-        None,
-        true,
     ));
 }
 
