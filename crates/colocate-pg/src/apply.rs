@@ -28,7 +28,7 @@ use crate::error::{Cause, Done, ErrorKind, PgError};
 use crate::introspect::introspect;
 use crate::journal::{Dropped, Journal};
 use crate::lock::Lock;
-use crate::topology::citus_installed;
+use crate::topology::settle;
 use crate::verify::{all_keys, count_rows_many, verify, Verification};
 use crate::wake::Waker;
 
@@ -190,7 +190,7 @@ fn run(
     let journal = Journal::new(&opts.journal_table);
     let open = journal.open(c)?;
     if !opts.dry_run {
-        clean_orphans(c)?;
+        settle(c)?;
     }
     let schema = introspect(c, &config.schema_filter())?;
     let mut report = ApplyReport {
@@ -297,6 +297,8 @@ fn run(
         opened: 0,
     };
     let main = &mut *c;
+    let mut lost_commits = 0;
+    crate::topology::lost_commits_since(&mut lost_commits);
     for (i, step) in steps.iter().enumerate() {
         if let (true, Some(t)) = (step.concurrently(), step.table()) {
             // Writes continue during an online copy: a count taken before means nothing after.
@@ -344,7 +346,7 @@ fn run(
             w.stop(c);
         }
         if let Err(cause) = res {
-            let done = Done::Statements(report.steps.iter().map(|s| s.sql.clone()).collect());
+            let done = done_so_far(&report);
             return Err(PgError::from(ErrorKind::StepFailed {
                 index: i + 1,
                 total,
@@ -352,6 +354,11 @@ fn run(
                 cause,
             })
             .with_done(done));
+        }
+        if crate::topology::lost_commits_since(&mut lost_commits) {
+            // A worker kept a prepared transaction: finish it before the next step needs its
+            // shards (it would wait for the maintenance daemon, a minute by default).
+            settle(c).map_err(|e| e.with_done(done_so_far(&report)))?;
         }
         let elapsed = t0.elapsed();
         if step.kind().in_citus() {
@@ -375,10 +382,10 @@ fn run(
     report.sessions = work.opened;
     drop(work);
     // What a concurrent distribution leaves for Citus's deferred cleanup goes now, not whenever
-    // the maintenance daemon gets to it.
-    if !online_tables.is_empty() {
-        clean_orphans(c)?;
-    }
+    // the maintenance daemon gets to it; and a commit whose second phase a lost connection cut
+    // (Citus only warns: the run goes on) is finished now, not in a minute, since the prepared
+    // transaction locks its shards against the verification below.
+    settle(c)?;
 
     // Keys an interrupted run dropped (their tables are converted now), and keys a rolled-back
     // declarative step dropped, once Citus accepts them between their tables again.
@@ -488,12 +495,9 @@ fn run_online(c: &mut Client, journal: &Journal, d: &Distribute) -> Result<(), C
 /// A `create_distributed_table_concurrently` that failed part way leaves shard relations that
 /// Citus lists for cleanup; remove them before reading the schema, or they would look like
 /// tables of the application.
-fn clean_orphans(c: &mut Client) -> Result<(), PgError> {
-    if citus_installed(c)? {
-        c.batch_execute("CALL citus_cleanup_orphaned_resources()")
-            .map_err(|e| PgError::query("clean up Citus's orphaned resources", &e))?;
-    }
-    Ok(())
+/// What a failed run had already done: its statements, for the partial report.
+fn done_so_far(report: &ApplyReport) -> Done {
+    Done::Statements(report.steps.iter().map(|s| s.sql.clone()).collect())
 }
 
 fn exec(c: &mut Client, sql: &str) -> Result<(), Cause> {

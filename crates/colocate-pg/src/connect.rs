@@ -104,6 +104,7 @@ impl Target {
     pub fn connect(&self, application: &str) -> Result<Client, PgError> {
         let mut config = self.config.clone();
         config.application_name(application);
+        config.notice_callback(|n| crate::topology::observe_notice(n.message()));
         config.connect(NoTls).map_err(|e| {
             ErrorKind::Connect {
                 target: self.shown.clone(),

@@ -2,6 +2,8 @@
 //! database, colocation groups and where a tenant's rows live (shard and node), for `demo` and
 //! for people reading it.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use colocate_core::schema::QualifiedName;
 use postgres::Client;
 use serde::Serialize;
@@ -81,4 +83,45 @@ pub(crate) fn citus_installed(c: &mut Client) -> Result<bool, PgError> {
     )
     .map(|r| r.get(0))
     .map_err(|e| PgError::query("look up the citus extension", &e))
+}
+
+/// Settle what an interrupted run may have left on the cluster before planning from it: shards
+/// and resources Citus marked for cleanup, and two-phase commits a lost connection left
+/// prepared on a worker. Those hold locks on their shards until Citus's maintenance daemon
+/// resolves them (`citus.recover_2pc_interval`, a minute by default), so a re-run after a
+/// connection fault would otherwise wait for it. Recovery needs a superuser; without one the
+/// run goes on and the daemon does it.
+pub(crate) fn settle(c: &mut Client) -> Result<(), PgError> {
+    if !citus_installed(c)? {
+        return Ok(());
+    }
+    c.batch_execute("CALL citus_cleanup_orphaned_resources()")
+        .map_err(|e| PgError::query("clean up Citus's orphaned resources", &e))?;
+    match c.query_one("SELECT recover_prepared_transactions()", &[]) {
+        Ok(_) => Ok(()),
+        Err(e) if e.code() == Some(&postgres::error::SqlState::INSUFFICIENT_PRIVILEGE) => Ok(()),
+        Err(e) => Err(PgError::query(
+            "recover two-phase commits left prepared on the workers",
+            &e,
+        )),
+    }
+}
+
+/// How many times, in this process, Citus warned that the second phase of a commit did not
+/// reach a worker (`failed to commit transaction on host:port`). The statement still succeeds:
+/// the coordinator has committed, and the worker keeps a prepared transaction, holding its
+/// shards' locks, until recovery. Counted by the notice callback every connection gets.
+static LOST_COMMITS: AtomicUsize = AtomicUsize::new(0);
+
+/// Count a server notice if it is Citus's lost-commit warning.
+pub(crate) fn observe_notice(message: &str) {
+    if message.starts_with("failed to commit transaction on") {
+        LOST_COMMITS.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// Whether a lost commit was reported since `seen`, which is brought up to date.
+pub(crate) fn lost_commits_since(seen: &mut usize) -> bool {
+    let now = LOST_COMMITS.load(Ordering::SeqCst);
+    std::mem::replace(seen, now) != now
 }
