@@ -404,6 +404,19 @@ pub struct Schema {
     pub views: Vec<View>,
     #[serde(default)]
     pub citus: CitusState,
+    /// Foreign keys colocate dropped on purpose and has not yet brought back valid: the open
+    /// rows of its journal.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub journal: Vec<JournaledKey>,
+}
+
+/// A journal row still open: the key, the table that declares it (as the journal writes it,
+/// quoted SQL) and how far it got (`dropped`, or `restored` but not yet validated).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct JournaledKey {
+    pub table: String,
+    pub key: String,
+    pub state: String,
 }
 
 impl Schema {

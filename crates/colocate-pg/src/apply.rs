@@ -24,7 +24,7 @@ use postgres::Client;
 use serde::Serialize;
 
 use crate::connect::Target;
-use crate::error::{Cause, Done, ErrorKind, PgError};
+use crate::error::{Cause, Done, ErrorKind, KeysAfterFailure, PgError};
 use crate::introspect::introspect;
 use crate::journal::{Dropped, Journal};
 use crate::lock::Lock;
@@ -347,13 +347,17 @@ fn run(
         }
         if let Err(cause) = res {
             let done = done_so_far(&report);
-            return Err(PgError::from(ErrorKind::StepFailed {
+            let err = PgError::from(ErrorKind::StepFailed {
                 index: i + 1,
                 total,
                 sql,
                 cause,
             })
-            .with_done(done));
+            .with_done(done);
+            return Err(match keys_after_failure(main, &journal, &report) {
+                Some(keys) => err.with_keys(keys),
+                None => err,
+            });
         }
         if crate::topology::lost_commits_since(&mut lost_commits) {
             // A worker kept a prepared transaction: finish it before the next step needs its
@@ -495,6 +499,34 @@ fn run_online(c: &mut Client, journal: &Journal, d: &Distribute) -> Result<(), C
 /// A `create_distributed_table_concurrently` that failed part way leaves shard relations that
 /// Citus lists for cleanup; remove them before reading the schema, or they would look like
 /// tables of the application.
+/// After a failed step: put back every journaled key Citus accepts between its tables as they
+/// are now (both still plain, or both converted alike), and list what stays down, so the error
+/// says which keys are unenforced until the next run. `None` when no key is down or was put
+/// back. When the session cannot tell, the keys this run dropped are listed as still down.
+fn keys_after_failure(
+    c: &mut Client,
+    journal: &Journal,
+    report: &ApplyReport,
+) -> Option<KeysAfterFailure> {
+    let restored = journal
+        .restore_open(c, &mut |_| {})
+        .map(|r| r.restored)
+        .unwrap_or_default();
+    let still_down: Vec<String> = match journal.open(c) {
+        Ok(open) => open.iter().map(Dropped::describe_with_state).collect(),
+        Err(_) => report
+            .steps
+            .iter()
+            .filter(|s| s.kind == StepKind::DropForeignKey)
+            .map(|s| s.sql.clone())
+            .collect(),
+    };
+    (!restored.is_empty() || !still_down.is_empty()).then_some(KeysAfterFailure {
+        restored,
+        still_down,
+    })
+}
+
 /// What a failed run had already done: its statements, for the partial report.
 fn done_so_far(report: &ApplyReport) -> Done {
     Done::Statements(report.steps.iter().map(|s| s.sql.clone()).collect())

@@ -184,6 +184,16 @@ pub enum Done {
 pub struct PgError {
     kind: Box<ErrorKind>,
     done: Option<Done>,
+    keys: Option<KeysAfterFailure>,
+}
+
+/// The foreign keys a failed run had taken down: those it put back before giving up, and those
+/// still down (waiting in the journal for the next run), each described. Every error of a run
+/// that dropped keys says which.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeysAfterFailure {
+    pub restored: Vec<String>,
+    pub still_down: Vec<String>,
 }
 
 /// What failed. Each variant names its subject (file, table, statement, setting).
@@ -311,6 +321,7 @@ impl From<ErrorKind> for PgError {
         PgError {
             kind: Box::new(kind),
             done: None,
+            keys: None,
         }
     }
 }
@@ -347,6 +358,16 @@ impl PgError {
     /// What the run had already done when it failed.
     pub fn done(&self) -> Option<&Done> {
         self.done.as_ref()
+    }
+
+    /// The foreign keys the failed run had taken down, and what became of them.
+    pub fn keys(&self) -> Option<&KeysAfterFailure> {
+        self.keys.as_ref()
+    }
+
+    pub(crate) fn with_keys(mut self, keys: KeysAfterFailure) -> PgError {
+        self.keys = Some(keys);
+        self
     }
 
     /// This error, reporting `done` as what the run had already done.

@@ -75,7 +75,12 @@ pub fn introspect_with_stats(
     let queries = catalog.queries;
     tx.commit()
         .map_err(|e| PgError::query("end the introspection transaction", &e))?;
-    let schema = assemble(raw);
+    let mut schema = assemble(raw);
+    schema.journal = crate::journal::Journal::new(colocate_core::journal::DEFAULT_TABLE)
+        .open(c)?
+        .into_iter()
+        .map(|d| d.journaled())
+        .collect();
     Ok((
         schema,
         IntrospectStats {
@@ -470,6 +475,7 @@ fn assemble(raw: Raw) -> Schema {
         tables: out,
         views,
         citus: raw.citus,
+        journal: Vec::new(),
     }
 }
 

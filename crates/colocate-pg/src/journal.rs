@@ -31,6 +31,24 @@ pub(crate) struct Dropped {
 }
 
 impl Dropped {
+    /// The row as the schema model keeps it.
+    pub(crate) fn journaled(&self) -> colocate_core::schema::JournaledKey {
+        colocate_core::schema::JournaledKey {
+            table: self.table.clone(),
+            key: self.name.clone(),
+            state: self.state.as_str().to_string(),
+        }
+    }
+
+    /// [`Dropped::describe`], with how far the key got: `(dropped)` or `(restored NOT VALID)`.
+    pub(crate) fn describe_with_state(&self) -> String {
+        let state = match self.state {
+            State::Dropped => "dropped",
+            _ => "restored NOT VALID, not validated",
+        };
+        format!("{} ({state})", self.describe())
+    }
+
     pub(crate) fn describe(&self) -> String {
         describe_key(&self.name, &self.table, self.ref_table.as_deref())
     }

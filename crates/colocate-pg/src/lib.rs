@@ -19,7 +19,7 @@ pub mod verify;
 pub mod wake;
 
 pub use connect::Target;
-pub use error::{Direction, Done, ErrorKind, PgError, ServerError};
+pub use error::{Direction, Done, ErrorKind, KeysAfterFailure, PgError, ServerError};
 pub use history::HistoryTable;
 pub use postgres::Client;
 pub use runner::{Event, MigrateOptions, MigrateReport, RollbackReport, Runner};

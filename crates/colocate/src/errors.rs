@@ -43,6 +43,22 @@ pub fn print(err: &anyhow::Error) {
                 );
             }
         }
+        if let Some(keys) = e.keys() {
+            if !keys.restored.is_empty() {
+                eprintln!(
+                    "note: put back {} foreign key(s) this run had dropped: {}",
+                    keys.restored.len(),
+                    keys.restored.join(", ")
+                );
+            }
+            if !keys.still_down.is_empty() {
+                eprintln!(
+                    "note: {} foreign key(s) are NOT enforced until the next successful apply restores them from colocate_journal: {}",
+                    keys.still_down.len(),
+                    keys.still_down.join(", ")
+                );
+            }
+        }
         if let Some(Done::Statements(done)) = e.done() {
             eprintln!(
                 "note: {} statement(s) of this run completed before the failure",

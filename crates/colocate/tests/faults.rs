@@ -518,3 +518,71 @@ fn fault_undistribute_closed_after_rows_were_read() {
         3,
     );
 }
+
+// --- a failed apply and the keys it had dropped ---------------------------------------------
+
+/// `apply` failing at `moment` (worker 0): the error names every key the run had dropped and
+/// whether it is back; returns the failed run.
+fn failed_apply(c: &Cluster, moment: Moment) -> Run {
+    let r = c.with_fault(0, (moment, Action::Kill, 0), &["apply"]);
+    assert_eq!(r.code, Some(2), "{}", r.all());
+    r
+}
+
+/// The cycle's key (teams -> users) is dropped right before teams converts; when the
+/// conversion of users then fails, teams is a Citus table and users plain, so the key cannot be
+/// put back yet. The error says so, `check` fails on it, and the next run restores it.
+#[test]
+fn fault_apply_failing_between_a_cycle_s_tables_names_the_key_left_down() {
+    let test = "fault_apply_failing_between_a_cycle_s_tables_names_the_key_left_down";
+    if skip_without_fault_tier(test) {
+        return;
+    }
+    let c = Cluster::new();
+    let r = failed_apply(&c, query("COPY public.users_"));
+    let note = r
+        .stderr
+        .lines()
+        .find(|l| l.contains("NOT enforced"))
+        .unwrap_or_else(|| panic!("no note on the key left down:\n{}", r.stderr));
+    assert!(note.contains("teams_tenant_lead_fkey"), "{note}");
+    assert!(note.contains("(dropped)"), "{note}");
+    let check = c.colocate(&["check", "--format", "json"]);
+    assert_eq!(check.code, Some(1), "{}", check.all());
+    assert!(
+        check.stdout.contains("\"foreign-key-dropped\"")
+            && check.stdout.contains("teams_tenant_lead_fkey"),
+        "{}",
+        check.stdout
+    );
+    let again = c.colocate(&["apply"]);
+    assert_eq!(again.code, Some(0), "{}", again.all());
+    let problems = c.distributed_problems();
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// When the first conversion after the drop fails, both tables of the key are still plain:
+/// the failed run puts the key back itself (validated) and says so; nothing is left down.
+#[test]
+fn fault_apply_failing_right_after_the_drop_puts_the_key_back() {
+    let test = "fault_apply_failing_right_after_the_drop_puts_the_key_back";
+    if skip_without_fault_tier(test) {
+        return;
+    }
+    let c = Cluster::new();
+    let r = failed_apply(&c, query("COPY public.teams_"));
+    assert!(
+        r.stderr
+            .lines()
+            .any(|l| l.contains("put back 1 foreign key") && l.contains("teams_tenant_lead_fkey")),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("NOT enforced"), "{}", r.stderr);
+    let lost = c.lost();
+    assert!(lost.is_empty(), "{}", lost.join("\n"));
+    let again = c.colocate(&["apply"]);
+    assert_eq!(again.code, Some(0), "{}", again.all());
+    let problems = c.distributed_problems();
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}

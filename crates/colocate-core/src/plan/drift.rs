@@ -27,6 +27,10 @@ pub enum DriftCode {
     NotDistributed,
     NotReference,
     CoordinatorLeftover,
+    /// A foreign key declared `NOT VALID`: rows it never checked may break it.
+    ForeignKeyNotValid,
+    /// A foreign key colocate dropped (or restored `NOT VALID`) and has not brought back valid.
+    ForeignKeyDropped,
     /// A blocker or conflict of the plan.
     Finding(Code),
 }
@@ -38,6 +42,8 @@ impl DriftCode {
             DriftCode::RootNotDistributed => "root-not-distributed",
             DriftCode::NotDistributed => "not-distributed",
             DriftCode::NotReference => "not-reference",
+            DriftCode::ForeignKeyNotValid => "foreign-key-not-valid",
+            DriftCode::ForeignKeyDropped => "foreign-key-dropped",
             DriftCode::CoordinatorLeftover => "coordinator-leftover",
             DriftCode::Finding(code) => code.as_str(),
         }
@@ -130,6 +136,38 @@ impl Plan {
                 fix: Some(s.sql()),
             });
         }
+        for u in &self.unenforced {
+            let (code, message, fix) = if u.state == "not-valid" {
+                (
+                    DriftCode::ForeignKeyNotValid,
+                    format!(
+                        "{}: foreign key {} is NOT VALID: existing rows were never checked against it",
+                        u.table,
+                        display_col(&u.key)
+                    ),
+                    crate::journal::validate_key_sql(&u.table.sql(), &u.key),
+                )
+            } else {
+                (
+                    DriftCode::ForeignKeyDropped,
+                    format!(
+                        "{}: foreign key {} was taken down by colocate and is not back valid (journal: {})",
+                        u.table,
+                        display_col(&u.key),
+                        u.state
+                    ),
+                    crate::sqltext::comment(
+                        "run colocate apply: it restores and validates the keys in its journal",
+                    ),
+                )
+            };
+            out.push(Drift {
+                code,
+                table: u.table.clone(),
+                message,
+                fix: Some(fix),
+            });
+        }
         for f in &self.findings {
             if f.severity == Severity::Warning {
                 continue;
@@ -205,5 +243,56 @@ mod tests {
             drift[0].fix.as_deref(),
             Some("SELECT truncate_local_data_after_distributing_table('\"public\".\"leftover\"');")
         );
+    }
+
+    /// A key that does not hold for every row fails `check`, whether the user declared it
+    /// `NOT VALID` or colocate took it down and has not brought it back valid; a journaled key
+    /// restored `NOT VALID` is reported once, by its journal row.
+    #[test]
+    fn unenforced_keys_are_drift() {
+        let mut s = schema(vec![
+            tenants().live(CitusKind::Distributed, Some("tenant"), 1),
+            child("a")
+                .col("b_id", "bigint")
+                .fk("a_b", &["tenant", "b_id"], "b", &["tenant", "id"])
+                .live(CitusKind::Distributed, Some("tenant"), 1),
+            child("b")
+                .col("a_id", "bigint")
+                .fk("b_a", &["tenant", "a_id"], "a", &["tenant", "id"])
+                .live(CitusKind::Distributed, Some("tenant"), 1),
+        ]);
+        s.citus.installed = Some("13.2-1".into());
+        for (t, k) in [("a", "a_b"), ("b", "b_a")] {
+            let table = s.tables.get_mut(&q(t)).unwrap();
+            table
+                .foreign_keys
+                .iter_mut()
+                .find(|f| f.name == k)
+                .unwrap()
+                .validated = false;
+        }
+        s.journal.push(crate::schema::JournaledKey {
+            table: "\"public\".\"b\"".into(),
+            key: "b_a".into(),
+            state: "restored".into(),
+        });
+        let p = run(&s);
+        let got: Vec<(String, String, Option<String>)> = p
+            .drift()
+            .into_iter()
+            .map(|d| (d.table.name, d.code.to_string(), d.fix))
+            .collect();
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert_eq!(got[0].0, "a");
+        assert_eq!(got[0].1, "foreign-key-not-valid");
+        assert_eq!(
+            got[0].2.as_deref(),
+            Some("ALTER TABLE \"public\".\"a\" VALIDATE CONSTRAINT \"a_b\";")
+        );
+        assert_eq!(
+            (got[1].0.as_str(), got[1].1.as_str()),
+            ("b", "foreign-key-dropped")
+        );
+        assert_eq!(p.unenforced[1].state, "restored");
     }
 }

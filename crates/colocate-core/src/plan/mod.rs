@@ -189,6 +189,46 @@ pub struct Plan {
     pub groups: Vec<ColocationGroup>,
     /// Foreign keys between tables in the plan, for graphs: (from, to, name).
     pub edges: Vec<(QualifiedName, QualifiedName, String)>,
+    /// Foreign keys that do not hold for every row now; `check` fails on each.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unenforced: Vec<UnenforcedKey>,
+}
+
+/// A foreign key that does not hold for every row: integrity no one may lose silently.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UnenforcedKey {
+    pub table: QualifiedName,
+    pub key: String,
+    /// `not-valid`: declared `NOT VALID`, so existing rows were never checked; `dropped` or
+    /// `restored`: colocate took it down (its journal row) and has not brought it back valid.
+    pub state: String,
+}
+
+/// The keys of `schema` that do not hold for every row: open journal rows first (a key back
+/// `NOT VALID` is reported by its journal row only), then every other `NOT VALID` key.
+fn unenforced(schema: &Schema) -> Vec<UnenforcedKey> {
+    let mut out: Vec<UnenforcedKey> = schema
+        .journal
+        .iter()
+        .map(|j| UnenforcedKey {
+            table: QualifiedName::parse(&j.table, "public"),
+            key: j.key.clone(),
+            state: j.state.clone(),
+        })
+        .collect();
+    for t in schema.tables.values() {
+        for fk in t.foreign_keys.iter().filter(|fk| !fk.validated) {
+            if !out.iter().any(|u| u.table == t.name && u.key == fk.name) {
+                out.push(UnenforcedKey {
+                    table: t.name.clone(),
+                    key: fk.name.clone(),
+                    state: "not-valid".into(),
+                });
+            }
+        }
+    }
+    out.sort_by(|a, b| (&a.table, &a.key).cmp(&(&b.table, &b.key)));
+    out
 }
 
 impl Plan {
@@ -254,6 +294,7 @@ pub fn plan(schema: &Schema, config: &DistributionConfig) -> Plan {
         steps,
         groups,
         edges: graph.edges(),
+        unenforced: unenforced(schema),
     }
 }
 

@@ -79,23 +79,15 @@ pub(super) fn steps(
         .collect();
     let (ref_order, dist_order) = (ref_order.tables, dist_order.tables);
     let mut layer_of: BTreeMap<QualifiedName, usize> = BTreeMap::new();
-    for (t, fk) in &dropped {
-        steps.push(step(
-            Action::DropForeignKey {
-                table: t.clone(),
-                key: fk.clone(),
-            },
-            Reason::BreaksCycle {
-                table: t.clone(),
-                references: fk.ref_table.clone(),
-            },
-            0,
-        ));
-    }
     let dropped_names: BTreeSet<(&QualifiedName, &str)> = dropped
         .iter()
         .map(|(t, fk)| (t, fk.name.as_str()))
         .collect();
+    // A cycle's key is dropped right before the first of its two tables converts and restored
+    // right after the second: a run that fails in between has as few keys down as it can, for
+    // as short a time as it can.
+    let mut key_down = vec![false; dropped.len()];
+    let mut key_back = vec![false; dropped.len()];
     for q in ref_order.iter().chain(dist_order.iter()) {
         let t = pending[q];
         let table = &schema.tables[q];
@@ -151,29 +143,52 @@ pub(super) fn steps(
                 },
             ),
         };
+        for (i, (t, fk)) in dropped.iter().enumerate() {
+            if !key_down[i] && (t == q || &fk.ref_table == q) {
+                key_down[i] = true;
+                steps.push(step(
+                    Action::DropForeignKey {
+                        table: t.clone(),
+                        key: fk.clone(),
+                    },
+                    Reason::BreaksCycle {
+                        table: t.clone(),
+                        references: fk.ref_table.clone(),
+                    },
+                    layer,
+                ));
+            }
+        }
         steps.push(step(action, reason, layer));
-    }
-    let top = layer_of.values().max().copied().unwrap_or(0) + 1;
-    for (t, fk) in &dropped {
-        steps.push(step(
-            Action::RestoreForeignKey {
-                table: t.clone(),
-                key: fk.clone(),
-            },
-            Reason::RestoresCycleKey,
-            top,
-        ));
-        if fk.validated {
-            steps.push(step(
-                Action::ValidateForeignKey {
-                    table: t.clone(),
-                    key: fk.name.clone(),
-                },
-                Reason::ChecksRestoredKey,
-                top,
-            ));
+        for (i, (t, fk)) in dropped.iter().enumerate() {
+            if key_down[i]
+                && !key_back[i]
+                && layer_of.contains_key(t)
+                && layer_of.contains_key(&fk.ref_table)
+            {
+                key_back[i] = true;
+                steps.push(step(
+                    Action::RestoreForeignKey {
+                        table: t.clone(),
+                        key: fk.clone(),
+                    },
+                    Reason::RestoresCycleKey,
+                    layer + 1,
+                ));
+                if fk.validated {
+                    steps.push(step(
+                        Action::ValidateForeignKey {
+                            table: t.clone(),
+                            key: fk.name.clone(),
+                        },
+                        Reason::ChecksRestoredKey,
+                        layer + 1,
+                    ));
+                }
+            }
         }
     }
+    let top = layer_of.values().max().copied().unwrap_or(0) + 1;
     // The coordinator keeps the rows it copied into shards until told to drop them; do it
     // sources first, once every referencing table is converted.
     // A table a table that stays local still reaches through foreign keys cannot be
@@ -287,17 +302,27 @@ mod tests {
         assert!(restore
             .sql()
             .contains("FOREIGN KEY (tenant, manager_id) REFERENCES users(tenant, id)"));
+        // The key goes down right before the first of its tables converts (teams, after
+        // tenants and companies) and comes back right after the second (users): a run that
+        // fails earlier or later has it in place.
         let kinds: Vec<StepKind> = p.steps.iter().map(|s| s.kind()).collect();
         let pos = |k| kinds.iter().position(|x| *x == k).unwrap();
-        assert!(pos(StepKind::DropForeignKey) < pos(StepKind::CreateDistributedTable));
-        assert!(
-            pos(StepKind::RestoreForeignKey)
-                > kinds
-                    .iter()
-                    .rposition(|x| *x == StepKind::CreateDistributedTable)
-                    .unwrap()
+        let converts = |name: &str| {
+            p.steps
+                .iter()
+                .position(|s| {
+                    s.kind() == StepKind::CreateDistributedTable
+                        && s.table().is_some_and(|t| t.name == name)
+                })
+                .unwrap()
+        };
+        assert_eq!(pos(StepKind::DropForeignKey) + 1, converts("teams"));
+        assert!(pos(StepKind::DropForeignKey) > converts("companies"));
+        assert_eq!(pos(StepKind::RestoreForeignKey), converts("users") + 1);
+        assert_eq!(
+            pos(StepKind::ValidateForeignKey),
+            pos(StepKind::RestoreForeignKey) + 1
         );
-        assert!(pos(StepKind::ValidateForeignKey) > pos(StepKind::RestoreForeignKey));
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use colocate_core::plan::{Drift, Finding, Plan, Role, Severity, State, TablePlan};
 use colocate_core::schema::QualifiedName;
-use colocate_core::sqltext::comment;
+use colocate_core::sqltext::{comment, inert};
 use serde::Serialize;
 
 use super::{push_table, table};
@@ -131,6 +131,18 @@ pub fn human_text(p: &Plan) -> String {
                 }
             }
         }
+    }
+    if !p.unenforced.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nFOREIGN KEYS NOT ENFORCED ({}): rows may break them; check fails until they hold",
+            p.unenforced.len()
+        );
+        let mut t = table(&["TABLE", "KEY", "STATE"]);
+        for u in &p.unenforced {
+            t.add_row(vec![u.table.to_string(), inert(&u.key), u.state.clone()]);
+        }
+        push_table(&mut out, &t);
     }
     if p.steps.is_empty() {
         let _ = writeln!(out, "\nSTEPS: none");
