@@ -24,7 +24,8 @@ use std::time::{Duration, Instant};
 
 use colocate_core::history as core_history;
 use colocate_core::{MigrationId, MigrationSet};
-use colocate_pg::runner::{BaselineSource, Event, MigrateOptions, Runner};
+use colocate_pg::baseline::BaselineSource;
+use colocate_pg::runner::{Event, MigrateOptions, Runner};
 use colocate_pg::{Client, HistoryTable};
 use colocate_testkit::TestDb;
 

@@ -395,15 +395,7 @@ fn run(
     // declarative step dropped, once Citus accepts them between their tables again.
     let done = journal
         .restore_open(c, &mut |what| events(ApplyEvent::Repair { what }))
-        .map_err(|mut e| {
-            // The repair counts as one step after the plan's.
-            let ErrorKind::StepFailed {
-                index, total: of, ..
-            } = e.kind_mut()
-            else {
-                return e;
-            };
-            (*index, *of) = (total + 1, total);
+        .map_err(|e| {
             e.with_done(Done::Statements(
                 report.steps.iter().map(|s| s.sql.clone()).collect(),
             ))

@@ -247,6 +247,13 @@ pub enum ErrorKind {
         sql: String,
         cause: Cause,
     },
+    /// Putting back a journaled foreign key failed: it stays in the journal, not enforced.
+    #[error("restoring foreign key {key} failed: {cause}\n  statement: {sql}")]
+    RestoreFailed {
+        key: String,
+        sql: String,
+        cause: Cause,
+    },
     #[error("verification failed: {}", problems.join("; "))]
     Verify { problems: Vec<String> },
     #[error("column {column} does not exist in {table}")]
@@ -351,10 +358,6 @@ impl PgError {
         &self.kind
     }
 
-    pub(crate) fn kind_mut(&mut self) -> &mut ErrorKind {
-        &mut self.kind
-    }
-
     /// What the run had already done when it failed.
     pub fn done(&self) -> Option<&Done> {
         self.done.as_ref()
@@ -397,6 +400,7 @@ impl PgError {
                 ErrorKind::StepFailed { .. } => "fix the cause and run migrate again: the step resumes from what the database now is",
                 _ => return source.hint(),
             },
+            ErrorKind::RestoreFailed { .. } => "the key stays in colocate_journal and is not enforced: fix what it refuses (rows that break it, named in the detail), then run the command again; it restores journaled keys first",
             ErrorKind::RootNotDistributed { .. } => "distribute it in an earlier step (a [distribute] file without colocate_with), or list it in this one",
             ErrorKind::CitusInUse { .. } => "undo the steps that converted them first (`colocate rollback`), or `colocate undistribute --all`",
             ErrorKind::Connected { .. } => "name those tables too, or pass --cascade to undistribute the whole group",
@@ -416,7 +420,9 @@ impl PgError {
     fn server(&self) -> Option<&ServerError> {
         match self.kind() {
             ErrorKind::Query { cause, .. } => cause.server(),
-            ErrorKind::StepFailed { cause, .. } => cause.server(),
+            ErrorKind::StepFailed { cause, .. } | ErrorKind::RestoreFailed { cause, .. } => {
+                cause.server()
+            }
             ErrorKind::Failed(f) => f.cause.server(),
             ErrorKind::StepFile { source, .. } => source.server(),
             _ => None,

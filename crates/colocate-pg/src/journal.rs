@@ -241,9 +241,8 @@ impl Journal {
             let what = format!("restoring foreign key {}", d.describe());
             events(&what);
             self.repair(c, &d).map_err(|cause| {
-                PgError::from(ErrorKind::StepFailed {
-                    index: 1,
-                    total: 1,
+                PgError::from(ErrorKind::RestoreFailed {
+                    key: d.describe(),
                     sql: format!("ALTER TABLE {} ADD CONSTRAINT ... ({})", d.table, d.name),
                     cause,
                 })

@@ -4,6 +4,7 @@
 //! pure `colocate-core`; this crate carries them out and reports what it did.
 
 pub mod apply;
+pub mod baseline;
 pub mod connect;
 pub mod declarative;
 pub mod error;

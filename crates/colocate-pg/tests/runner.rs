@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use colocate_core::history::{RollbackScope, Status};
 use colocate_core::MigrationSet;
-use colocate_pg::runner::BaselineSource;
+use colocate_pg::baseline::BaselineSource;
 use colocate_pg::{ErrorKind, HistoryTable, MigrateOptions, Runner};
 use colocate_testkit::TestDb;
 

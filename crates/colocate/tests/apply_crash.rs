@@ -626,9 +626,10 @@ fn kill_points(steps: &[PlannedStep], part: Option<usize>) -> Vec<Kill> {
     let first_truncate = index_of(steps, "truncate_local_data", None);
     let truncate_big = index_of(steps, "truncate_local_data", Some("ticket_events"));
     let truncate_root = index_of(steps, "truncate_local_data", Some("tenants"));
-    // The order the plan promises, which the points below rely on.
-    assert!(drop < big && big < last_create && last_create < restore);
-    assert!(restore + 1 == validate && validate < first_truncate);
+    // The order the plan promises, which the points below rely on: the cycle's key is down
+    // only between its two tables' conversions, and the cleanup comes last.
+    assert!(drop < restore && restore + 1 == validate && validate < first_truncate);
+    assert!(big <= last_create && last_create < first_truncate);
     assert!(first_truncate <= truncate_big && truncate_big < truncate_root);
     let during = |step, ms, drop_connection| During {
         step,
@@ -926,8 +927,8 @@ fn citus_two_workers_online_converts_tables_with_foreign_keys_and_restores_the_k
 fn advisory_lock_holder(p: &Project) -> Option<i32> {
     p.db.connect()
         .query_opt(
-            "SELECT l.pid FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
-             WHERE l.locktype = 'advisory' AND l.granted AND a.application_name = 'colocate apply' \
+            "SELECT DISTINCT l.pid FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
+             WHERE l.locktype = 'advisory' AND l.objsubid = 1 AND l.granted AND a.application_name = 'colocate apply' \
                AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())",
             &[],
         )

@@ -586,3 +586,44 @@ fn fault_apply_failing_right_after_the_drop_puts_the_key_back() {
     let problems = c.distributed_problems();
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
+
+/// While a failed run left the cycle's key down, the application wrote a row that breaks it.
+/// The next run cannot validate the key: it says which key and why (not "step N+1 of N"), the
+/// journal keeps it open, and `check` fails on it until the row is fixed and apply runs again.
+#[test]
+fn fault_apply_a_row_breaking_a_key_left_down_keeps_check_failing() {
+    let test = "fault_apply_a_row_breaking_a_key_left_down_keeps_check_failing";
+    if skip_without_fault_tier(test) {
+        return;
+    }
+    let c = Cluster::new();
+    failed_apply(&c, query("COPY public.users_"));
+    let mut db = c.p.db.connect();
+    db.batch_execute("INSERT INTO teams VALUES (1, 99, 4242)")
+        .expect("the key is down: the row goes in");
+    let again = c.colocate(&["apply"]);
+    assert_eq!(again.code, Some(2), "{}", again.all());
+    let err = again.error_line();
+    assert!(
+        err.contains("restoring foreign key teams_tenant_lead_fkey"),
+        "{}",
+        again.stderr
+    );
+    assert!(
+        !err.contains(" of "),
+        "no step numbering for the repair: {err}"
+    );
+    let check = c.colocate(&["check", "--format", "json"]);
+    assert_eq!(check.code, Some(1), "{}", check.all());
+    assert!(
+        check.stdout.contains("\"foreign-key-dropped\""),
+        "{}",
+        check.stdout
+    );
+    db.batch_execute("DELETE FROM teams WHERE team_id = 99")
+        .unwrap();
+    let fixed = c.colocate(&["apply"]);
+    assert_eq!(fixed.code, Some(0), "{}", fixed.all());
+    let problems = c.distributed_problems();
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}

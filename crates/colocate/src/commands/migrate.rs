@@ -8,7 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use anyhow::{bail, Context, Result};
 use colocate_core::history::RollbackScope;
 use colocate_core::{parse_file_name, MigrationId, MigrationSet};
-use colocate_pg::runner::BaselineSource;
+use colocate_pg::baseline::BaselineSource;
 use colocate_pg::{Event, HistoryTable, MigrateOptions, Runner};
 
 use crate::cli::{

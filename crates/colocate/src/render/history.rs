@@ -1,7 +1,8 @@
 //! How the migration commands read: `migrate`, `rollback`, `baseline` and `status` as tables.
 
 use colocate_core::history::{Status, StatusReport};
-use colocate_pg::runner::{BaselineReport, RunItem};
+use colocate_pg::baseline::BaselineReport;
+use colocate_pg::runner::RunItem;
 use colocate_pg::{MigrateReport, RollbackReport};
 
 use super::{print_table, table};
