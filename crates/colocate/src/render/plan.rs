@@ -328,9 +328,24 @@ pub fn apply_human(r: &colocate_pg::apply::ApplyReport) {
         println!("citus is not available on this server: nothing to apply (plain PostgreSQL)");
         return;
     }
+    // Never "matches the plan" while tables the plan wants converted stay blocked.
+    let blocked: std::collections::BTreeSet<&QualifiedName> =
+        r.skipped.iter().map(|f| &f.table).collect();
+    let settled =
+        if blocked.is_empty() {
+            "the database matches the plan".to_string()
+        } else {
+            format!(
+            "{} blocked table{} stay{} as {} (`colocate plan` lists the blockers and their fixes)",
+            blocked.len(),
+            if blocked.len() == 1 { "" } else { "s" },
+            if blocked.len() == 1 { "s" } else { "" },
+            if blocked.len() == 1 { "it is" } else { "they are" }
+        )
+        };
     if r.dry_run {
         if r.steps.is_empty() && r.repaired.is_empty() {
-            println!("nothing to apply: the database matches the plan");
+            println!("nothing to apply: {settled}");
         } else {
             println!(
                 "-- apply --dry-run: {} statement(s), nothing changed",
@@ -344,7 +359,7 @@ pub fn apply_human(r: &colocate_pg::apply::ApplyReport) {
             }
         }
     } else if r.nothing_to_do() {
-        println!("nothing to apply: the database matches the plan; no DDL was run");
+        println!("nothing to apply: {settled}; no DDL was run");
     } else {
         for s in &r.steps {
             let what = s.table.as_ref().map(|t| t.to_string()).unwrap_or_default();
