@@ -536,6 +536,11 @@ fn converge(p: &Project, format: Format, with_fixes: bool) {
                 pair("audit_events", "has-triggers"),
                 pair("token_uses", "foreign-key-missing-distribution-column"),
                 pair("tokens", "key-missing-distribution-column"),
+                // The blocked tables stayed plain with keys into distributed tables: those
+                // keys check only the coordinator's shell, and check says so (#13 makes the
+                // planner hold such tables back instead).
+                pair("token_uses", "foreign-key-into-distributed"),
+                pair("tokens", "foreign-key-into-distributed"),
             ])
         );
     }

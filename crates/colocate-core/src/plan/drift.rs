@@ -31,6 +31,8 @@ pub enum DriftCode {
     ForeignKeyNotValid,
     /// A foreign key colocate dropped (or restored `NOT VALID`) and has not brought back valid.
     ForeignKeyDropped,
+    /// A foreign key from a table that is not distributed into a distributed one.
+    ForeignKeyIntoDistributed,
     /// A blocker or conflict of the plan.
     Finding(Code),
 }
@@ -44,6 +46,7 @@ impl DriftCode {
             DriftCode::NotReference => "not-reference",
             DriftCode::ForeignKeyNotValid => "foreign-key-not-valid",
             DriftCode::ForeignKeyDropped => "foreign-key-dropped",
+            DriftCode::ForeignKeyIntoDistributed => "foreign-key-into-distributed",
             DriftCode::CoordinatorLeftover => "coordinator-leftover",
             DriftCode::Finding(code) => code.as_str(),
         }
@@ -137,7 +140,19 @@ impl Plan {
             });
         }
         for u in &self.unenforced {
-            let (code, message, fix) = if u.state == "not-valid" {
+            let (code, message, fix) = if u.state == super::INTO_DISTRIBUTED {
+                (
+                    DriftCode::ForeignKeyIntoDistributed,
+                    format!(
+                        "{}: foreign key {} points into a distributed table from a table that is not: it checks the coordinator's empty shell, so deletes pass it by and new rows cannot be referenced",
+                        u.table,
+                        display_col(&u.key)
+                    ),
+                    crate::sqltext::comment(
+                        "distribute this table with the one it references, or drop the key (a decision)",
+                    ),
+                )
+            } else if u.state == "not-valid" {
                 (
                     DriftCode::ForeignKeyNotValid,
                     format!(
@@ -216,6 +231,8 @@ mod tests {
             [
                 ("bad".into(), "key-missing-distribution-column".into()),
                 ("countries".into(), "not-reference".into()),
+                // Still plain, its key to the distributed root checks only the shell.
+                ("todo".into(), "foreign-key-into-distributed".into()),
                 ("todo".into(), "not-distributed".into()),
                 ("wrong".into(), "distributed-by-wrong-column".into()),
             ]
@@ -294,5 +311,35 @@ mod tests {
             ("b", "foreign-key-dropped")
         );
         assert_eq!(p.unenforced[1].state, "restored");
+    }
+
+    /// A key from a plain (or Citus local) table into a distributed one fails `check`.
+    #[test]
+    fn a_key_from_a_plain_table_into_a_distributed_one_is_drift() {
+        let mut s = schema(vec![
+            tenants().live(CitusKind::Distributed, Some("tenant"), 1),
+            tbl("jobs")
+                .col("tenant", "uuid")
+                .col("id", "bigint")
+                .pk(&["id"])
+                .fk("jobs_tenant", &["tenant"], "tenants", &["tenant"]),
+            tbl("audit")
+                .col("tenant", "uuid")
+                .col("id", "bigint")
+                .pk(&["id"])
+                .fk("audit_tenant", &["tenant"], "tenants", &["tenant"])
+                .live(CitusKind::CitusLocal, None, 0),
+        ]);
+        s.citus.installed = Some("13.2-1".into());
+        let p = run(&s);
+        let keys: Vec<(String, String)> = p
+            .drift()
+            .into_iter()
+            .filter(|d| d.code.as_str() == "foreign-key-into-distributed")
+            .map(|d| (d.table.name, d.message))
+            .collect();
+        assert_eq!(keys.len(), 2, "{keys:?}");
+        assert_eq!(keys[0].0, "audit");
+        assert!(keys[1].1.contains("jobs_tenant"), "{}", keys[1].1);
     }
 }

@@ -200,7 +200,8 @@ pub struct UnenforcedKey {
     pub table: QualifiedName,
     pub key: String,
     /// `not-valid`: declared `NOT VALID`, so existing rows were never checked; `dropped` or
-    /// `restored`: colocate took it down (its journal row) and has not brought it back valid.
+    /// `restored`: colocate took it down (its journal row) and has not brought it back valid;
+    /// `into-distributed`: from a table that is not distributed into one that is.
     pub state: String,
 }
 
@@ -227,9 +228,37 @@ fn unenforced(schema: &Schema) -> Vec<UnenforcedKey> {
             }
         }
     }
+    // A key from a table that is not distributed into one that is: it checks the coordinator's
+    // shell (whose rows went to the shards), so deletes on the distributed side pass it by and
+    // new rows on it cannot be referenced. Citus should refuse this; a partial conversion by
+    // hand, or an older tool, leaves it.
+    let distributed = |q: &QualifiedName| {
+        schema
+            .table(q)
+            .and_then(|t| t.citus.as_ref())
+            .is_some_and(|c| c.kind == crate::schema::CitusKind::Distributed)
+    };
+    for t in schema.tables.values().filter(|t| !distributed(&t.name)) {
+        for fk in t
+            .foreign_keys
+            .iter()
+            .filter(|fk| distributed(&fk.ref_table))
+        {
+            if !out.iter().any(|u| u.table == t.name && u.key == fk.name) {
+                out.push(UnenforcedKey {
+                    table: t.name.clone(),
+                    key: fk.name.clone(),
+                    state: INTO_DISTRIBUTED.into(),
+                });
+            }
+        }
+    }
     out.sort_by(|a, b| (&a.table, &a.key).cmp(&(&b.table, &b.key)));
     out
 }
+
+/// [`UnenforcedKey::state`] of a key from a table that is not distributed into one that is.
+pub const INTO_DISTRIBUTED: &str = "into-distributed";
 
 impl Plan {
     pub fn blockers(&self) -> impl Iterator<Item = &Finding> {
