@@ -106,7 +106,8 @@ impl Classifier<'_> {
         }
     }
 
-    /// The distribution column a table would use: the configured one, else the first candidate.
+    /// The distribution column a table would use: the configured one, else the first candidate,
+    /// else (see [`Classifier::by_root_key`]) the root's own key or a table's key to it.
     fn candidate(&self, t: &Table) -> Option<String> {
         if let Some(c) = self.decisions.get(&t.name).and_then(|d| d.column.clone()) {
             return Some(c);
@@ -116,6 +117,54 @@ impl Classifier<'_> {
             .iter()
             .find(|c| t.column(c).is_some())
             .cloned()
+            .or_else(|| self.by_root_key(t).map(|(c, _)| c))
+    }
+
+    /// When the root has none of the candidate columns but a one-column primary key (a
+    /// `teams(id)` root whose tenant tables carry `"teamId" REFERENCES teams(id)`): the root is
+    /// distributed by that key, and a table with none of the candidates by its one-column
+    /// foreign key to it. Returns the column and why, to say so.
+    fn by_root_key(&self, t: &Table) -> Option<(String, String)> {
+        let root = self.out.root.as_ref()?;
+        let root_table = self.schema.table(root)?;
+        if self
+            .config
+            .columns
+            .iter()
+            .any(|c| root_table.column(c).is_some())
+            || self.decisions.get(root).is_some_and(|d| d.column.is_some())
+        {
+            return None;
+        }
+        let [Some(key)] = root_table.primary_key()?.columns.as_slice() else {
+            return None;
+        };
+        if &t.name == root {
+            return Some((
+                key.clone(),
+                format!(
+                    "none of the candidate columns ({}): distributed by its primary key {}",
+                    self.config.columns.join(", "),
+                    display_col(key)
+                ),
+            ));
+        }
+        let mut to_root = t.foreign_keys.iter().filter(|fk| {
+            &fk.ref_table == root && fk.columns.len() == 1 && fk.ref_columns == [key.clone()]
+        });
+        let fk = to_root.next()?;
+        if to_root.next().is_some() {
+            // Two keys to the root: which one names the tenant is a decision.
+            return None;
+        }
+        Some((
+            fk.columns[0].clone(),
+            format!(
+                "references the root's key by {} ({})",
+                display_col(&fk.columns[0]),
+                fk.name
+            ),
+        ))
     }
 
     fn classify(&mut self) {
@@ -134,10 +183,11 @@ impl Classifier<'_> {
                 }
             }
             let (role, reason) = if Some(&t.name) == self.out.root.as_ref() {
-                (
-                    Role::Root,
-                    "the root table: every tenant table is colocated with it".to_string(),
-                )
+                let mut why = "the root table: every tenant table is colocated with it".to_string();
+                if let Some((_, how)) = self.by_root_key(t).filter(|_| decision.is_none()) {
+                    why = format!("{why}; {how}");
+                }
+                (Role::Root, why)
             } else {
                 match decision.as_ref().and_then(|d| d.role.map(|r| (r, d))) {
                     Some((ForcedRole::Reference, d)) => {
@@ -152,7 +202,15 @@ impl Classifier<'_> {
                     None => match &column {
                         Some(c) => (
                             Role::Distributed,
-                            format!("has tenant column {}", display_col(c)),
+                            match self.by_root_key(t) {
+                                Some((_, how))
+                                    if t.column(c).is_some()
+                                        && !self.config.columns.contains(c) =>
+                                {
+                                    how
+                                }
+                                _ => format!("has tenant column {}", display_col(c)),
+                            },
                         ),
                         None => {
                             continue;
@@ -412,8 +470,12 @@ mod tests {
         let p = run(&s);
         assert_eq!(codes(&p, "tenants"), [Code::RootMissing]);
         assert!(p.has_problems());
+        // No candidate column and no one-column primary key to go by instead.
         let s = schema(vec![
-            tbl("tenants").col("id", "uuid").pk(&["id"]),
+            tbl("tenants")
+                .col("region", "text")
+                .col("id", "uuid")
+                .pk(&["region", "id"]),
             tbl("x").col("tenant", "uuid").pk(&["tenant"]),
         ]);
         let p = run(&s);
@@ -427,5 +489,78 @@ mod tests {
             .pk(&["tenant"])]);
         let p = run(&s);
         assert_eq!(p.root, Some(q("app.tenants")));
+    }
+
+    /// A `teams(id)` root with camelCase `"teamId"` children and none of the candidate columns:
+    /// the root goes by its primary key, each child by its key to it, and the plan says so. A
+    /// table with two keys to the root is left for a decision.
+    #[test]
+    fn a_root_without_candidates_goes_by_its_primary_key() {
+        let s = schema(vec![
+            tbl("tenants")
+                .col("id", "bigint")
+                .col("name", "text")
+                .pk(&["id"]),
+            tbl("documents")
+                .col("id", "bigint")
+                .col("teamId", "bigint")
+                .pk(&["teamId", "id"])
+                .fk("documents_team", &["teamId"], "tenants", &["id"]),
+            tbl("transfers")
+                .col("id", "bigint")
+                .col("fromTeam", "bigint")
+                .col("toTeam", "bigint")
+                .pk(&["id"])
+                .fk("transfers_from", &["fromTeam"], "tenants", &["id"])
+                .fk("transfers_to", &["toTeam"], "tenants", &["id"]),
+        ]);
+        let p = run(&s);
+        assert!(
+            p.findings.iter().all(|f| f.code != Code::RootWithoutColumn),
+            "{:#?}",
+            p.findings
+        );
+        let root = p.table(&q("tenants")).unwrap();
+        assert_eq!(
+            (root.role, root.column.as_deref()),
+            (Role::Root, Some("id"))
+        );
+        assert!(
+            root.reason.contains("distributed by its primary key id"),
+            "{}",
+            root.reason
+        );
+        let docs = p.table(&q("documents")).unwrap();
+        assert_eq!(
+            (docs.role, docs.column.as_deref()),
+            (Role::Distributed, Some("teamId"))
+        );
+        assert!(
+            docs.reason
+                .contains("references the root's key by \"teamId\""),
+            "{}",
+            docs.reason
+        );
+        let transfers = p.table(&q("transfers")).unwrap();
+        assert_ne!(
+            transfers.role,
+            Role::Distributed,
+            "two keys to the root: a decision"
+        );
+    }
+
+    /// With a candidate column on the root, nothing is inferred from keys.
+    #[test]
+    fn a_root_with_a_candidate_column_infers_nothing_from_keys() {
+        let s = schema(vec![
+            tenants(),
+            tbl("notes")
+                .col("id", "bigint")
+                .col("owner", "uuid")
+                .pk(&["id"])
+                .fk("notes_owner", &["owner"], "tenants", &["tenant"]),
+        ]);
+        let p = run(&s);
+        assert_ne!(p.table(&q("notes")).unwrap().role, Role::Distributed);
     }
 }

@@ -204,7 +204,12 @@ fn role_colour(t: &TablePlan) -> (&'static str, &'static str) {
 }
 
 fn dot_id(q: &QualifiedName) -> String {
-    let s = q.to_string().replace('\\', "\\\\").replace('"', "\\\"");
+    dot_string(&q.to_string())
+}
+
+/// Any text as a Graphviz double-quoted string.
+fn dot_string(text: &str) -> String {
+    let s = text.replace('\\', "\\\\").replace('"', "\\\"");
     format!("\"{s}\"")
 }
 
@@ -233,7 +238,7 @@ pub fn dot(p: &Plan) -> String {
         let _ = writeln!(
             out,
             "    label={};",
-            dot_id(&QualifiedName::new("colocated with", g.anchor.to_string()))
+            dot_string(&format!("colocated with {}", g.anchor))
         );
         let _ = writeln!(out, "    style=rounded; color=\"#457b9d\";");
         for t in p.tables.iter().filter(|t| in_group(t)) {
