@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 
 use crate::plan::{reached_from_plain, Finding, Plan, Severity, State};
 use crate::schema::{QualifiedName, Schema};
-use crate::step::{Action, Concurrently, Step, StepKind};
+use crate::step::{Action, Concurrently, Distribute, Step, StepKind};
 
 /// What a run is asked to do.
 #[derive(Debug, Clone, Default)]
@@ -79,10 +79,31 @@ impl Plan {
             })
             .collect();
         let converting = steps.iter().any(|s| s.table().is_some());
+        // Keys out of the way already when a step runs: dropped to break a cycle, or detached
+        // for an earlier online conversion (restored once Citus accepts them, not before).
+        let mut detached: BTreeSet<(QualifiedName, String)> = BTreeSet::new();
         let steps = steps
             .into_iter()
             .filter(|s| converting || s.table().is_some())
-            .map(|s| online(s, schema, scope.online_from_rows))
+            .map(|s| {
+                let s = online(s, schema, scope.online_from_rows, &detached);
+                match &s.action {
+                    Action::DropForeignKey { table, key } => {
+                        detached.insert((table.clone(), key.name.clone()));
+                    }
+                    Action::RestoreForeignKey { table, key } => {
+                        detached.remove(&(table.clone(), key.name.clone()));
+                    }
+                    Action::CreateDistributedTable(Distribute {
+                        concurrently: Some(c),
+                        ..
+                    }) => {
+                        detached.extend(c.detach.iter().map(|(t, fk)| (t.clone(), fk.name.clone())))
+                    }
+                    _ => {}
+                }
+                s
+            })
             .collect();
         Scoped { problems, steps }
     }
@@ -95,8 +116,15 @@ impl Plan {
 /// key relationship with another table"), so those keys are dropped into the journal for the
 /// copy and restored (`NOT VALID`, then validated, which does not block writes) once Citus
 /// accepts them. The concurrent form cannot run in the implicit transaction of a `SET LOCAL`
-/// prefix, nor does it need the parallel mode: it copies through logical replication.
-fn online(s: &Step, schema: &Schema, from_rows: Option<i64>) -> Step {
+/// prefix, nor does it need the parallel mode: it copies through logical replication. Keys in
+/// `detached` are out of the way already (an earlier step dropped them and has not restored
+/// them): they are not dropped again.
+fn online(
+    s: &Step,
+    schema: &Schema,
+    from_rows: Option<i64>,
+    detached: &BTreeSet<(QualifiedName, String)>,
+) -> Step {
     let (Some(from_rows), Action::CreateDistributedTable(d)) = (from_rows, &s.action) else {
         return s.clone();
     };
@@ -110,6 +138,7 @@ fn online(s: &Step, schema: &Schema, from_rows: Option<i64>) -> Step {
     let detach = schema
         .keys_between(|q| q == name, |q| q != name)
         .into_iter()
+        .filter(|(t, fk)| !detached.contains(&(t.clone(), fk.name.clone())))
         .map(|(t, fk)| (t, fk.clone()))
         .collect();
     let mut d = d.clone();
@@ -119,5 +148,100 @@ fn online(s: &Step, schema: &Schema, from_rows: Option<i64>) -> Step {
         action: Action::CreateDistributedTable(d),
         reason: s.reason.clone(),
         layer: s.layer,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::plan::testutil::*;
+    use crate::scope::Scope;
+
+    /// Every key the online steps detach, as `table.key`, in step order.
+    fn detached(s: &Schema, from_rows: i64) -> Vec<String> {
+        let p = run(s);
+        p.scoped(
+            s,
+            &Scope {
+                only: None,
+                online_from_rows: Some(from_rows),
+            },
+        )
+        .steps
+        .iter()
+        .filter_map(|s| s.distribute()?.concurrently.as_ref())
+        .flat_map(|c| {
+            c.detach
+                .iter()
+                .map(|(t, fk)| format!("{}.{}", t.name, fk.name))
+        })
+        .collect()
+    }
+
+    #[test]
+    fn a_key_between_two_online_tables_is_detached_once() {
+        let s = schema(vec![
+            tenants(),
+            child("orders").rows(5000),
+            child("lines")
+                .col("order_id", "bigint")
+                .fk(
+                    "lines_order_fk",
+                    &["tenant", "order_id"],
+                    "orders",
+                    &["tenant", "id"],
+                )
+                .rows(5000),
+        ]);
+        assert_eq!(
+            detached(&s, 1000),
+            [
+                "lines.lines_order_fk",
+                "orders.orders_tenant_fkey",
+                "lines.lines_tenant_fkey"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_cycle_key_dropped_by_its_own_step_is_not_detached_again() {
+        let s = schema(vec![
+            tenants(),
+            child("users")
+                .col("team_id", "bigint")
+                .fk(
+                    "users_team_fk",
+                    &["tenant", "team_id"],
+                    "teams",
+                    &["tenant", "id"],
+                )
+                .rows(5000),
+            child("teams")
+                .col("lead_id", "bigint")
+                .fk(
+                    "teams_lead_fk",
+                    &["tenant", "lead_id"],
+                    "users",
+                    &["tenant", "id"],
+                )
+                .rows(5000),
+        ]);
+        let p = run(&s);
+        let cycle: Vec<String> = p
+            .steps
+            .iter()
+            .filter_map(|s| match &s.action {
+                crate::step::Action::DropForeignKey { table, key } => {
+                    Some(format!("{}.{}", table.name, key.name))
+                }
+                _ => None,
+            })
+            .collect();
+        assert_eq!(cycle.len(), 1, "{cycle:?}");
+        let online = detached(&s, 1000);
+        assert!(!online.contains(&cycle[0]), "{online:?} repeats {cycle:?}");
+        let mut unique = online.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), online.len(), "{online:?}");
     }
 }

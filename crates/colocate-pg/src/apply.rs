@@ -12,11 +12,11 @@
 //! still holds. Afterwards every converted table is checked: its role, column and colocation as
 //! planned, every foreign key present, its row count unchanged.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use colocate_core::distribution::DistributionConfig;
-use colocate_core::plan::{plan, Finding};
+use colocate_core::plan::{plan, Finding, State};
 use colocate_core::schema::QualifiedName;
 use colocate_core::scope::Scope;
 use colocate_core::step::{Action, Distribute, Setting, Step, StepKind};
@@ -270,15 +270,26 @@ fn run(
         .filter_map(|s| s.table().cloned())
         .collect();
     // Every table in scope, not only those converted: the cleanup truncates with CASCADE, and
-    // a row lost anywhere must be an error, not a surprise.
+    // a row lost anywhere must be an error, not a surprise. Not a table an earlier run already
+    // converted: this run's steps cannot touch the rows in its shards (the cleanup empties the
+    // coordinator's leftover copy only), while the application may well write into it. And
+    // with `--online` none at all: the application keeps writing into every table during such
+    // a run, so a count taken before means nothing after; placement and keys are verified.
     let own = QualifiedName::parse(&opts.journal_table, "public");
-    let mut rows_before = count_rows_many(
-        c,
-        schema.tables.keys().filter(|t| {
+    let counted: Vec<&QualifiedName> = schema
+        .tables
+        .keys()
+        .filter(|t| {
             **t != own
                 && (opts.only.as_ref().is_none_or(|o| o.contains(*t)) || converted.contains(t))
-        }),
-    )?;
+                && plan.table(t).is_none_or(|p| p.state != State::Done)
+        })
+        .collect();
+    let (rows_before, rows_not_compared) = if opts.online {
+        (BTreeMap::new(), counted.into_iter().cloned().collect())
+    } else {
+        (count_rows_many(c, counted)?, Vec::new())
+    };
     let mut keys_before: BTreeSet<(String, String)> = all_keys(&schema);
     for d in &open {
         keys_before.insert((d.table.clone(), d.name.clone()));
@@ -288,6 +299,8 @@ fn run(
         journal.ensure(c)?;
     }
     let mut online_tables: Vec<QualifiedName> = Vec::new();
+    // Journal rows of the keys online steps detached, restored as soon as Citus accepts them.
+    let mut detached: Vec<i64> = Vec::new();
     let total = steps.len();
     let mut work = WorkSession {
         target: opts.more_connections.as_ref(),
@@ -300,11 +313,8 @@ fn run(
     let mut lost_commits = 0;
     crate::topology::lost_commits_since(&mut lost_commits);
     for (i, step) in steps.iter().enumerate() {
-        if let (true, Some(t)) = (step.concurrently(), step.table()) {
-            // Writes continue during an online copy: a count taken before means nothing after.
-            if rows_before.remove(t).is_some() {
-                online_tables.push(t.clone());
-            }
+        if step.concurrently() {
+            online_tables.extend(step.table().cloned());
         }
         events(ApplyEvent::Start {
             index: i + 1,
@@ -338,9 +348,15 @@ fn run(
             Action::RestoreForeignKey { table, key } => journal.restore_key(c, table, key),
             Action::ValidateForeignKey { table, key } => journal.validate_key(c, table, key),
             Action::CreateDistributedTable(d) if d.concurrently.is_some() => {
-                run_online(c, &journal, d)
+                run_online(c, &journal, d, &mut detached)
             }
-            _ => exec(c, &sql),
+            _ => exec(c, &sql).and_then(|_| {
+                if step.kind().converts() {
+                    restore_detached(c, &journal, &detached)
+                } else {
+                    Ok(())
+                }
+            }),
         });
         if let Some(w) = waker {
             w.stop(c);
@@ -407,7 +423,7 @@ fn run(
     report.waiting = done.waiting.iter().map(Dropped::describe).collect();
 
     let mut verified = verify(c, config, &converted, &rows_before, &keys_before)?;
-    verified.rows_not_compared = online_tables;
+    verified.rows_not_compared = rows_not_compared;
     report.verified = Some(verified);
     report.total_ms = ms(started.elapsed());
     Ok(report)
@@ -463,14 +479,20 @@ impl WorkSession<'_> {
 }
 
 /// Drop the keys Citus refuses around a concurrent conversion into the journal, convert, and
-/// restore those it accepts now (the rest wait for their tables, see [`Journal::restore_open`]).
-fn run_online(c: &mut Client, journal: &Journal, d: &Distribute) -> Result<(), Cause> {
+/// restore those it accepts now, with those earlier online steps of the run detached (`ids`);
+/// the rest wait for their tables (the next conversion, or [`Journal::restore_open`] at the
+/// end). A key an earlier step detached is not in `d`'s list (see `colocate_core::scope`).
+fn run_online(
+    c: &mut Client,
+    journal: &Journal,
+    d: &Distribute,
+    ids: &mut Vec<i64>,
+) -> Result<(), Cause> {
     let detach = d
         .concurrently
         .as_ref()
         .map(|o| o.detach.as_slice())
         .unwrap_or_default();
-    let mut ids = Vec::new();
     if !detach.is_empty() {
         journal
             .ensure(c)
@@ -480,12 +502,18 @@ fn run_online(c: &mut Client, journal: &Journal, d: &Distribute) -> Result<(), C
         ids.push(journal.drop_key(c, t, fk)?);
     }
     exec(c, &d.call())?;
-    if !ids.is_empty() {
-        journal
-            .restore(c, &mut |_| {}, Some(&ids))
-            .map_err(|e| Cause::client(e.to_string()))?;
+    restore_detached(c, journal, ids)
+}
+
+/// Restore the keys online steps detached that Citus accepts between their tables now.
+fn restore_detached(c: &mut Client, journal: &Journal, ids: &[i64]) -> Result<(), Cause> {
+    if ids.is_empty() {
+        return Ok(());
     }
-    Ok(())
+    journal
+        .restore(c, &mut |_| {}, Some(ids))
+        .map(|_| ())
+        .map_err(|e| Cause::client(e.to_string()))
 }
 
 /// A `create_distributed_table_concurrently` that failed part way leaves shard relations that

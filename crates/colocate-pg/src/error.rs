@@ -405,7 +405,7 @@ impl PgError {
             ErrorKind::CitusInUse { .. } => "undo the steps that converted them first (`colocate rollback`), or `colocate undistribute --all`",
             ErrorKind::Connected { .. } => "name those tables too, or pass --cascade to undistribute the whole group",
             ErrorKind::StepFailed { .. } => "fix the cause and run apply again: it resumes from what the database now is, and restores any dropped foreign key from the journal",
-            ErrorKind::Verify { problems } if problems.iter().any(|p| p.contains(" rows before apply ")) => "row counts are compared before and after the run: writes by the application in between change them too; run apply while nothing writes, or with --online for large tables (their counts are not compared)",
+            ErrorKind::Verify { problems } if problems.iter().any(|p| p.contains(" rows before apply ")) => "row counts are compared before and after the run: writes by the application in between change them too; run apply while nothing writes, or with --online (which compares no row counts)",
             ErrorKind::Failed(f) => match f.cause.server() {
                 Some(s) if s.sqlstate == "25001" => "this statement cannot run in a transaction block: mark the section `-- migrate:up transaction:false`",
                 _ if f.statement.is_some() => "fix the failing statement and run again: the statements before it are recorded and will not run twice",

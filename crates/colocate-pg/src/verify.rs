@@ -19,8 +19,9 @@ pub struct Verification {
     pub tables: usize,
     pub foreign_keys: usize,
     pub rows: i64,
-    /// Tables distributed online: the application kept writing to them during the copy, so
-    /// their row counts are not compared (their role, column, colocation and keys are).
+    /// With `--online`, every table whose rows a run without it compares: the application
+    /// keeps writing during such a run, so their row counts are not compared (their role,
+    /// column, colocation and keys are).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub rows_not_compared: Vec<QualifiedName>,
 }

@@ -236,6 +236,29 @@ impl TestDb {
         c
     }
 
+    /// Start this database's Citus operation ids at a number no other test database uses.
+    /// Citus names the replication slots of `create_distributed_table_concurrently` after the
+    /// node, the owner and the operation id (`citus_shard_split_slot_2_10_1`), and slots are
+    /// per server, not per database: two test databases converting online at the same time
+    /// would otherwise both want operation 1's slot ("replication slot ... already exists").
+    pub fn citus_operation_ids_apart(&self) {
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let start = i64::try_from(
+            (u128::from(std::process::id()) << 32 | (nanos & 0xffff_ffff)) % (1 << 52),
+        )
+        .unwrap_or(1)
+            + 1;
+        self.connect()
+            .execute(
+                "SELECT setval('pg_catalog.pg_dist_operationid_seq', $1)",
+                &[&start],
+            )
+            .expect("set Citus's operation id sequence");
+    }
+
     /// The same database on worker `i`'s port (0-based), creating it there first.
     pub fn on_worker(&self, i: usize) -> String {
         let port = worker_ports()[i];

@@ -742,6 +742,7 @@ fn citus_single_node_apply_after_a_failed_online_run_converges_without_stray_tab
     }
     let p = Project::new();
     p.db.citus_single_node();
+    p.db.citus_operation_ids_apart();
     p.db.connect()
         .batch_execute(
             "CREATE TABLE tenants (tenant uuid PRIMARY KEY, name text NOT NULL);
@@ -825,6 +826,7 @@ fn citus_two_workers_online_converts_tables_with_foreign_keys_and_restores_the_k
     }
     let p = Project::new();
     p.db.citus_with_workers();
+    p.db.citus_operation_ids_apart();
     let logical: String =
         p.db.connect()
             .query_one("SHOW wal_level", &[])

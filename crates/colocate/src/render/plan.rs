@@ -390,15 +390,20 @@ pub fn apply_human(r: &colocate_pg::apply::ApplyReport) {
             println!("created the citus extension");
         }
         if let Some(v) = &r.verified {
+            let rows = if v.rows_not_compared.is_empty() {
+                format!(", row counts unchanged ({} rows)", v.rows)
+            } else {
+                String::new()
+            };
             println!(
-                "verified: {} converted table(s) as planned, {} foreign keys present, row counts unchanged ({} rows)",
-                v.tables, v.foreign_keys, v.rows
+                "verified: {} converted table(s) as planned, {} foreign keys present{rows}",
+                v.tables, v.foreign_keys
             );
             if !v.rows_not_compared.is_empty() {
                 let names: Vec<String> =
                     v.rows_not_compared.iter().map(|t| t.to_string()).collect();
                 println!(
-                    "row counts not compared for {} (distributed online while writes continued)",
+                    "row counts not compared for {} (an online run: the application keeps writing)",
                     names.join(", ")
                 );
             }

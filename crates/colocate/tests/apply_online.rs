@@ -1,0 +1,212 @@
+//! `apply --online` through the binary on a Citus cluster: large tables linked by foreign keys,
+//! the application writing into them while they convert, a run resumed after one that was
+//! killed, and the settings `create_distributed_table_concurrently` needs checked before
+//! anything changes.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use colocate_testkit::skip_without_citus;
+use common::{run, Project, Run};
+
+fn colocate(p: &Project, args: &[&str]) -> Run {
+    let mut c = p.cmd();
+    c.args(args);
+    run(c)
+}
+
+const ONLINE: &[&str] = &["apply", "--online", "--online-threshold", "1000"];
+
+/// The root, and two large tables linked by a key (`order_lines` -> `orders`), both eligible
+/// for the concurrent form.
+const LINKED: &str = "
+CREATE TABLE tenants (tenant uuid PRIMARY KEY, name text NOT NULL);
+CREATE TABLE orders (tenant uuid NOT NULL REFERENCES tenants, id bigint NOT NULL, note text,
+    PRIMARY KEY (tenant, id));
+CREATE TABLE order_lines (tenant uuid NOT NULL REFERENCES tenants, id bigint NOT NULL,
+    order_id bigint NOT NULL, qty int NOT NULL, PRIMARY KEY (tenant, id),
+    CONSTRAINT order_lines_order_fk FOREIGN KEY (tenant, order_id) REFERENCES orders (tenant, id));
+INSERT INTO tenants SELECT ('00000000-0000-4000-8000-' || lpad(g::text, 12, '0'))::uuid,
+    'tenant ' || g FROM generate_series(1, 4) g;
+INSERT INTO orders SELECT tenant, g, 'order ' || g FROM tenants, generate_series(1, 3000) g;
+INSERT INTO order_lines SELECT tenant, g, 1 + g % 3000, g % 7 FROM tenants, generate_series(1, 6000) g;
+ANALYZE;
+";
+
+const CONFIG: &str =
+    "[distribution]\nroot = \"tenants\"\ncolumns = [\"tenant\"]\nshard_count = 4\n";
+
+fn wal_level(p: &Project) -> String {
+    p.db.connect()
+        .query_one("SHOW wal_level", &[])
+        .unwrap()
+        .get(0)
+}
+
+/// A project on two workers with the linked schema; `None` (skipped) when the server cannot
+/// convert online at all.
+fn linked_project(test: &str) -> Option<Project> {
+    if skip_without_citus(test) {
+        return None;
+    }
+    let p = Project::new();
+    p.db.citus_with_workers();
+    p.db.citus_operation_ids_apart();
+    let wal = wal_level(&p);
+    if wal != "logical" {
+        eprintln!("SKIPPED: {test}: wal_level is {wal}; create_distributed_table_concurrently needs logical");
+        return None;
+    }
+    p.db.connect().batch_execute(LINKED).unwrap();
+    std::fs::write(p.root().join("colocate.toml"), CONFIG).unwrap();
+    Some(p)
+}
+
+fn converged(
+    p: &Project,
+    tables: &[String],
+    keys: &std::collections::BTreeSet<common::ForeignKey>,
+) {
+    let citus: Vec<String> = p.citus_tables().into_keys().collect();
+    assert_eq!(
+        citus,
+        ["public.order_lines", "public.orders", "public.tenants"]
+    );
+    assert_eq!(&p.foreign_keys(tables), keys, "every key back, validated");
+    assert_eq!(p.journal_open(), Vec::<String>::new());
+    assert!(p.coordinator_leftovers().is_empty());
+    colocate(p, &["check"]).expect(0);
+}
+
+/// Both large tables go online; the key between them is detached once (for the first of them)
+/// and restored once both are distributed. Before, the second step dropped it again and failed
+/// with `constraint "order_lines_order_fk" ... does not exist`.
+#[test]
+fn citus_two_workers_online_two_large_tables_linked_by_a_key_detach_it_once() {
+    let Some(p) =
+        linked_project("citus_two_workers_online_two_large_tables_linked_by_a_key_detach_it_once")
+    else {
+        return;
+    };
+    let tables = p.tables_in(&["public"]);
+    let sums = p.checksums(&tables);
+    let keys = p.foreign_keys(&tables);
+    assert_eq!(keys.len(), 3);
+
+    let mut dry = ONLINE.to_vec();
+    dry.push("--dry-run");
+    let dry = colocate(&p, &dry).expect(0);
+    assert_eq!(
+        dry.stdout
+            .matches("DROP CONSTRAINT \"order_lines_order_fk\";  -- journaled")
+            .count(),
+        1,
+        "the key between the two large tables is detached once\n{}",
+        dry.all()
+    );
+    assert_eq!(
+        dry.stdout
+            .matches("create_distributed_table_concurrently")
+            .count(),
+        2,
+        "{}",
+        dry.all()
+    );
+
+    let r = colocate(&p, ONLINE);
+    assert_eq!(r.code, Some(0), "{}", r.all());
+    assert_eq!(p.checksums(&tables), sums);
+    converged(&p, &tables, &keys);
+}
+
+/// A run killed after it distributed `orders` online and while it converted `order_lines`;
+/// the application then writes into `orders` (converted already) while the next `--online`
+/// run finishes the job. Before, that run counted `orders` before and after and failed
+/// verification ("public.orders had N rows before apply and has M").
+#[test]
+fn citus_two_workers_resumed_online_run_does_not_compare_rows_of_tables_converted_earlier() {
+    let Some(p) = linked_project(
+        "citus_two_workers_resumed_online_run_does_not_compare_rows_of_tables_converted_earlier",
+    ) else {
+        return;
+    };
+    let tables = p.tables_in(&["public"]);
+    let keys = p.foreign_keys(&tables);
+    let mut child = std::process::Command::new(common::BIN);
+    for var in common::CONNECTION_ENV {
+        child.env_remove(var);
+    }
+    let mut child = child
+        .current_dir(p.root())
+        .arg("--database-url")
+        .arg(p.db.url())
+        .args(ONLINE)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let distributed = |t: &str| p.citus_tables().get(t).is_some_and(|c| c.method == "h");
+    let t0 = Instant::now();
+    while !distributed("public.orders") && t0.elapsed() < Duration::from_secs(120) {
+        thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        distributed("public.orders"),
+        "the first run distributed orders"
+    );
+    // A killed run's working session finishes the statement it was running first.
+    let t0 = Instant::now();
+    while p.count(
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'colocate apply%' \
+         AND datname = current_database()",
+    ) > 0
+    {
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "the killed run's sessions did not end"
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+    let open = p.journal_open();
+    assert!(!open.is_empty(), "the killed run left keys in the journal");
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let stop = stop.clone();
+        let mut c = p.db.connect();
+        thread::spawn(move || {
+            let mut committed = 0i64;
+            let mut i = 100_000i64;
+            while !stop.load(Ordering::Relaxed) {
+                i += 1;
+                c.batch_execute(&format!(
+                    "INSERT INTO orders SELECT tenant, {i}, 'new' FROM tenants ORDER BY tenant LIMIT 1"
+                ))
+                .unwrap();
+                committed += 1;
+                thread::sleep(Duration::from_millis(5));
+            }
+            committed
+        })
+    };
+    thread::sleep(Duration::from_millis(200));
+    let r = colocate(&p, ONLINE);
+    stop.store(true, Ordering::Relaxed);
+    let committed = writer.join().unwrap();
+    assert_eq!(r.code, Some(0), "{}", r.all());
+    assert!(
+        r.stdout.contains("restored foreign key"),
+        "the second run finished what the first left: {open:?}\n{}",
+        r.all()
+    );
+    assert!(committed > 10, "the application kept writing ({committed})");
+    assert_eq!(p.count("SELECT count(*) FROM orders"), 12_000 + committed);
+    assert_eq!(p.count("SELECT count(*) FROM order_lines"), 24_000);
+    converged(&p, &tables, &keys);
+}
