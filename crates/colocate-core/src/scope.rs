@@ -109,6 +109,41 @@ impl Plan {
     }
 }
 
+/// A server setting `create_distributed_table_concurrently` needs, found wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OnlineSetting {
+    pub name: &'static str,
+    /// What the server says (`replica`, `pgoutput, test_decoding`).
+    pub value: String,
+    /// What it needs, in words.
+    pub needs: &'static str,
+}
+
+/// Whether a server with these settings can convert online: `wal_level` as `SHOW` gives it,
+/// and `output_plugin_libraries` (`None` where the server has no such setting, as upstream
+/// PostgreSQL 15; Debian's has it). Citus copies through logical replication with its own
+/// output plugin, and refuses only after it has turned the table into a Citus local table
+/// (`library "citus" may not be used as an output plugin`), so apply asks first.
+pub fn online_refusal(wal_level: &str, output_plugins: Option<&str>) -> Option<OnlineSetting> {
+    if wal_level.trim() != "logical" {
+        return Some(OnlineSetting {
+            name: "wal_level",
+            value: wal_level.to_string(),
+            needs: "logical",
+        });
+    }
+    let plugins = output_plugins?;
+    let listed = plugins
+        .split(',')
+        .map(|p| p.trim().trim_matches('"'))
+        .any(|p| p == "citus");
+    (!listed).then(|| OnlineSetting {
+        name: "output_plugin_libraries",
+        value: plugins.to_string(),
+        needs: "a list that includes citus",
+    })
+}
+
 /// `s` with `create_distributed_table_concurrently` where it is asked for and possible: a
 /// table of at least `from_rows` estimated rows with a replica identity (a primary key). Citus
 /// first turns the table into a Citus local table, which it refuses for a table with any
@@ -175,6 +210,24 @@ mod tests {
                 .map(|(t, fk)| format!("{}.{}", t.name, fk.name))
         })
         .collect()
+    }
+
+    #[test]
+    fn online_conversions_need_logical_wal_and_citus_as_an_output_plugin() {
+        use crate::scope::online_refusal;
+        assert_eq!(online_refusal("logical", None), None);
+        assert_eq!(
+            online_refusal("logical", Some("pgoutput, test_decoding, citus")),
+            None
+        );
+        assert_eq!(online_refusal("logical", Some("citus")), None);
+        let wal = online_refusal("replica", Some("pgoutput, citus")).unwrap();
+        assert_eq!((wal.name, wal.value.as_str()), ("wal_level", "replica"));
+        let plugins = online_refusal("logical", Some("pgoutput, test_decoding")).unwrap();
+        assert_eq!(plugins.name, "output_plugin_libraries");
+        assert_eq!(plugins.value, "pgoutput, test_decoding");
+        assert!(online_refusal("logical", Some("")).is_some());
+        assert!(online_refusal("logical", Some("citus_extra")).is_some());
     }
 
     #[test]

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use colocate_core::distribution::DistributionConfig;
 use colocate_core::plan::{plan, Finding, State};
 use colocate_core::schema::QualifiedName;
-use colocate_core::scope::Scope;
+use colocate_core::scope::{online_refusal, Scope};
 use colocate_core::step::{Action, Distribute, Setting, Step, StepKind};
 use postgres::Client;
 use serde::Serialize;
@@ -233,6 +233,9 @@ fn run(
         report.skipped = scoped.problems;
     }
     let steps = scoped.steps;
+    if steps.iter().any(Step::concurrently) {
+        online_preflight(c)?;
+    }
     let converting = steps.iter().any(|s| s.table().is_some());
     if report.citus == CitusOutcome::Created && !converting {
         report.citus = CitusOutcome::Present;
@@ -514,6 +517,29 @@ fn restore_detached(c: &mut Client, journal: &Journal, ids: &[i64]) -> Result<()
         .restore(c, &mut |_| {}, Some(ids))
         .map(|_| ())
         .map_err(|e| Cause::client(e.to_string()))
+}
+
+/// Refuse an online run, before it changes anything, on a server whose settings make Citus
+/// refuse `create_distributed_table_concurrently` half way (see [`online_refusal`]).
+fn online_preflight(c: &mut Client) -> Result<(), PgError> {
+    let row = c
+        .query_one(
+            "SELECT current_setting('wal_level'), current_setting('output_plugin_libraries', true)",
+            &[],
+        )
+        .map_err(|e| PgError::query("read wal_level and output_plugin_libraries", &e))?;
+    match online_refusal(
+        &row.get::<_, String>(0),
+        row.get::<_, Option<String>>(1).as_deref(),
+    ) {
+        Some(s) => Err(ErrorKind::OnlineRefused {
+            setting: s.name,
+            value: s.value,
+            needs: s.needs,
+        }
+        .into()),
+        None => Ok(()),
+    }
 }
 
 /// A `create_distributed_table_concurrently` that failed part way leaves shard relations that

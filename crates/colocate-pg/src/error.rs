@@ -240,6 +240,15 @@ pub enum ErrorKind {
         /// Foreign keys an interrupted run dropped, still waiting in the journal.
         journal_open: usize,
     },
+    /// `apply --online` on a server whose settings make Citus refuse the concurrent form.
+    #[error(
+        "apply --online stopped before changing anything: create_distributed_table_concurrently needs {setting} to be {needs}, and it is '{value}'"
+    )]
+    OnlineRefused {
+        setting: &'static str,
+        value: String,
+        needs: &'static str,
+    },
     #[error("step {index} of {total} failed: {cause}\n  statement: {sql}")]
     StepFailed {
         index: usize,
@@ -404,6 +413,12 @@ impl PgError {
             ErrorKind::RootNotDistributed { .. } => "distribute it in an earlier step (a [distribute] file without colocate_with), or list it in this one",
             ErrorKind::CitusInUse { .. } => "undo the steps that converted them first (`colocate rollback`), or `colocate undistribute --all`",
             ErrorKind::Connected { .. } => "name those tables too, or pass --cascade to undistribute the whole group",
+            ErrorKind::OnlineRefused { setting, .. } => {
+                return Some(match *setting {
+                    "wal_level" => "set wal_level = logical in postgresql.conf and restart the server, or run apply without --online".into(),
+                    _ => format!("add citus to {setting} (ALTER SYSTEM SET {setting} = '<the current list>, citus'; SELECT pg_reload_conf()), or run apply without --online").into(),
+                })
+            }
             ErrorKind::StepFailed { .. } => "fix the cause and run apply again: it resumes from what the database now is, and restores any dropped foreign key from the journal",
             ErrorKind::Verify { problems } if problems.iter().any(|p| p.contains(" rows before apply ")) => "row counts are compared before and after the run: writes by the application in between change them too; run apply while nothing writes, or with --online (which compares no row counts)",
             ErrorKind::Failed(f) => match f.cause.server() {

@@ -210,3 +210,60 @@ fn citus_two_workers_resumed_online_run_does_not_compare_rows_of_tables_converte
     assert_eq!(p.count("SELECT count(*) FROM order_lines"), 24_000);
     converged(&p, &tables, &keys);
 }
+
+/// Without `citus` in `output_plugin_libraries` Citus refuses the concurrent form only after
+/// it made the table a Citus local table (and apply had dropped its keys). The setting is
+/// changed for this test's database alone (`ALTER DATABASE ... SET`, which the logical
+/// replication's sender on that database reads too), not for the shared servers. Before,
+/// apply failed half way; now it stops before changing anything, naming the setting.
+#[test]
+fn citus_two_workers_online_without_citus_as_an_output_plugin_changes_nothing() {
+    let Some(p) = linked_project(
+        "citus_two_workers_online_without_citus_as_an_output_plugin_changes_nothing",
+    ) else {
+        return;
+    };
+    let has_setting =
+        p.count("SELECT count(*) FROM pg_settings WHERE name = 'output_plugin_libraries'") == 1;
+    if !has_setting {
+        eprintln!("SKIPPED: this server has no output_plugin_libraries setting");
+        return;
+    }
+    p.db.connect()
+        .batch_execute(&format!(
+            "ALTER DATABASE \"{}\" SET output_plugin_libraries = pgoutput, test_decoding",
+            p.db.name().replace('"', "\"\"")
+        ))
+        .unwrap();
+    let tables = p.tables_in(&["public"]);
+    let sums = p.checksums(&tables);
+    let keys = p.foreign_keys(&tables);
+
+    let r = colocate(&p, ONLINE);
+    assert_eq!(r.code, Some(2), "{}", r.all());
+    assert!(
+        r.error_line().contains("stopped before changing anything")
+            && r.error_line().contains("output_plugin_libraries")
+            && r.error_line().contains("'pgoutput, test_decoding'"),
+        "{}",
+        r.all()
+    );
+    assert!(
+        r.hint_line()
+            .is_some_and(|h| h.contains("add citus to output_plugin_libraries")),
+        "{}",
+        r.all()
+    );
+    assert_eq!(
+        p.citus_tables().len(),
+        0,
+        "nothing converted, no Citus local table"
+    );
+    assert_eq!(p.foreign_keys(&tables), keys, "no key dropped");
+    assert_eq!(p.journal_open(), Vec::<String>::new());
+    assert_eq!(p.checksums(&tables), sums);
+    let dry = colocate(&p, &[ONLINE, &["--dry-run"]].concat());
+    assert_eq!(dry.code, Some(2), "a dry run says so too\n{}", dry.all());
+    // Without --online the same server converts as usual.
+    colocate(&p, &["apply"]).expect(0);
+}
