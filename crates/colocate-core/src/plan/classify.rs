@@ -17,6 +17,9 @@ pub(super) struct Classification {
     /// The distribution column of each distributed table (the root included).
     pub(super) columns: BTreeMap<QualifiedName, String>,
     pub(super) reasons: BTreeMap<QualifiedName, String>,
+    /// The tenant column of every table that has one, whatever its role (a table forced to
+    /// be a reference or local table may have one).
+    pub(super) tenant_columns: BTreeMap<QualifiedName, String>,
 }
 
 impl Classification {
@@ -45,6 +48,7 @@ pub(super) fn classify(
             roles: BTreeMap::new(),
             columns: BTreeMap::new(),
             reasons: BTreeMap::new(),
+            tenant_columns: BTreeMap::new(),
         },
         findings,
     };
@@ -180,6 +184,8 @@ impl Classifier<'_> {
             if let Some(c) = &column {
                 if t.column(c).is_none() {
                     bad_columns.push((t.name.clone(), c.clone()));
+                } else {
+                    self.out.tenant_columns.insert(t.name.clone(), c.clone());
                 }
             }
             let (role, reason) = if Some(&t.name) == self.out.root.as_ref() {

@@ -101,6 +101,16 @@ impl<'p> Context<'p> {
         self.classes.role(q)
     }
 
+    /// The tenant column a table has, whatever role the plan gives it.
+    pub(super) fn tenant_column(&self, q: &QualifiedName) -> Option<&'p str> {
+        self.classes.tenant_columns.get(q).map(String::as_str)
+    }
+
+    /// Why the table has its role, as classification says it (`forced by distribution.reference`).
+    pub(super) fn reason(&self, q: &QualifiedName) -> Option<&'p str> {
+        self.classes.reasons.get(q).map(String::as_str)
+    }
+
     /// The distribution column of a table the plan distributes, when the table has it.
     pub(super) fn distribution_column<'t>(&self, t: &'t Table) -> Option<(&'p str, &'t Column)> {
         if !self.role(&t.name).is_some_and(|r| r.is_distributed()) {
