@@ -276,6 +276,13 @@ pub enum ErrorKind {
         #[source]
         source: PgError,
     },
+    /// A step of `undistribute` that failed (`source`), so the hint names the command that
+    /// finishes the job.
+    #[error("undistribute failed")]
+    UndistributeFailed {
+        #[source]
+        source: PgError,
+    },
     /// `undistribute` of a table that is not in Citus.
     #[error("{0} is not a Citus table")]
     NotCitus(QualifiedName),
@@ -367,6 +374,15 @@ impl PgError {
         &self.kind
     }
 
+    /// This error as a failed `undistribute` step, when it is a failed step (other errors
+    /// say what fixes them already).
+    pub(crate) fn in_undistribute(self) -> PgError {
+        match self.kind() {
+            ErrorKind::StepFailed { .. } => ErrorKind::UndistributeFailed { source: self }.into(),
+            _ => self,
+        }
+    }
+
     /// What the run had already done when it failed.
     pub fn done(&self) -> Option<&Done> {
         self.done.as_ref()
@@ -406,7 +422,7 @@ impl PgError {
             ErrorKind::Blocked { .. } => "fix them (`colocate plan` shows each with its SQL), or pass --skip-blocked to converge the other tables",
             ErrorKind::StepFile { source, .. } => match source.kind() {
                 ErrorKind::Blocked { .. } => "fix them (`colocate plan` shows each with its SQL) or take those tables out of the step file, then run migrate again",
-                ErrorKind::StepFailed { .. } => "fix the cause and run migrate again: the step resumes from what the database now is",
+                ErrorKind::StepFailed { .. } | ErrorKind::UndistributeFailed { .. } => "fix the cause and run migrate again: the step resumes from what the database now is",
                 _ => return source.hint(),
             },
             ErrorKind::RestoreFailed { .. } => "the key stays in colocate_journal and is not enforced: fix what it refuses (rows that break it, named in the detail), then run the command again; it restores journaled keys first",
@@ -419,6 +435,10 @@ impl PgError {
                     _ => format!("add citus to {setting} (ALTER SYSTEM SET {setting} = '<the current list>, citus'; SELECT pg_reload_conf()), or run apply without --online").into(),
                 })
             }
+            ErrorKind::UndistributeFailed { source } => match source.kind() {
+                ErrorKind::StepFailed { .. } => "fix the cause and run undistribute again: it goes on from what the database now is, and restores any foreign key it dropped from the journal",
+                _ => return source.hint(),
+            },
             ErrorKind::StepFailed { .. } => "fix the cause and run apply again: it resumes from what the database now is, and restores any dropped foreign key from the journal",
             ErrorKind::Verify { problems } if problems.iter().any(|p| p.contains(" rows before apply ")) => "row counts are compared before and after the run: writes by the application in between change them too; run apply while nothing writes, or with --online (which compares no row counts)",
             ErrorKind::Failed(f) => match f.cause.server() {
@@ -439,7 +459,9 @@ impl PgError {
                 cause.server()
             }
             ErrorKind::Failed(f) => f.cause.server(),
-            ErrorKind::StepFile { source, .. } => source.server(),
+            ErrorKind::StepFile { source, .. } | ErrorKind::UndistributeFailed { source } => {
+                source.server()
+            }
             _ => None,
         }
     }
@@ -522,5 +544,35 @@ mod tests {
             Some(&Done::Statements(vec!["SELECT 0".into()]))
         );
         assert!(file.hint().unwrap().contains("run migrate again"));
+    }
+
+    #[test]
+    fn a_failed_undistribute_step_says_to_run_undistribute_again() {
+        let step = || {
+            PgError::from(ErrorKind::StepFailed {
+                index: 1,
+                total: 2,
+                sql: "SELECT undistribute_table('t')".into(),
+                cause: Cause::client("gone"),
+            })
+        };
+        let e = step().in_undistribute();
+        let hint = e.hint().unwrap();
+        assert!(hint.contains("run undistribute again"), "{hint}");
+        assert!(!hint.contains("apply"), "{hint}");
+        // Inside a declarative step's down part, migrate (rollback) is what runs it again.
+        let file = PgError::from(ErrorKind::StepFile {
+            file: "m/20240101000000_x.toml".into(),
+            version: "20240101000000".into(),
+            direction: Direction::Rollback,
+            source: step().in_undistribute(),
+        });
+        assert!(file.hint().unwrap().contains("run migrate again"));
+        // Other errors keep their own hint.
+        let other = PgError::from(ErrorKind::NotCitus(QualifiedName::new("public", "t")));
+        assert!(matches!(
+            other.in_undistribute().kind(),
+            ErrorKind::NotCitus(_)
+        ));
     }
 }

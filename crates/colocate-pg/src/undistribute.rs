@@ -106,7 +106,7 @@ pub fn undistribute(
             events(UndistributeEvent::Waiting { holder: h })
         })?)
     };
-    let res = run(c, opts, events);
+    let res = run(c, opts, events).map_err(PgError::in_undistribute);
     if let Some(l) = lock {
         l.release(c);
     }

@@ -613,3 +613,40 @@ fn extreme_numbers_and_durations_are_refused_without_a_panic() {
         .expect(0);
     assert!(p.table_exists("fine"));
 }
+
+/// A failed `undistribute` (its `undistribute_table` waits on a lock the application holds and
+/// gives up at this database's `lock_timeout`) points at running undistribute again; before, its
+/// hint said to run apply.
+#[test]
+fn citus_single_node_failed_undistribute_says_to_run_undistribute_again() {
+    if colocate_testkit::skip_without_citus(
+        "citus_single_node_failed_undistribute_says_to_run_undistribute_again",
+    ) {
+        return;
+    }
+    let p = Project::new();
+    p.db.citus_single_node();
+    let mut c = p.db.connect();
+    c.batch_execute(
+        "CREATE TABLE tenants (tenant uuid PRIMARY KEY);
+         INSERT INTO tenants SELECT gen_random_uuid() FROM generate_series(1, 3);
+         SELECT create_distributed_table('tenants', 'tenant');",
+    )
+    .unwrap();
+    c.batch_execute(&format!(
+        "ALTER DATABASE \"{}\" SET lock_timeout = '300ms'",
+        p.db.name()
+    ))
+    .unwrap();
+    let mut holder = p.db.connect();
+    holder
+        .batch_execute("BEGIN; LOCK TABLE tenants IN ROW EXCLUSIVE MODE;")
+        .unwrap();
+    let r = p.colocate(&[], &["undistribute", "tenants", "--yes"]);
+    holder.batch_execute("ROLLBACK").unwrap();
+    assert_eq!(r.code, Some(2), "{}", r.all());
+    assert!(r.error_line().contains("lock timeout"), "{}", r.all());
+    let hint = r.hint_line().unwrap_or_default();
+    assert!(hint.contains("run undistribute again"), "{}", r.all());
+    assert!(!hint.contains("apply"), "{}", r.all());
+}
