@@ -76,6 +76,12 @@ impl Setting {
         format!("SET {} TO {};", self.name, self.value)
     }
 
+    /// The setting for the current transaction only (`SET LOCAL`), as a generated migration's
+    /// statement makes it: such a set has no session of its own to keep settings in.
+    pub fn local_sql(&self) -> String {
+        format!("SET LOCAL {} TO {};", self.name, self.value)
+    }
+
     /// The statement that puts the server's default back.
     pub fn reset_sql(&self) -> String {
         format!("RESET {}", self.name)
@@ -97,6 +103,11 @@ pub const NO_LOCAL_REFERENCE_KEYS: Setting = Setting {
     name: "citus.enable_local_reference_table_foreign_keys",
     value: "off",
 };
+
+/// The settings `apply`'s session converts tables with, which every generated conversion and
+/// cleanup statement makes for itself (`SET LOCAL`). Sequential mode also avoids a deadlock of
+/// Citus 13.2 with itself in parallel mode on a table whose name is 63 characters long.
+pub const CONVERSION_SETTINGS: [Setting; 2] = [SEQUENTIAL, NO_LOCAL_REFERENCE_KEYS];
 
 /// What precedes `create_distributed_table` for a table whose copy gains from parallel
 /// connections: sent with it as one query, so `SET LOCAL` holds for exactly that statement's
@@ -470,6 +481,10 @@ pub(crate) mod tests {
         assert_eq!(
             Action::SessionSetting(SEQUENTIAL).sql(),
             "SET citus.multi_shard_modify_mode TO 'sequential';"
+        );
+        assert_eq!(
+            SEQUENTIAL.local_sql(),
+            "SET LOCAL citus.multi_shard_modify_mode TO 'sequential';"
         );
         assert_eq!(
             Action::RestoreForeignKey {

@@ -3,7 +3,7 @@
 //! dropped and restored across files, the fixes file, and their rendering as a dbmate
 //! migration. The knex format raises this same SQL.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use postgres_protocol::escape::{escape_identifier, escape_literal};
 
@@ -15,6 +15,7 @@ use crate::plpgsql::{do_block, regclass, CITUS_INSTALLED};
 use crate::schema::{ForeignKey, Key, KeyKind, QualifiedName, Table};
 use crate::split::split_statements;
 use crate::sqltext::inert;
+use crate::step::CONVERSION_SETTINGS;
 
 impl SqlFile {
     pub(super) fn render_sql(&self) -> String {
@@ -52,6 +53,16 @@ impl SqlFile {
         }
         out
     }
+}
+
+/// The settings `apply` converts with ([`CONVERSION_SETTINGS`]), for the statement's own
+/// transaction: one `SET LOCAL` a line, each followed by a line break and `indent`, ready to
+/// precede the next line of a block.
+fn conversion_settings(indent: &str) -> String {
+    CONVERSION_SETTINGS
+        .iter()
+        .map(|s| format!("{}\n{indent}", s.local_sql()))
+        .collect()
 }
 
 fn notice(msg: &str) -> String {
@@ -199,10 +210,7 @@ impl Writer<'_> {
     fn convert(&self, t: &QualifiedName) -> String {
         let role = self.role(t);
         let call = match role {
-            Role::Reference => format!(
-                "SET LOCAL citus.enable_local_reference_table_foreign_keys TO off;\n    PERFORM create_reference_table({});",
-                t.regclass_literal()
-            ),
+            Role::Reference => format!("PERFORM create_reference_table({});", t.regclass_literal()),
             Role::Root => format!(
                 "PERFORM create_distributed_table({}, {}, colocate_with => 'none'{});",
                 t.regclass_literal(),
@@ -212,15 +220,7 @@ impl Writer<'_> {
                     .unwrap_or_default()
             ),
             _ => format!(
-                "{}PERFORM create_distributed_table({}, {}, colocate_with => {});",
-                if self.reaches_reference(t) {
-                    // Citus counts a DO block as a multi-statement transaction, in which it
-                    // refuses parallel DDL on a table joined by foreign keys to a reference
-                    // table it has touched; one connection per node is what it asks for.
-                    "SET LOCAL citus.multi_shard_modify_mode TO 'sequential';\n    "
-                } else {
-                    ""
-                },
+                "PERFORM create_distributed_table({}, {}, colocate_with => {});",
                 t.regclass_literal(),
                 escape_literal(self.sel.column(t).unwrap_or_default()),
                 self.sel
@@ -230,6 +230,7 @@ impl Writer<'_> {
                     .unwrap_or_else(|| "'default'".into())
             ),
         };
+        let call = format!("{}{call}", conversion_settings("    "));
         let already = match role {
             Role::Reference => format!("{t} is already a reference table"),
             _ => format!("{t} is already distributed"),
@@ -240,24 +241,6 @@ impl Writer<'_> {
             converted(t, role),
             notice(&already),
         ))
-    }
-
-    /// Whether a reference table of the set is reached from `t` through foreign keys.
-    fn reaches_reference(&self, t: &QualifiedName) -> bool {
-        let mut seen: BTreeSet<&QualifiedName> = BTreeSet::new();
-        let mut work = vec![t];
-        while let Some(q) = work.pop() {
-            if !seen.insert(q) {
-                continue;
-            }
-            if q != t && self.role(q) == Role::Reference && self.sel.included.contains(q) {
-                return true;
-            }
-            if let Some(table) = self.schema.table(q) {
-                work.extend(table.foreign_keys.iter().map(|fk| &fk.ref_table));
-            }
-        }
-        false
     }
 
     fn undistribute(&self, t: &QualifiedName) -> String {
@@ -311,7 +294,7 @@ BEGIN
   IF NOT {CITUS_INSTALLED} THEN
     RETURN;
   END IF;
-  FOREACH t IN ARRAY ARRAY[{}]::regclass[] LOOP
+  {}FOREACH t IN ARRAY ARRAY[{}]::regclass[] LOOP
     IF EXISTS (SELECT 1 FROM pg_dist_partition p WHERE p.logicalrelid = t AND (p.partmethod = 'h' OR p.repmodel = 't'))
        AND pg_relation_size(t) + (SELECT coalesce(sum(pg_relation_size(r.relid)), 0)
                                   FROM pg_partition_tree(t) r WHERE r.relid <> t) > 0
@@ -328,6 +311,7 @@ BEGIN
     END IF;
   END LOOP;
 END",
+            conversion_settings("  "),
             list.join(", ")
         ))
     }
