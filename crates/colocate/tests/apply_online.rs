@@ -13,9 +13,11 @@ use std::time::{Duration, Instant};
 use colocate_testkit::skip_without_citus;
 use common::{run, Project, Run};
 
+/// Run the binary; an online conversion on a loaded machine can take longer than the usual
+/// per-command limit of the test suite.
 fn colocate(p: &Project, args: &[&str]) -> Run {
     let mut c = p.cmd();
-    c.args(args);
+    c.args(args).timeout(Duration::from_secs(300));
     run(c)
 }
 
@@ -82,6 +84,50 @@ fn converged(
     colocate(p, &["check"]).expect(0);
 }
 
+/// The application: a session writing `sql(i)` (i = 100001, 100002, ...) every few
+/// milliseconds until stopped, counting what it committed and keeping every error's message.
+struct Application {
+    stop: Arc<AtomicBool>,
+    thread: thread::JoinHandle<(i64, Vec<String>)>,
+}
+
+impl Application {
+    fn start(p: &Project, sql: fn(i64) -> String) -> Application {
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut c = p.db.connect();
+        let flag = stop.clone();
+        let thread = thread::spawn(move || {
+            let mut committed = 0i64;
+            let mut errors: Vec<String> = Vec::new();
+            let mut i = 100_000i64;
+            while !flag.load(Ordering::Relaxed) {
+                i += 1;
+                match c.batch_execute(&sql(i)) {
+                    Ok(()) => committed += 1,
+                    Err(e) => {
+                        let _ = c.batch_execute("ROLLBACK");
+                        errors.push(
+                            e.as_db_error()
+                                .map(|d| d.message().to_string())
+                                .unwrap_or_else(|| e.to_string()),
+                        );
+                    }
+                }
+                thread::sleep(Duration::from_millis(5));
+            }
+            (committed, errors)
+        });
+        thread::sleep(Duration::from_millis(200));
+        Application { stop, thread }
+    }
+
+    /// Stop writing: (transactions committed, errors).
+    fn stop(self) -> (i64, Vec<String>) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.join().unwrap()
+    }
+}
+
 /// Both large tables go online; the key between them is detached once (for the first of them)
 /// and restored once both are distributed. Before, the second step dropped it again and failed
 /// with `constraint "order_lines_order_fk" ... does not exist`.
@@ -136,46 +182,20 @@ fn citus_two_workers_online_with_writes_into_root_parent_and_child_does_not_dead
     };
     let tables = p.tables_in(&["public"]);
     let keys = p.foreign_keys(&tables);
-    let stop = Arc::new(AtomicBool::new(false));
-    let writer = {
-        let stop = stop.clone();
-        let mut c = p.db.connect();
-        thread::spawn(move || {
-            let mut committed = 0i64;
-            let mut errors: Vec<String> = Vec::new();
-            let mut i = 100_000i64;
-            while !stop.load(Ordering::Relaxed) {
-                i += 1;
-                let res = c.batch_execute(&format!(
-                    "BEGIN;
-                     INSERT INTO tenants VALUES (('00000000-0000-4000-9000-' || lpad('{i}', 12, '0'))::uuid, 'new');
-                     INSERT INTO orders VALUES (('00000000-0000-4000-9000-' || lpad('{i}', 12, '0'))::uuid, {i}, 'new');
-                     INSERT INTO order_lines VALUES (('00000000-0000-4000-9000-' || lpad('{i}', 12, '0'))::uuid, {i}, {i}, 1);
-                     COMMIT;"
-                ));
-                match res {
-                    Ok(()) => committed += 1,
-                    Err(e) => {
-                        let _ = c.batch_execute("ROLLBACK");
-                        errors.push(
-                            e.as_db_error()
-                                .map(|d| d.message().to_string())
-                                .unwrap_or_else(|| e.to_string()),
-                        );
-                    }
-                }
-                thread::sleep(Duration::from_millis(5));
-            }
-            (committed, errors)
-        })
-    };
-    thread::sleep(Duration::from_millis(300));
+    let app = Application::start(&p, |i| {
+        format!(
+            "BEGIN;
+             INSERT INTO tenants VALUES (('00000000-0000-4000-9000-' || lpad('{i}', 12, '0'))::uuid, 'new');
+             INSERT INTO orders VALUES (('00000000-0000-4000-9000-' || lpad('{i}', 12, '0'))::uuid, {i}, 'new');
+             INSERT INTO order_lines VALUES (('00000000-0000-4000-9000-' || lpad('{i}', 12, '0'))::uuid, {i}, {i}, 1);
+             COMMIT;"
+        )
+    });
     let t0 = Instant::now();
     let r = colocate(&p, ONLINE);
     let took = t0.elapsed();
     thread::sleep(Duration::from_millis(300));
-    stop.store(true, Ordering::Relaxed);
-    let (committed, errors) = writer.join().unwrap();
+    let (committed, errors) = app.stop();
     eprintln!(
         "apply --online took {took:?} while {committed} write transactions committed; writer errors: {errors:?}\n{}",
         r.all()
@@ -265,29 +285,12 @@ fn citus_two_workers_resumed_online_run_does_not_compare_rows_of_tables_converte
     let open = p.journal_open();
     assert!(!open.is_empty(), "the killed run left keys in the journal");
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let writer = {
-        let stop = stop.clone();
-        let mut c = p.db.connect();
-        thread::spawn(move || {
-            let mut committed = 0i64;
-            let mut i = 100_000i64;
-            while !stop.load(Ordering::Relaxed) {
-                i += 1;
-                c.batch_execute(&format!(
-                    "INSERT INTO orders SELECT tenant, {i}, 'new' FROM tenants ORDER BY tenant LIMIT 1"
-                ))
-                .unwrap();
-                committed += 1;
-                thread::sleep(Duration::from_millis(5));
-            }
-            committed
-        })
-    };
-    thread::sleep(Duration::from_millis(200));
+    let app = Application::start(&p, |i| {
+        format!("INSERT INTO orders SELECT tenant, {i}, 'new' FROM tenants ORDER BY tenant LIMIT 1")
+    });
     let r = colocate(&p, ONLINE);
-    stop.store(true, Ordering::Relaxed);
-    let committed = writer.join().unwrap();
+    let (committed, errors) = app.stop();
+    assert_eq!(errors, Vec::<String>::new());
     assert_eq!(r.code, Some(0), "{}", r.all());
     assert!(
         r.stdout.contains("restored foreign key"),
