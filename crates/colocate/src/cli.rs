@@ -93,7 +93,7 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct LockArgs {
-    /// How long to wait for another run's migration lock (e.g. 30s, 500ms, 2m).
+    /// How long to wait for another run's migration lock, with its unit (30s, 500ms, 2m).
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
     pub lock_timeout: Duration,
 }
@@ -314,7 +314,8 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let (num, unit) = match s.find(|c: char| !c.is_ascii_digit() && c != '.') {
         Some(i) => s.split_at(i),
-        None => (s, "s"),
+        // A bare number is ambiguous (seconds? milliseconds, as the server reads it?).
+        None => return Err(format!("'{s}' has no unit (write {s}s, {s}ms or {s}m)")),
     };
     let n: f64 = num
         .parse()
@@ -352,7 +353,7 @@ mod tests {
         assert_eq!(parse_duration("30s").unwrap(), Duration::from_secs(30));
         assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
         assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
-        assert_eq!(parse_duration("5").unwrap(), Duration::from_secs(5));
+        assert!(parse_duration("5").unwrap_err().contains("no unit"));
         assert!(parse_duration("5h").is_err());
     }
 

@@ -273,6 +273,19 @@ impl Cluster {
         out
     }
 
+    /// A fresh cluster for `test`, or `None` (skipped, and said) without the fault tier.
+    fn for_test(test: &str) -> Option<Cluster> {
+        (!skip_without_fault_tier(test)).then(Cluster::new)
+    }
+
+    /// `apply` once more, with the network healthy: it converges, nothing lost.
+    fn apply_converges(&self) {
+        let again = self.colocate(&["apply"]);
+        assert_eq!(again.code, Some(0), "{}", again.all());
+        let problems = self.distributed_problems();
+        assert!(problems.is_empty(), "{}", problems.join("\n"));
+    }
+
     /// Nothing is left to do: the plan is empty.
     fn nothing_to_apply(&self) -> Vec<String> {
         let r = self.colocate(&["apply", "--dry-run", "--format", "json"]);
@@ -534,11 +547,11 @@ fn failed_apply(c: &Cluster, moment: Moment) -> Run {
 /// put back yet. The error says so, `check` fails on it, and the next run restores it.
 #[test]
 fn fault_apply_failing_between_a_cycle_s_tables_names_the_key_left_down() {
-    let test = "fault_apply_failing_between_a_cycle_s_tables_names_the_key_left_down";
-    if skip_without_fault_tier(test) {
+    let Some(c) =
+        Cluster::for_test("fault_apply_failing_between_a_cycle_s_tables_names_the_key_left_down")
+    else {
         return;
-    }
-    let c = Cluster::new();
+    };
     let r = failed_apply(&c, query("COPY public.users_"));
     let note = r
         .stderr
@@ -555,21 +568,17 @@ fn fault_apply_failing_between_a_cycle_s_tables_names_the_key_left_down() {
         "{}",
         check.stdout
     );
-    let again = c.colocate(&["apply"]);
-    assert_eq!(again.code, Some(0), "{}", again.all());
-    let problems = c.distributed_problems();
-    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    c.apply_converges();
 }
 
 /// When the first conversion after the drop fails, both tables of the key are still plain:
 /// the failed run puts the key back itself (validated) and says so; nothing is left down.
 #[test]
 fn fault_apply_failing_right_after_the_drop_puts_the_key_back() {
-    let test = "fault_apply_failing_right_after_the_drop_puts_the_key_back";
-    if skip_without_fault_tier(test) {
+    let Some(c) = Cluster::for_test("fault_apply_failing_right_after_the_drop_puts_the_key_back")
+    else {
         return;
-    }
-    let c = Cluster::new();
+    };
     let r = failed_apply(&c, query("COPY public.teams_"));
     assert!(
         r.stderr
@@ -581,10 +590,7 @@ fn fault_apply_failing_right_after_the_drop_puts_the_key_back() {
     assert!(!r.stderr.contains("NOT enforced"), "{}", r.stderr);
     let lost = c.lost();
     assert!(lost.is_empty(), "{}", lost.join("\n"));
-    let again = c.colocate(&["apply"]);
-    assert_eq!(again.code, Some(0), "{}", again.all());
-    let problems = c.distributed_problems();
-    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    c.apply_converges();
 }
 
 /// While a failed run left the cycle's key down, the application wrote a row that breaks it.
@@ -592,11 +598,11 @@ fn fault_apply_failing_right_after_the_drop_puts_the_key_back() {
 /// journal keeps it open, and `check` fails on it until the row is fixed and apply runs again.
 #[test]
 fn fault_apply_a_row_breaking_a_key_left_down_keeps_check_failing() {
-    let test = "fault_apply_a_row_breaking_a_key_left_down_keeps_check_failing";
-    if skip_without_fault_tier(test) {
+    let Some(c) =
+        Cluster::for_test("fault_apply_a_row_breaking_a_key_left_down_keeps_check_failing")
+    else {
         return;
-    }
-    let c = Cluster::new();
+    };
     failed_apply(&c, query("COPY public.users_"));
     let mut db = c.p.db.connect();
     db.batch_execute("INSERT INTO teams VALUES (1, 99, 4242)")
