@@ -107,15 +107,20 @@ pub enum Kind {
     /// An identity column: `constraint_name` is the column, `definition` the `ADD GENERATED`
     /// clause, `restart` the next value.
     Identity,
+    /// Something `undistribute_table` does not carry over to the table it builds (a comment, a
+    /// `NOT VALID` check, column options, a rule, a view's grants): `constraint_name` says
+    /// what, `definition` is the statement that puts it back once the table is local.
+    Property,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 2] = [Kind::ForeignKey, Kind::Identity];
+    pub const ALL: [Kind; 3] = [Kind::ForeignKey, Kind::Identity, Kind::Property];
 
     pub const fn as_str(self) -> &'static str {
         match self {
             Kind::ForeignKey => "foreign_key",
             Kind::Identity => "identity",
+            Kind::Property => "property",
         }
     }
 
@@ -165,6 +170,26 @@ pub fn restore_key_sql(table_sql: &str, key: &str, definition: &str) -> String {
     )
 }
 
+/// Step 2 for a key of a partitioned table, which PostgreSQL 15 cannot add `NOT VALID`
+/// (`ALTER TABLE t ADD CONSTRAINT k <definition>;`, checked as it is added).
+pub fn restore_partitioned_key_sql(table_sql: &str, key: &str, definition: &str) -> String {
+    format!(
+        "ALTER TABLE {table_sql} ADD CONSTRAINT {} {};",
+        escape_identifier(key),
+        definition.trim_end_matches(NOT_VALID)
+    )
+}
+
+/// Step 2, the key's comment (dropping a key drops its comment): `COMMENT ON CONSTRAINT k ON t
+/// IS '...';`
+pub fn comment_key_sql(table_sql: &str, key: &str, comment: &str) -> String {
+    format!(
+        "COMMENT ON CONSTRAINT {} ON {table_sql} IS {};",
+        escape_identifier(key),
+        escape_literal(comment)
+    )
+}
+
 /// Step 3, the key: `ALTER TABLE t VALIDATE CONSTRAINT k;`
 pub fn validate_key_sql(table_sql: &str, key: &str) -> String {
     format!(
@@ -179,14 +204,25 @@ pub fn journaled_drop_line(t: &QualifiedName, fk: &ForeignKey) -> String {
 }
 
 /// The columns a foreign key's row is recorded with, in the order of [`insert_key`]'s values.
-const KEY_COLUMNS: &str = "table_sql, constraint_name, definition, state, ref_table_sql";
+const KEY_COLUMNS: &str = "table_sql, constraint_name, definition, state, ref_table_sql, comment";
 
 /// Step 1, the row: `INSERT` of a dropped key; `values` are SQL expressions for its table,
-/// name, definition and referenced table; `sep` goes before `VALUES`.
-fn insert_key(journal: &str, [table, name, definition, ref_table]: [&str; 4], sep: &str) -> String {
+/// name, definition, referenced table and comment; `sep` goes before `VALUES`.
+fn insert_key(
+    journal: &str,
+    [table, name, definition, ref_table, comment]: [&str; 5],
+    sep: &str,
+) -> String {
     format!(
-        "INSERT INTO {journal} ({KEY_COLUMNS}){sep}VALUES ({table}, {name}, {definition}, {}, {ref_table})",
+        "INSERT INTO {journal} ({KEY_COLUMNS}){sep}VALUES ({table}, {name}, {definition}, {}, {ref_table}, {comment})",
         State::Dropped.literal()
+    )
+}
+
+/// The comment of constraint `name` on table `table_sql` (SQL expressions), as an expression.
+fn constraint_comment(table_sql: &str, name: &str) -> String {
+    format!(
+        "(SELECT obj_description(oid, 'pg_constraint') FROM pg_constraint WHERE conrelid = to_regclass({table_sql}::text) AND conname::text = {name})"
     )
 }
 
@@ -218,20 +254,35 @@ impl Statements {
         ddl(&self.table, &escape_literal(COMMENT))
     }
 
-    /// Step 1: record a key (`$1` table, `$2` name, `$3` definition, `$4` referenced table),
-    /// returning the row's id; [`drop_key_sql`] follows in the same transaction.
+    /// Step 1: record a key (`$1` table, `$2` name, `$3` definition, `$4` referenced table)
+    /// with its comment, returning the row's id; [`drop_key_sql`] follows in the same
+    /// transaction.
     pub fn record_key(&self) -> String {
         format!(
             "{} RETURNING id",
-            insert_key(&self.table, ["$1", "$2", "$3", "$4"], " ")
+            insert_key(
+                &self.table,
+                ["$1", "$2", "$3", "$4", &constraint_comment("$1", "$2")],
+                " "
+            )
+        )
+    }
+
+    /// The comment recorded with the key `$2` of table `$1` while it is dropped (none: no row).
+    pub fn key_comment(&self) -> String {
+        format!(
+            "SELECT comment FROM {} WHERE kind = {} AND table_sql = $1 AND constraint_name = $2 AND state = {} ORDER BY id DESC LIMIT 1",
+            self.table,
+            Kind::ForeignKey.literal(),
+            State::Dropped.literal()
         )
     }
 
     /// The foreign keys not yet validated, oldest first: id, table_sql, constraint_name,
-    /// definition, state, ref_table_sql.
+    /// definition, state, ref_table_sql, comment.
     pub fn open_keys(&self) -> String {
         format!(
-            "SELECT id, table_sql, constraint_name, definition, state, ref_table_sql FROM {} \
+            "SELECT id, table_sql, constraint_name, definition, state, ref_table_sql, comment FROM {} \
              WHERE state <> {} AND kind = {} ORDER BY id",
             self.table,
             State::Validated.literal(),
@@ -269,6 +320,38 @@ impl Statements {
         )
     }
 
+    /// Record what `undistribute_table` would lose: `$1` table, `$2` what, `$3` the statement
+    /// that puts it back.
+    pub fn record_property(&self) -> String {
+        format!(
+            "INSERT INTO {} (kind, table_sql, constraint_name, definition, state) VALUES ({}, $1, $2, $3, {})",
+            self.table,
+            Kind::Property.literal(),
+            State::Dropped.literal()
+        )
+    }
+
+    /// Whether table `$1` has properties recorded and not yet put back.
+    pub fn has_open_properties(&self) -> String {
+        format!(
+            "SELECT EXISTS (SELECT 1 FROM {} WHERE kind = {} AND table_sql = $1 AND state = {})",
+            self.table,
+            Kind::Property.literal(),
+            State::Dropped.literal()
+        )
+    }
+
+    /// The properties not yet put back, in the order recorded: id, table_sql, constraint_name,
+    /// definition.
+    pub fn open_properties(&self) -> String {
+        format!(
+            "SELECT id, table_sql, constraint_name, definition FROM {} WHERE kind = {} AND state = {} ORDER BY id",
+            self.table,
+            Kind::Property.literal(),
+            State::Dropped.literal()
+        )
+    }
+
     /// The identity columns still dropped, oldest first: id, table_sql, constraint_name,
     /// definition, restart.
     pub fn open_identities(&self) -> String {
@@ -296,7 +379,7 @@ mod tests {
         }
         assert!("Dropped".parse::<State>().is_err());
         let kinds: Vec<&str> = Kind::ALL.iter().map(|k| k.as_str()).collect();
-        assert_eq!(kinds, ["foreign_key", "identity"]);
+        assert_eq!(kinds, ["foreign_key", "identity", "property"]);
     }
 
     #[test]
@@ -324,7 +407,8 @@ mod tests {
         let s = Statements::new("\"j\"");
         assert_eq!(
             s.record_key(),
-            "INSERT INTO \"j\" (table_sql, constraint_name, definition, state, ref_table_sql) VALUES ($1, $2, $3, 'dropped', $4) RETURNING id"
+            "INSERT INTO \"j\" (table_sql, constraint_name, definition, state, ref_table_sql, comment) VALUES ($1, $2, $3, 'dropped', $4, \
+             (SELECT obj_description(oid, 'pg_constraint') FROM pg_constraint WHERE conrelid = to_regclass($1::text) AND conname::text = $2)) RETURNING id"
         );
         assert_eq!(
             s.mark_key(State::Restored),
@@ -350,6 +434,16 @@ mod tests {
         assert_eq!(
             restore_key_sql("t", "k", "FOREIGN KEY (a) REFERENCES b(a) NOT VALID"),
             "ALTER TABLE t ADD CONSTRAINT \"k\" FOREIGN KEY (a) REFERENCES b(a) NOT VALID;"
+        );
+        // PostgreSQL 15 has no NOT VALID key on a partitioned table: added checked.
+        assert_eq!(
+            restore_partitioned_key_sql("t", "k", "FOREIGN KEY (a) REFERENCES b(a)"),
+            "ALTER TABLE t ADD CONSTRAINT \"k\" FOREIGN KEY (a) REFERENCES b(a);"
+        );
+        // Dropping a key drops its comment: it comes back with the key, quoted.
+        assert_eq!(
+            comment_key_sql("t", "k", "it's"),
+            "COMMENT ON CONSTRAINT \"k\" ON t IS 'it''s';"
         );
         assert!(was_valid("FOREIGN KEY (a) REFERENCES b(a)"));
         assert!(!was_valid("FOREIGN KEY (a) REFERENCES b(a) NOT VALID"));

@@ -7,7 +7,8 @@
 use postgres_protocol::escape::{escape_identifier, escape_literal};
 
 use super::{
-    ddl, drop_key_sql, insert_key, mark_row, Kind, State, COMMENT, DEFAULT_TABLE, NOT_VALID,
+    constraint_comment, ddl, drop_key_sql, insert_key, mark_row, Kind, State, COMMENT,
+    DEFAULT_TABLE, NOT_VALID,
 };
 use crate::plpgsql::{do_block, in_citus, regclass, CITUS_INSTALLED};
 use crate::schema::{ForeignKey, QualifiedName};
@@ -27,13 +28,15 @@ pub fn drop_key(t: &QualifiedName, fk: &ForeignKey) -> String {
         .map(|l| format!("  {l}"))
         .collect::<Vec<_>>()
         .join("\n");
+    let (tl, nl) = (escape_literal(&t.sql()), escape_literal(&fk.name));
     let insert = insert_key(
         &j,
         [
-            &escape_literal(&t.sql()),
-            &escape_literal(&fk.name),
+            &tl,
+            &nl,
             "def",
             &escape_literal(&fk.ref_table.sql()),
+            &constraint_comment(&tl, &nl),
         ],
         "\n    ",
     );
@@ -51,10 +54,11 @@ pub fn drop_key(t: &QualifiedName, fk: &ForeignKey) -> String {
 pub fn restore_key(t: &QualifiedName, fk: &ForeignKey) -> String {
     let Literals { tl, nl, il } = Literals::of(t, fk);
     let action = format!(
-        "    IF NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = {} AND conname = {nl}) THEN\n      IF {CITUS_INSTALLED} THEN\n        IF {} <> {} THEN\n          RETURN;\n        END IF;\n      END IF;\n      EXECUTE 'ALTER TABLE ' || {tl} || ' ADD CONSTRAINT ' || {il} || ' '\n        || regexp_replace(r.definition, '{NOT_VALID}$', '') || '{NOT_VALID}';\n    END IF;",
+        "    IF NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = {} AND conname = {nl}) THEN\n      IF {CITUS_INSTALLED} THEN\n        IF {} <> {} THEN\n          RETURN;\n        END IF;\n      END IF;\n      -- (PostgreSQL 15 adds no NOT VALID key to a partitioned table: that one is checked at once)\n      EXECUTE 'ALTER TABLE ' || {tl} || ' ADD CONSTRAINT ' || {il} || ' '\n        || regexp_replace(r.definition, '{NOT_VALID}$', '')\n        || CASE WHEN (SELECT relkind FROM pg_class WHERE oid = {}) = 'p' THEN '' ELSE '{NOT_VALID}' END;\n      IF r.comment IS NOT NULL THEN\n        EXECUTE 'COMMENT ON CONSTRAINT ' || {il} || ' ON ' || {tl} || ' IS ' || quote_literal(r.comment);\n      END IF;\n    END IF;",
         regclass(t),
         in_citus(t),
         in_citus(&fk.ref_table),
+        regclass(t),
     );
     each_row(t, fk, State::Restored, &action)
 }
@@ -77,7 +81,7 @@ fn each_row(t: &QualifiedName, fk: &ForeignKey, to: State, action: &str) -> Stri
     let before = to.before().map(State::literal).unwrap_or_default();
     let Literals { tl, nl, .. } = Literals::of(t, fk);
     do_block(&format!(
-        "DECLARE\n  r record;\nBEGIN\n  IF to_regclass({}) IS NULL THEN\n    RETURN;\n  END IF;\n  FOR r IN SELECT id, definition FROM {j}\n           WHERE kind = {} AND table_sql = {tl} AND constraint_name = {nl} AND state = {before}\n           ORDER BY id LOOP\n{action}\n    {};\n  END LOOP;\nEND",
+        "DECLARE\n  r record;\nBEGIN\n  IF to_regclass({}) IS NULL THEN\n    RETURN;\n  END IF;\n  -- (the comment read through to_jsonb: a journal older than its column has none)\n  FOR r IN SELECT id, definition, to_jsonb(jr) ->> 'comment' AS comment FROM {j} AS jr\n           WHERE kind = {} AND table_sql = {tl} AND constraint_name = {nl} AND state = {before}\n           ORDER BY id LOOP\n{action}\n    {};\n  END LOOP;\nEND",
         escape_literal(&j),
         Kind::ForeignKey.literal(),
         mark_row(&j, to, "r.id"),
@@ -140,7 +144,7 @@ mod tests {
         let drop = drop_key(&t, &k);
         assert!(
             drop.contains(
-                "VALUES ('\"public\".\"a\"', 'a b', def, 'dropped', '\"public\".\"b\"');"
+                "VALUES ('\"public\".\"a\"', 'a b', def, 'dropped', '\"public\".\"b\"', (SELECT obj_description(oid, 'pg_constraint') FROM pg_constraint WHERE conrelid = to_regclass('\"public\".\"a\"'::text) AND conname::text = 'a b'));"
             ),
             "{drop}"
         );
@@ -150,6 +154,15 @@ mod tests {
         );
         let restore = restore_key(&t, &k);
         assert!(restore.contains("AND state = 'dropped'\n"), "{restore}");
+        // The key's comment comes back with it, and a partitioned table's key is added checked.
+        assert!(
+            restore.contains("EXECUTE 'COMMENT ON CONSTRAINT ' || '\"a b\"' || ' ON ' || '\"public\".\"a\"' || ' IS ' || quote_literal(r.comment);"),
+            "{restore}"
+        );
+        assert!(
+            restore.contains("= 'p' THEN '' ELSE ' NOT VALID' END;"),
+            "{restore}"
+        );
         assert!(
             restore.contains("SET state = 'restored', updated_at = now() WHERE id = r.id;"),
             "{restore}"

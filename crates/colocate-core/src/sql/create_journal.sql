@@ -11,10 +11,14 @@ CREATE TABLE IF NOT EXISTS {table} (
 -- kind foreign_key: a key dropped to break a cycle, or to undo one declarative step without
 -- the tables of the others (constraint_name, definition, ref_table_sql);
 -- kind identity: an identity column dropped to undistribute (constraint_name = the column,
--- definition = the ADD GENERATED clause, restart = the next value).
+-- definition = the ADD GENERATED clause, restart = the next value);
+-- kind property: what undistribute_table does not carry over (constraint_name = what,
+-- definition = the statement that puts it back).
 ALTER TABLE {table} ADD COLUMN IF NOT EXISTS kind text NOT NULL DEFAULT {foreign_key};
 ALTER TABLE {table} ADD COLUMN IF NOT EXISTS restart bigint;
 -- The table a dropped foreign key references (quoted, qualified): the key is restored only once
 -- Citus accepts it between the two tables as they are then.
 ALTER TABLE {table} ADD COLUMN IF NOT EXISTS ref_table_sql text;
+-- A dropped foreign key's comment (dropping the key drops it): put back with the key.
+ALTER TABLE {table} ADD COLUMN IF NOT EXISTS comment text;
 COMMENT ON TABLE {table} IS {comment};
