@@ -1,11 +1,22 @@
-//! Reversing `apply`: turn Citus tables back into plain local tables, data and foreign keys kept.
+//! Reversing `apply`: turn Citus tables back into plain local tables, giving back exactly what
+//! was there: data, foreign keys and everything `undistribute_table` does not carry over.
 //!
-//! Tables joined by foreign keys are undistributed together (`undistribute_table` with
-//! `cascade_via_foreign_keys`), one connected group at a time. `undistribute_table` refuses
-//! tables with identity columns, and Citus refuses `DROP IDENTITY` on them, so each identity is
-//! journaled (kind, sequence options, next value), dropped on the coordinator's table alone, and
-//! re-added with the same options once the table is local again; a run killed in between is
-//! finished by the next one from the journal.
+//! Tables joined by foreign keys are undistributed one connected group at a time, but never
+//! with Citus's cascade, which takes the locks of the whole group in one transaction (83 tables
+//! exceed the default `max_locks_per_transaction`) and makes a later call for a table it already
+//! took fail. Instead every key to or from the group's tables is dropped into the journal, each
+//! table is undistributed alone (`cascade_via_foreign_keys => false`; one already local is
+//! done), and the keys come back from the journal exactly (`NOT VALID` stays `NOT VALID`, with
+//! their comments).
+//!
+//! What `undistribute_table` loses (found by comparing `pg_dump --schema-only` before and after
+//! on Citus 13.2: comments, `NOT VALID` checks, column options, rules, grants on the views it
+//! re-creates; see `sql/undistribute_lost.sql`) is journaled as the statements that put it
+//! back, before the table is touched, and put back once it is local. `undistribute_table`
+//! refuses tables with identity columns, and Citus refuses `DROP IDENTITY` on them, so each
+//! identity is journaled (kind, sequence options, next value), dropped on the coordinator's
+//! table alone, and re-added with the same options once the table is local again. A run killed
+//! anywhere in between is finished by the next one from the journal.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -15,7 +26,7 @@ use postgres::Client;
 use postgres_protocol::escape::escape_identifier;
 use serde::Serialize;
 
-use colocate_core::journal::{journaled_drop_line, State};
+use colocate_core::journal::{drop_key_sql, journaled_drop_line, State};
 
 use crate::error::{Cause, Done, ErrorKind, PgError};
 use crate::introspect::introspect;
@@ -69,6 +80,10 @@ pub struct UndistributeReport {
     pub groups: Vec<Group>,
     /// Identity columns dropped for the operation and re-added afterwards.
     pub identities: Vec<String>,
+    /// What `undistribute_table` does not carry over (comments, `NOT VALID` checks, column
+    /// options, rules, grants on views), journaled before and put back after.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub properties: Vec<String>,
     pub rows: i64,
     /// Foreign keys to or from other Citus tables dropped into the journal (`detach`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -125,6 +140,7 @@ fn run(
         citus_installed: schema.citus.installed.is_some(),
         groups: Vec::new(),
         identities: Vec::new(),
+        properties: Vec::new(),
         rows: 0,
         detached: Vec::new(),
         restored_keys: Vec::new(),
@@ -134,9 +150,9 @@ fn run(
         return Ok(report);
     }
     if !opts.dry_run {
-        report
-            .identities
-            .extend(restore_identities(c, &journal, &schema)?);
+        // What an interrupted run left: identities and properties of tables already local.
+        report.identities.extend(restore_identities(c, &journal)?);
+        report.properties.extend(restore_properties(c, &journal)?);
     }
     let groups = groups(&schema, opts)?;
     let total = groups.len();
@@ -146,20 +162,25 @@ fn run(
             total,
             tables: &group,
         });
-        let cross = if opts.detach {
+        // Every key to or from a table of the group: Citus refuses `undistribute_table` without
+        // its cascade for a table that references or is referenced by any table (a
+        // self-reference included). Keys to Citus tables outside the group (`detach`) wait in
+        // the journal; the others come back as soon as the group is local.
+        let keys = schema.keys_between(|q| group.contains(q), |_| true);
+        let crossing: BTreeSet<(String, String)> = if opts.detach {
             crossing_keys(&schema, &group)
+                .into_iter()
+                .map(|(t, fk)| (t.to_string(), fk.name.clone()))
+                .collect()
         } else {
-            Vec::new()
+            BTreeSet::new()
         };
-        let call = format!(
-            "SELECT undistribute_table({}, cascade_via_foreign_keys => true);",
-            group[0].regclass_literal()
-        );
-        let mut sql: String = cross
+        let calls: Vec<String> = group.iter().map(undistribute_call).collect();
+        let mut sql: String = keys
             .iter()
             .map(|(t, fk)| journaled_drop_line(t, fk))
             .collect();
-        sql.push_str(&call);
+        sql.push_str(&calls.join("\n"));
         if opts.dry_run {
             report.groups.push(Group {
                 tables: group,
@@ -170,7 +191,11 @@ fn run(
         }
         let t0 = Instant::now();
         let before = count_rows_many(c, &group)?;
-        let mut keys_before = keys(&schema, &group);
+        let keys_before: BTreeSet<(String, String)> = keys
+            .iter()
+            .map(|(t, fk)| (t.to_string(), fk.name.clone()))
+            .filter(|k| !crossing.contains(k))
+            .collect();
         journal.ensure(c)?;
         let failed = |sql: &str, cause: Cause, report: &UndistributeReport| {
             PgError::from(ErrorKind::StepFailed {
@@ -183,24 +208,35 @@ fn run(
                 report.groups.iter().map(|g| g.sql.clone()).collect(),
             ))
         };
-        for (t, fk) in &cross {
-            journal
-                .drop_key(c, t, fk)
-                .map_err(|cause| failed(&sql, cause, &report))?;
-            keys_before.remove(&(t.to_string(), fk.name.clone()));
-            report
-                .detached
-                .push(describe_key(&fk.name, &t.sql(), Some(&fk.ref_table.sql())));
-        }
         for t in &group {
-            drop_identities(c, &journal, t, &schema)?;
+            record_properties(c, &journal, t)?;
         }
-        c.batch_execute(&call)
-            .map_err(|e| failed(&call, Cause::from_postgres(&e), &report))?;
+        let mut dropped = Vec::new();
+        for (t, fk) in &keys {
+            let id = journal
+                .drop_key(c, t, fk)
+                .map_err(|cause| failed(&drop_key_sql(t, &fk.name), cause, &report))?;
+            dropped.push(id);
+            if crossing.contains(&(t.to_string(), fk.name.clone())) {
+                report
+                    .detached
+                    .push(describe_key(&fk.name, &t.sql(), Some(&fk.ref_table.sql())));
+            }
+        }
+        // One table at a time: no more locks than one conversion, and a table an interrupted
+        // run already turned local is simply done.
+        for (t, call) in group.iter().zip(&calls) {
+            if !is_citus(c, t)? {
+                continue;
+            }
+            drop_identities(c, &journal, t, &schema)?;
+            c.batch_execute(call)
+                .map_err(|e| failed(call, Cause::from_postgres(&e), &report))?;
+            report.identities.extend(restore_identities(c, &journal)?);
+            report.properties.extend(restore_properties(c, &journal)?);
+        }
+        journal.restore(c, &mut |_| {}, Some(&dropped))?;
         let after_schema = introspect(c, &opts.filter)?;
-        report
-            .identities
-            .extend(restore_identities(c, &journal, &after_schema)?);
         let mut problems = Vec::new();
         let counts = count_rows_many(c, before.keys())?;
         for (t, n) in &before {
@@ -213,7 +249,12 @@ fn run(
                 problems.push(format!("{t} is still a Citus table"));
             }
         }
-        for (t, k) in keys_before.difference(&keys(&after_schema, &group)) {
+        let keys_after: BTreeSet<(String, String)> = after_schema
+            .keys_between(|q| group.contains(q), |_| true)
+            .into_iter()
+            .map(|(t, fk)| (t.to_string(), fk.name.clone()))
+            .collect();
+        for (t, k) in keys_before.difference(&keys_after) {
             problems.push(format!("foreign key {k} on {t} is missing"));
         }
         if !problems.is_empty() {
@@ -231,6 +272,136 @@ fn run(
         report.waiting_keys = done.waiting.iter().map(|d| d.describe()).collect();
     }
     Ok(report)
+}
+
+/// `undistribute_table` for one table alone.
+fn undistribute_call(t: &QualifiedName) -> String {
+    format!(
+        "SELECT undistribute_table({}, cascade_via_foreign_keys => false);",
+        t.regclass_literal()
+    )
+}
+
+/// Whether `t` is a Citus table now.
+fn is_citus(c: &mut Client, t: &QualifiedName) -> Result<bool, PgError> {
+    is_citus_sql(c, &t.sql())
+}
+
+fn is_citus_sql(c: &mut Client, table_sql: &str) -> Result<bool, PgError> {
+    c.query_one(
+        "SELECT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = to_regclass($1))",
+        &[&table_sql],
+    )
+    .map(|r| r.get(0))
+    .map_err(|e| PgError::query(format!("look up {table_sql} in pg_dist_partition"), &e))
+}
+
+/// Journal what `undistribute_table` would lose on `t` (`sql/undistribute_lost.sql`), unless
+/// an interrupted run journaled it already, then drop the `NOT VALID` check constraints it
+/// would bring back valid (or fail on, when a row violates them); they come back from the
+/// journal `NOT VALID`.
+fn record_properties(c: &mut Client, journal: &Journal, t: &QualifiedName) -> Result<(), PgError> {
+    let sql = journal.sql();
+    let what = || format!("journal what undistribute_table loses on {t}");
+    let open: bool = c
+        .query_one(&sql.has_open_properties(), &[&t.sql()])
+        .map_err(|e| PgError::query(what(), &e))?
+        .get(0);
+    let mut tx = c.transaction().map_err(|e| PgError::query("begin", &e))?;
+    if !open {
+        let rows = tx
+            .query(include_str!("sql/undistribute_lost.sql"), &[&t.sql()])
+            .map_err(|e| PgError::query(what(), &e))?;
+        for r in rows {
+            let (label, statement): (String, String) = (r.get(0), r.get(1));
+            tx.execute(&sql.record_property(), &[&t.sql(), &label, &statement])
+                .map_err(|e| PgError::query(what(), &e))?;
+        }
+    }
+    let checks: Vec<String> = tx
+        .query(
+            "SELECT format('ALTER TABLE %I.%I DROP CONSTRAINT %I', n.nspname, k.relname, x.conname) \
+             FROM pg_constraint x JOIN pg_class k ON k.oid = x.conrelid \
+             JOIN pg_namespace n ON n.oid = k.relnamespace \
+             WHERE x.contype = 'c' AND NOT x.convalidated AND x.coninhcount = 0 \
+               AND (x.conrelid = to_regclass($1) \
+                    OR x.conrelid IN (SELECT relid FROM pg_partition_tree(to_regclass($1))))",
+            &[&t.sql()],
+        )
+        .map_err(|e| PgError::query(format!("read the NOT VALID checks of {t}"), &e))?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    for drop in &checks {
+        tx.batch_execute(drop)
+            .map_err(|e| PgError::query(format!("drop a NOT VALID check of {t}"), &e))?;
+    }
+    tx.commit().map_err(|e| PgError::query("commit", &e))
+}
+
+/// Put back the journaled properties of every table that is local again, each with its
+/// journal row in one transaction; rows of tables that no longer exist are forgotten.
+/// Returns what was put back.
+fn restore_properties(c: &mut Client, journal: &Journal) -> Result<Vec<String>, PgError> {
+    if !journal.table.exists(c)? {
+        return Ok(Vec::new());
+    }
+    journal.ensure(c)?;
+    let sql = journal.sql();
+    let rows = c
+        .query(&sql.open_properties(), &[])
+        .map_err(|e| PgError::query(format!("read {}", journal.table.display()), &e))?;
+    let mut done = Vec::new();
+    let mut local: BTreeMap<String, Option<bool>> = BTreeMap::new();
+    for r in rows {
+        let (id, table, label, statement): (i64, String, String, String) =
+            (r.get(0), r.get(1), r.get(2), r.get(3));
+        let state = match local.get(&table) {
+            Some(s) => *s,
+            None => {
+                let s = table_state(c, &table)?;
+                local.insert(table.clone(), s);
+                s
+            }
+        };
+        match state {
+            // Gone (a migration dropped it): what it had went with it.
+            None => {
+                c.execute(&sql.forget_row(), &[&id]).map_err(|e| {
+                    PgError::query(format!("update {}", journal.table.display()), &e)
+                })?;
+            }
+            Some(true) => {}
+            Some(false) => {
+                let mut tx = c.transaction().map_err(|e| PgError::query("begin", &e))?;
+                tx.batch_execute(&statement).map_err(|e| {
+                    PgError::from(ErrorKind::StepFailed {
+                        index: 1,
+                        total: 1,
+                        sql: statement.clone(),
+                        cause: Cause::from_postgres(&e),
+                    })
+                })?;
+                tx.execute(&sql.mark_row(State::Validated), &[&id])
+                    .map_err(|e| PgError::query("update journal", &e))?;
+                tx.commit().map_err(|e| PgError::query("commit", &e))?;
+                done.push(label);
+            }
+        }
+    }
+    Ok(done)
+}
+
+/// `None`: `table_sql` does not exist; `Some(true)`: a Citus table; `Some(false)`: local.
+fn table_state(c: &mut Client, table_sql: &str) -> Result<Option<bool>, PgError> {
+    let exists: bool = c
+        .query_one("SELECT to_regclass($1) IS NOT NULL", &[&table_sql])
+        .map_err(|e| PgError::query(format!("look up {table_sql}"), &e))?
+        .get(0);
+    if !exists {
+        return Ok(None);
+    }
+    is_citus_sql(c, table_sql).map(Some)
 }
 
 /// Foreign keys between `group` and Citus tables outside it, either way (`detach`).
@@ -319,18 +490,6 @@ fn groups(schema: &Schema, opts: &UndistributeOptions) -> Result<Vec<Vec<Qualifi
     Ok(out)
 }
 
-fn keys(schema: &Schema, group: &[QualifiedName]) -> BTreeSet<(String, String)> {
-    group
-        .iter()
-        .filter_map(|q| schema.table(q))
-        .flat_map(|t| {
-            t.foreign_keys
-                .iter()
-                .map(move |fk| (t.name.to_string(), fk.name.clone()))
-        })
-        .collect()
-}
-
 /// Journal, then drop, every identity column of `t` on the coordinator's table only.
 fn drop_identities(
     c: &mut Client,
@@ -370,11 +529,7 @@ fn drop_identities(
 }
 
 /// Re-add journaled identities whose tables are local again.
-fn restore_identities(
-    c: &mut Client,
-    journal: &Journal,
-    schema: &Schema,
-) -> Result<Vec<String>, PgError> {
+fn restore_identities(c: &mut Client, journal: &Journal) -> Result<Vec<String>, PgError> {
     if !journal.table.exists(c)? {
         return Ok(Vec::new());
     }
@@ -389,11 +544,7 @@ fn restore_identities(
         let column: String = r.get(2);
         let clause: String = r.get(3);
         let restart: i64 = r.get(4);
-        let still_citus = schema
-            .tables
-            .values()
-            .any(|t| t.name.sql() == table && t.citus.is_some());
-        if still_citus {
+        if is_citus_sql(c, &table)? {
             continue;
         }
         let col = escape_identifier(&column);

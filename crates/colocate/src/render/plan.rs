@@ -434,6 +434,12 @@ pub fn undistribute_human(r: &colocate_pg::undistribute::UndistributeReport) {
         for i in &r.identities {
             println!("restored identity column {i} (left by an interrupted run)");
         }
+        if !r.properties.is_empty() {
+            println!(
+                "put back {} thing(s) undistribute_table does not carry over (left by an interrupted run)",
+                r.properties.len()
+            );
+        }
         println!("nothing to undistribute: no Citus tables");
         return;
     }
@@ -451,6 +457,12 @@ pub fn undistribute_human(r: &colocate_pg::undistribute::UndistributeReport) {
     }
     for i in &r.identities {
         println!("restored identity column {i}");
+    }
+    if !r.properties.is_empty() {
+        println!(
+            "put back {} thing(s) undistribute_table does not carry over (comments, NOT VALID checks, column options, rules, grants on views)",
+            r.properties.len()
+        );
     }
     if !r.dry_run {
         let n: usize = r.groups.iter().map(|g| g.tables.len()).sum();
