@@ -1,7 +1,8 @@
 //! `undistribute` through the binary on a single-node Citus: a table joined to others needs
 //! `--cascade` (and the error names the others), a group is undistributed while another stays,
 //! `--dry-run` and a missing `--yes` change nothing, identity columns (with non-default sequence
-//! options) come back exactly, and a run killed part way is finished by the next one.
+//! options) come back exactly, and a run killed part way is finished by the next one, giving
+//! back what `undistribute_table` and dropped keys lose (a comment, a `NOT VALID` check).
 //! The fixture's full round trip on both topologies is in apply_fixture.rs.
 
 mod common;
@@ -38,6 +39,11 @@ CREATE TABLE events_archive (tenant uuid NOT NULL,
     PRIMARY KEY (tenant, event_id));
 CREATE TABLE archive_tags (tenant uuid NOT NULL, event_id bigint NOT NULL, tag text NOT NULL,
     PRIMARY KEY (tenant, event_id, tag), FOREIGN KEY (tenant, event_id) REFERENCES events_archive);
+-- What undistribute_table loses (a comment, a NOT VALID check) and what dropping a key loses
+-- (its comment): a killed run must still give them back.
+COMMENT ON TABLE events_archive IS 'archived events';
+ALTER TABLE events_archive ADD CONSTRAINT events_archive_body_shape CHECK (body <> '') NOT VALID;
+COMMENT ON CONSTRAINT archive_tags_tenant_event_id_fkey ON archive_tags IS 'the tagged event';
 
 INSERT INTO countries VALUES ('NZ', 'New Zealand'), ('DE', 'Germany');
 INSERT INTO tenants SELECT ('00000000-0000-4000-8000-' || lpad(g::text, 12, '0'))::uuid, 'tenant ' || g,
@@ -244,14 +250,28 @@ fn citus_single_node_undistribute_dry_run_and_unconfirmed_change_nothing() {
     let all = p.citus_tables();
     let dump = p.schema_dump();
 
+    // Every key to or from a Citus table journaled, then each table alone: never Citus's
+    // cascade, which takes the locks of a whole group in one transaction.
     let r = colocate(&p, &["undistribute", "--all", "--dry-run"]).expect(0);
     let lines: Vec<&str> = r.stdout.lines().collect();
-    assert_eq!(lines.len(), 2, "{}", r.stdout);
+    let drops = lines
+        .iter()
+        .filter(|l| {
+            l.starts_with("ALTER TABLE \"public\".\"") && l.contains("\" DROP CONSTRAINT \"")
+        })
+        .inspect(|l| assert!(l.ends_with(";  -- journaled"), "{l}"))
+        .count();
+    let calls: Vec<&str> = lines
+        .iter()
+        .filter(|l| l.starts_with("SELECT undistribute_table('\"public\".\""))
+        .copied()
+        .collect();
+    assert_eq!((drops, calls.len()), (10, 8), "{}", r.stdout);
+    assert_eq!(drops + calls.len(), lines.len(), "{}", r.stdout);
     assert!(
-        lines.iter().all(
-            |l| l.starts_with("SELECT undistribute_table('\"public\".\"")
-                && l.contains("', cascade_via_foreign_keys => true);  -- ")
-        ),
+        calls
+            .iter()
+            .all(|l| l.contains("', cascade_via_foreign_keys => false);")),
         "{}",
         r.stdout
     );
@@ -268,8 +288,8 @@ fn citus_single_node_undistribute_dry_run_and_unconfirmed_change_nothing() {
 
 /// Kill `undistribute --all` at several moments; the next run finishes the job and the schema
 /// is exactly what it was before apply. "During" kill points are made exact by holding a lock
-/// on a table of the group (one without identity columns), so the run is caught inside its
-/// `undistribute_table`, after it dropped the group's identity columns.
+/// on a table of the group (one without identity columns), so the run is caught inside the
+/// first statement that needs it (dropping a key into the journal, or `undistribute_table`).
 #[test]
 fn citus_single_node_undistribute_killed_part_way_finishes_on_the_next_run() {
     if skip_without_citus("citus_single_node_undistribute_killed_part_way_finishes_on_the_next_run")
@@ -280,7 +300,7 @@ fn citus_single_node_undistribute_killed_part_way_finishes_on_the_next_run() {
     enum Kill {
         /// Right after group n's "[n/2] undistribute ..." progress line.
         AfterLine(usize),
-        /// Inside the `undistribute_table` of the group holding `table` (held by a lock on it);
+        /// Inside the first statement of the run that needs `table` (held by a lock on it);
         /// with `true` its session is ended too, so the statement rolls back rather than going
         /// on.
         During(&'static str, bool),
@@ -342,8 +362,7 @@ fn citus_single_node_undistribute_killed_part_way_finishes_on_the_next_run() {
                 let pid: i32 = loop {
                     let waiting = p.db.connect().query_opt(
                         "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' \
-                         AND application_name = 'colocate undistribute' AND datname = current_database() \
-                         AND query LIKE 'SELECT undistribute_table(%'",
+                         AND application_name = 'colocate undistribute' AND datname = current_database()",
                         &[],
                     );
                     if let Some(row) = waiting.unwrap() {
@@ -351,7 +370,7 @@ fn citus_single_node_undistribute_killed_part_way_finishes_on_the_next_run() {
                     }
                     assert!(
                         t0.elapsed() < Duration::from_secs(30),
-                        "{kill:?}: undistribute_table never waited on the lock"
+                        "{kill:?}: the run never waited on the lock"
                     );
                     std::thread::sleep(Duration::from_millis(10));
                 };
@@ -395,10 +414,12 @@ fn citus_single_node_undistribute_killed_part_way_finishes_on_the_next_run() {
     }
 }
 
-/// The window between a group's `undistribute_table` and the re-adding of its identity
+/// The window between a table's `undistribute_table` and the re-adding of its identity
 /// columns, hit deterministically: the test holds locks that stop the run first just before
-/// it drops the identity of `events_archive` (the last group), then just after that group is
-/// local again (when the run touches its journal to re-add the identity), and kills it there.
+/// it drops the identity of `events_archive` (the last table; a read of its identity's
+/// sequence holds the drop, and nothing before it needs that sequence), then just after the
+/// table is local again (when the run touches its journal to re-add the identity), and kills it
+/// there.
 /// The next `undistribute --all` must re-add the identity column from the journal.
 #[test]
 fn citus_single_node_undistribute_after_a_kill_between_undistribute_table_and_identity_restore() {
@@ -431,9 +452,9 @@ fn citus_single_node_undistribute_after_a_kill_between_undistribute_table_and_id
             std::thread::sleep(Duration::from_millis(10));
         }
     };
-    // 1. Hold events_archive: the run stops at its DROP IDENTITY.
+    // 1. Hold events_archive's identity sequence: the run stops at its DROP IDENTITY.
     let mut t1 = p.db.connect();
-    t1.batch_execute("BEGIN; LOCK TABLE events_archive IN ACCESS SHARE MODE")
+    t1.batch_execute("BEGIN; SELECT last_value FROM events_archive_event_id_seq")
         .unwrap();
     let mut cmd = Command::new(BIN);
     for var in CONNECTION_ENV {
@@ -497,9 +518,19 @@ fn citus_single_node_undistribute_after_a_kill_between_undistribute_table_and_id
         BTreeMap::new(),
         "every group was undistributed before the kill"
     );
+    // The group's key waits in the journal too (it comes back, with its comment, once both
+    // tables are local), and so does what undistribute_table loses.
     assert_eq!(
         p.journal_open(),
-        vec!["identity \"public\".\"events_archive\" event_id dropped".to_string()]
+        vec![
+            "property \"public\".\"events_archive\" NOT VALID check events_archive_body_shape on public.events_archive dropped"
+                .to_string(),
+            "property \"public\".\"events_archive\" comment on public.events_archive dropped"
+                .to_string(),
+            "foreign_key \"public\".\"archive_tags\" archive_tags_tenant_event_id_fkey dropped"
+                .to_string(),
+            "identity \"public\".\"events_archive\" event_id dropped".to_string()
+        ]
     );
     // The next run finishes: the identity column is back as it was.
     let r = colocate(&p, &["undistribute", "--all", "--yes"]);
