@@ -417,7 +417,7 @@ END",
                 escape_identifier(name)
             )));
         }
-        for (t, k) in keys {
+        for (t, k) in &keys {
             match k.kind {
                 KeyKind::UniqueIndex => {
                     out.push(Item::Statement(format!(
@@ -448,6 +448,32 @@ END",
                 escape_identifier(name),
                 fk.definition
             )));
+        }
+        out.extend(self.nullable_again(&keys));
+        out
+    }
+
+    /// A primary key rebuilt with a nullable distribution column made that column `NOT NULL`
+    /// (PostgreSQL does so for every primary key column, and keeps it when the key goes): the
+    /// down part, having put the old key back, makes it nullable again. A column that was
+    /// `NOT NULL` before stays so.
+    fn nullable_again(&self, keys: &[(&Table, &Key)]) -> Vec<Item> {
+        let mut done: BTreeSet<&QualifiedName> = BTreeSet::new();
+        let mut out = Vec::new();
+        for (t, k) in keys {
+            if k.kind != KeyKind::PrimaryKey || !done.insert(&t.name) {
+                continue;
+            }
+            let Some(col) = self.sel.column(&t.name) else {
+                continue;
+            };
+            if t.columns.iter().any(|c| c.name == col && !c.not_null) {
+                out.push(Item::Statement(format!(
+                    "ALTER TABLE {} ALTER COLUMN {} DROP NOT NULL",
+                    t.name.sql(),
+                    escape_identifier(col)
+                )));
+            }
         }
         out
     }

@@ -761,3 +761,61 @@ fn hostile_names_never_leave_their_comment_in_any_format() {
         }
     }
 }
+
+/// A primary key rebuilt with a nullable tenant column makes that column NOT NULL: the fixes'
+/// down part makes it nullable again once the old key is back; a column NOT NULL before stays.
+#[test]
+fn the_fixes_down_part_removes_the_not_null_its_key_rebuild_added() {
+    let down = |s: &Schema| -> Vec<String> {
+        let p = plan(s, &DistributionConfig::default());
+        let o = GenerateOptions {
+            with_fixes: true,
+            ..opts(SetFormat::Sql)
+        };
+        let files = generate(s, &p, &o, None, id("20240101000000")).unwrap();
+        let m = Migration::parse(
+            std::path::Path::new("m"),
+            std::path::Path::new("m/20240101000000_citus_fixes.sql"),
+            files[0].contents.as_bytes(),
+        )
+        .unwrap();
+        m.down
+            .unwrap()
+            .statements
+            .iter()
+            .map(|s| s.sql.clone())
+            .collect()
+    };
+    let drop_not_null = "ALTER TABLE \"public\".\"tokens\" ALTER COLUMN \"tenant\" DROP NOT NULL";
+    let mut s = schema();
+    let tokens = s
+        .tables
+        .values_mut()
+        .find(|t| t.name.name == "tokens")
+        .unwrap();
+    let tenant = tokens
+        .columns
+        .iter_mut()
+        .find(|c| c.name == "tenant")
+        .unwrap();
+    tenant.not_null = true;
+    assert!(!down(&s).iter().any(|l| l == drop_not_null));
+    let tokens = s
+        .tables
+        .values_mut()
+        .find(|t| t.name.name == "tokens")
+        .unwrap();
+    tokens
+        .columns
+        .iter_mut()
+        .find(|c| c.name == "tenant")
+        .unwrap()
+        .not_null = false;
+    let d = down(&s);
+    assert_eq!(d.last().map(String::as_str), Some(drop_not_null), "{d:#?}");
+    let old_key = d
+        .iter()
+        .position(|l| l.ends_with("ADD CONSTRAINT \"tokens_pkey\" PRIMARY KEY (\"token\")"))
+        .unwrap();
+    assert!(old_key < d.len() - 1, "after the old key is back");
+}
