@@ -111,16 +111,26 @@ pub enum Kind {
     /// `NOT VALID` check, column options, a rule, a view's grants): `constraint_name` says
     /// what, `definition` is the statement that puts it back once the table is local.
     Property,
+    /// An extension a migration's up part created (`constraint_name` is its name; the
+    /// `table_sql` is empty): its down part drops it, and only then. One that existed before
+    /// has no row, and stays.
+    Extension,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 3] = [Kind::ForeignKey, Kind::Identity, Kind::Property];
+    pub const ALL: [Kind; 4] = [
+        Kind::ForeignKey,
+        Kind::Identity,
+        Kind::Property,
+        Kind::Extension,
+    ];
 
     pub const fn as_str(self) -> &'static str {
         match self {
             Kind::ForeignKey => "foreign_key",
             Kind::Identity => "identity",
             Kind::Property => "property",
+            Kind::Extension => "extension",
         }
     }
 
@@ -234,6 +244,35 @@ fn mark_row(journal: &str, to: State, id: &str) -> String {
     )
 }
 
+/// Record that extension `name` (an SQL expression) was created by a migration, open until its
+/// down part drops it.
+fn insert_extension(journal: &str, name: &str) -> String {
+    format!(
+        "INSERT INTO {journal} (kind, table_sql, constraint_name, definition, state) VALUES ({}, '', {name}, 'CREATE EXTENSION ' || quote_ident({name}), {})",
+        Kind::Extension.literal(),
+        State::Dropped.literal()
+    )
+}
+
+/// Whether extension `name` (an SQL expression) was created by a migration not yet undone.
+fn extension_created(journal: &str, name: &str) -> String {
+    format!(
+        "EXISTS (SELECT 1 FROM {journal} WHERE kind = {} AND constraint_name = {name} AND state = {})",
+        Kind::Extension.literal(),
+        State::Dropped.literal()
+    )
+}
+
+/// Close the rows of extension `name` (an SQL expression): dropped again by a down part.
+fn extension_undone(journal: &str, name: &str) -> String {
+    format!(
+        "UPDATE {journal} SET state = {}, updated_at = now() WHERE kind = {} AND constraint_name = {name} AND state = {}",
+        State::Validated.literal(),
+        Kind::Extension.literal(),
+        State::Dropped.literal()
+    )
+}
+
 /// The statements `colocate-pg` runs on a journal table, values as bound parameters (`$n`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Statements {
@@ -320,6 +359,21 @@ impl Statements {
         )
     }
 
+    /// Record that a migration created extension `$1`.
+    pub fn record_extension(&self) -> String {
+        insert_extension(&self.table, "$1::text")
+    }
+
+    /// Whether a migration not yet undone created extension `$1`.
+    pub fn extension_created(&self) -> String {
+        format!("SELECT {}", extension_created(&self.table, "$1::text"))
+    }
+
+    /// Extension `$1` was dropped again by the down part of the migration that created it.
+    pub fn extension_undone(&self) -> String {
+        extension_undone(&self.table, "$1::text")
+    }
+
     /// Record what `undistribute_table` would lose: `$1` table, `$2` what, `$3` the statement
     /// that puts it back.
     pub fn record_property(&self) -> String {
@@ -379,7 +433,7 @@ mod tests {
         }
         assert!("Dropped".parse::<State>().is_err());
         let kinds: Vec<&str> = Kind::ALL.iter().map(|k| k.as_str()).collect();
-        assert_eq!(kinds, ["foreign_key", "identity", "property"]);
+        assert_eq!(kinds, ["foreign_key", "identity", "property", "extension"]);
     }
 
     #[test]

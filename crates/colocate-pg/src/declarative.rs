@@ -6,6 +6,8 @@
 //! tables foreign keys join to them. The extension step creates `citus` where the server offers
 //! it and drops it again only when no Citus table is left. On a server without Citus every step
 //! is a no-op that says so, so one migration chain runs on plain PostgreSQL and on Citus.
+//! The extension step records in the journal that it created `citus`; its down part drops the
+//! extension only then, so an extension that existed before the chain stays.
 
 use colocate_core::schema::name_list as names;
 use std::collections::BTreeSet;
@@ -17,6 +19,7 @@ use postgres::Client;
 
 use crate::apply::{apply, ApplyEvent, ApplyOptions, CitusOutcome};
 use crate::error::{ErrorKind, PgError};
+use crate::journal::Journal;
 use crate::undistribute::{undistribute, UndistributeEvent, UndistributeOptions};
 
 /// What a step reports while it runs.
@@ -68,13 +71,22 @@ pub fn up(
     }
     if let DeclarativeStep::Extension = step {
         if here.installed {
-            return Ok(vec!["extension citus already exists".into()]);
+            return Ok(vec![
+                "extension citus already exists: the down part keeps it".into(),
+            ]);
         }
         events(StepEvent::Progress {
             message: "CREATE EXTENSION citus",
         });
-        c.batch_execute("CREATE EXTENSION IF NOT EXISTS citus")
+        // Created and journaled together: the down part drops only what this created.
+        let journal = Journal::new(crate::journal::DEFAULT_TABLE);
+        journal.ensure(c)?;
+        let mut tx = c.transaction().map_err(|e| PgError::query("begin", &e))?;
+        tx.batch_execute("CREATE EXTENSION IF NOT EXISTS citus")
             .map_err(|e| PgError::query("create extension citus", &e))?;
+        tx.execute(&journal.sql().record_extension(), &[&"citus"])
+            .map_err(|e| PgError::query("journal extension citus", &e))?;
+        tx.commit().map_err(|e| PgError::query("commit", &e))?;
         return Ok(vec!["created extension citus".into()]);
     }
 
@@ -201,6 +213,16 @@ pub fn down(
         return Ok(vec![what.into()]);
     }
     if let DeclarativeStep::Extension = step {
+        let journal = Journal::new(crate::journal::DEFAULT_TABLE);
+        let created: bool = journal.table.exists(c)?
+            && c.query_one(&journal.sql().extension_created(), &[&"citus"])
+                .map_err(|e| PgError::query("read the journal", &e))?
+                .get(0);
+        if !created {
+            return Ok(vec![
+                "kept extension citus: it existed before this migration".into(),
+            ]);
+        }
         let remaining: Vec<String> = c
             .query(
                 "SELECT logicalrelid::regclass::text FROM pg_dist_partition ORDER BY 1",
@@ -216,8 +238,12 @@ pub fn down(
         events(StepEvent::Progress {
             message: "DROP EXTENSION citus",
         });
-        c.batch_execute("DROP EXTENSION citus")
+        let mut tx = c.transaction().map_err(|e| PgError::query("begin", &e))?;
+        tx.batch_execute("DROP EXTENSION citus")
             .map_err(|e| PgError::query("drop extension citus", &e))?;
+        tx.execute(&journal.sql().extension_undone(), &[&"citus"])
+            .map_err(|e| PgError::query("journal extension citus", &e))?;
+        tx.commit().map_err(|e| PgError::query("commit", &e))?;
         return Ok(vec!["dropped extension citus".into()]);
     }
 

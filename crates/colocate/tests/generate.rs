@@ -20,7 +20,8 @@ const BASE_VERSION: &str = "20240101000000";
 
 /// The root, a lookup table, a foreign-key cycle (users <-> teams), a `tenant_id` table, a
 /// table in the second layer, a local table, a key without the tenant (fixable, with a table
-/// referencing it) and a table with a trigger (a decision, never fixed automatically).
+/// referencing it; its tenant column nullable, so the rebuilt key makes it NOT NULL) and a
+/// table with a trigger (a decision, never fixed automatically).
 const SCHEMA: &str = r#"
 CREATE TABLE tenants (tenant uuid PRIMARY KEY, name text NOT NULL);
 CREATE TABLE countries (code text PRIMARY KEY, name text NOT NULL);
@@ -35,7 +36,7 @@ CREATE TABLE email_messages (tenant_id uuid NOT NULL REFERENCES tenants (tenant)
 CREATE TABLE invoices (tenant uuid NOT NULL, id bigint NOT NULL, user_id bigint NOT NULL,
     PRIMARY KEY (tenant, id), FOREIGN KEY (tenant, user_id) REFERENCES users (tenant, user_id));
 CREATE TABLE feature_flags (name text PRIMARY KEY, enabled boolean NOT NULL);
-CREATE TABLE tokens (tenant uuid NOT NULL REFERENCES tenants, token text PRIMARY KEY);
+CREATE TABLE tokens (tenant uuid REFERENCES tenants, token text PRIMARY KEY);
 CREATE TABLE token_uses (tenant uuid NOT NULL REFERENCES tenants, id bigint NOT NULL,
     token text REFERENCES tokens (token), PRIMARY KEY (tenant, id));
 CREATE TABLE audit_events (tenant uuid NOT NULL, id bigint NOT NULL, PRIMARY KEY (tenant, id));
@@ -482,6 +483,9 @@ impl Format {
 
 /// Generate a set on a Citus database, run it, and check the result; then undo it.
 fn converge(p: &Project, format: Format, with_fixes: bool) {
+    // The schema as the chain found it (the citus extension included): rolling the set back
+    // gives back exactly this, pg_dump being the judge.
+    let dump = p.schema_dump();
     let rows = count_rows(p);
     let keys = foreign_keys(p);
     let out = format!("citus-{}", format.arg());
@@ -642,13 +646,25 @@ fn converge(p: &Project, format: Format, with_fixes: bool) {
                     "{}",
                     r.stdout
                 );
-                assert!(r.stdout.contains("dropped extension citus"), "{}", r.stdout);
+                assert!(
+                    r.stdout
+                        .contains("kept extension citus: it existed before this migration"),
+                    "{}",
+                    r.stdout
+                );
             }
         }
     }
     assert_eq!(citus_tables(p), 0);
     assert_eq!(foreign_keys(p), keys);
     assert_eq!(count_rows(p), rows);
+    // The extension that existed stays; a NOT NULL the fixes' key rebuild added is gone.
+    let after = p.schema_dump();
+    assert!(
+        after == dump,
+        "pg_dump --schema-only differs after rolling the set back:\n{}",
+        common::line_diff(&dump, &after)
+    );
     if format != Format::Knex {
         p.colocate(&dirs, &["rollback", "--to", "0", "--yes"])
             .expect(0);
@@ -788,27 +804,52 @@ fn citus_a_step_with_a_blocker_fails_with_the_engine_s_message() {
     );
 }
 
+/// The extension step's down part drops only an extension its up part created: one that
+/// existed before the chain stays; one it created is not dropped while Citus tables remain,
+/// and is dropped once none does.
 #[test]
-fn citus_the_extension_step_is_not_undone_while_citus_tables_remain() {
-    if skip_without_citus("citus_the_extension_step_is_not_undone_while_citus_tables_remain") {
+fn citus_the_extension_step_drops_only_what_it_created_and_not_while_citus_tables_remain() {
+    if skip_without_citus(
+        "citus_the_extension_step_drops_only_what_it_created_and_not_while_citus_tables_remain",
+    ) {
         return;
     }
+    let step = "[citus]\nextension = true\n";
+    // Existed before: kept.
     let p = project();
     p.db.citus_single_node();
-    p.write(
-        "steps",
-        "20240201000000_citus.toml",
-        "[citus]\nextension = true\n",
-    );
+    p.write("steps", "20240201000000_citus.toml", step);
     let r = p.colocate(&["base", "steps"], &["migrate"]).expect(0);
     assert!(
         r.stdout.contains("extension citus already exists"),
         "{}",
         r.stdout
     );
-    p.db
-        .connect()
-        .batch_execute("SET citus.enable_local_reference_table_foreign_keys TO off; SELECT create_reference_table('feature_flags')")
+    let r = p
+        .colocate(&["base", "steps"], &["rollback", "--yes"])
+        .expect(0);
+    assert!(
+        r.stdout
+            .contains("kept extension citus: it existed before this migration"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(
+        p.count("SELECT count(*) FROM pg_extension WHERE extname = 'citus'"),
+        1
+    );
+
+    // Created by the step: not dropped while a Citus table remains, dropped after.
+    let p = project();
+    p.write("steps", "20240201000000_citus.toml", step);
+    let r = p.colocate(&["base", "steps"], &["migrate"]).expect(0);
+    assert!(r.stdout.contains("created extension citus"), "{}", r.stdout);
+    p.db.connect()
+        .batch_execute(
+            "SELECT citus_set_coordinator_host('127.0.0.1', inet_server_port()); \
+             SET citus.enable_local_reference_table_foreign_keys TO off; \
+             SELECT create_reference_table('feature_flags')",
+        )
         .unwrap();
     let r = p
         .colocate(&["base", "steps"], &["rollback", "--yes"])
@@ -824,6 +865,17 @@ fn citus_the_extension_step_is_not_undone_while_citus_tables_remain() {
         r.stderr
     );
     assert_eq!(p.versions(), [BASE_VERSION, "20240201000000"]);
+    p.db.connect()
+        .batch_execute("SELECT undistribute_table('feature_flags')")
+        .unwrap();
+    let r = p
+        .colocate(&["base", "steps"], &["rollback", "--yes"])
+        .expect(0);
+    assert!(r.stdout.contains("dropped extension citus"), "{}", r.stdout);
+    assert_eq!(
+        p.count("SELECT count(*) FROM pg_extension WHERE extname = 'citus'"),
+        0
+    );
 }
 
 /// A `tenant_id` table referencing a `tenant` table, and a lookup both kinds reference: each

@@ -189,21 +189,29 @@ impl Writer<'_> {
         file
     }
 
+    /// Create citus where the server offers it, recording in the journal that this migration
+    /// did (its down part drops only what its up part created).
     fn extension_up(&self) -> String {
         do_block(&format!(
-            "BEGIN\n  IF {CITUS_INSTALLED} THEN\n    {}\n  ELSIF EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'citus') THEN\n    CREATE EXTENSION citus;\n  ELSE\n    {}\n  END IF;\nEND",
-            notice("extension citus already exists"),
+            "BEGIN\n  IF {CITUS_INSTALLED} THEN\n    {}\n  ELSIF EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'citus') THEN\n    CREATE EXTENSION citus;\n{}\n  ELSE\n    {}\n  END IF;\nEND",
+            notice("extension citus already exists: the down part keeps it"),
+            journal::record_extension("citus", "    "),
             notice("citus is not available on this server (plain PostgreSQL): skipped"),
         ))
     }
 
+    /// Drop citus only if the up part created it (the journal says so), and no Citus table
+    /// remains; an extension that existed before stays.
     fn extension_down(&self) -> String {
         do_block(&format!(
-            "BEGIN\n  IF NOT {CITUS_INSTALLED} THEN\n    {}\n  ELSIF EXISTS (SELECT 1 FROM pg_dist_partition) THEN\n    RAISE EXCEPTION '%', {};\n  ELSE\n    DROP EXTENSION citus;\n  END IF;\nEND",
+            "DECLARE\n  created boolean := false;\nBEGIN\n  IF NOT {CITUS_INSTALLED} THEN\n    {}\n    RETURN;\n  END IF;\n{}\n  IF NOT created THEN\n    {}\n  ELSIF EXISTS (SELECT 1 FROM pg_dist_partition) THEN\n    RAISE EXCEPTION '%', {};\n  ELSE\n    DROP EXTENSION citus;\n    {};\n  END IF;\nEND",
             notice("extension citus is not installed: nothing to undo"),
+            journal::extension_created_into("citus", "created", "  "),
+            notice("extension citus existed before this migration: kept"),
             escape_literal(
                 "colocate: cannot drop extension citus while Citus tables remain: undo the distribution steps first"
             ),
+            journal::extension_dropped("citus"),
         ))
     }
 

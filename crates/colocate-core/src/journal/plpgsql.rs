@@ -7,8 +7,8 @@
 use postgres_protocol::escape::{escape_identifier, escape_literal};
 
 use super::{
-    constraint_comment, ddl, drop_key_sql, insert_key, mark_row, Kind, State, COMMENT,
-    DEFAULT_TABLE, NOT_VALID,
+    constraint_comment, ddl, drop_key_sql, extension_created, extension_undone, insert_extension,
+    insert_key, mark_row, Kind, State, COMMENT, DEFAULT_TABLE, NOT_VALID,
 };
 use crate::plpgsql::{do_block, in_citus, regclass, CITUS_INSTALLED};
 use crate::schema::{ForeignKey, QualifiedName};
@@ -18,16 +18,47 @@ fn journal() -> String {
     escape_identifier(DEFAULT_TABLE)
 }
 
+/// The journal's DDL as PL/pgSQL lines (indented, comments left out).
+fn journal_ddl(indent: &str) -> String {
+    ddl(&journal(), &escape_literal(COMMENT))
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("--"))
+        .map(|l| format!("{indent}{l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// PL/pgSQL lines (indented by `indent`) that record that the migration created extension
+/// `name`, creating the journal first if needed: its down part drops it, and only then.
+pub fn record_extension(name: &str, indent: &str) -> String {
+    format!(
+        "{indent}PERFORM set_config('client_min_messages', 'warning', true);\n{}\n{indent}{};",
+        journal_ddl(indent),
+        insert_extension(&journal(), &escape_literal(name))
+    )
+}
+
+/// PL/pgSQL lines (indented by `indent`) that set the boolean `var` to whether a migration not
+/// yet undone created extension `name` (false without a journal: the query is only planned
+/// where the journal exists).
+pub fn extension_created_into(name: &str, var: &str, indent: &str) -> String {
+    format!(
+        "{indent}IF to_regclass({}) IS NOT NULL THEN\n{indent}  SELECT {} INTO {var};\n{indent}END IF;",
+        escape_literal(&journal()),
+        extension_created(&journal(), &escape_literal(name))
+    )
+}
+
+/// The statement that closes the journal's record of extension `name` once dropped again.
+pub fn extension_dropped(name: &str) -> String {
+    extension_undone(&journal(), &escape_literal(name))
+}
+
 /// Step 1 where Citus is installed: record a key's current definition in the journal and drop
 /// it, creating the journal first if needed.
 pub fn drop_key(t: &QualifiedName, fk: &ForeignKey) -> String {
     let j = journal();
-    let ddl = ddl(&j, &escape_literal(COMMENT))
-        .lines()
-        .filter(|l| !l.trim_start().starts_with("--"))
-        .map(|l| format!("  {l}"))
-        .collect::<Vec<_>>()
-        .join("\n");
+    let ddl = journal_ddl("  ");
     let (tl, nl) = (escape_literal(&t.sql()), escape_literal(&fk.name));
     let insert = insert_key(
         &j,
