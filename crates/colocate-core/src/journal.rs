@@ -484,6 +484,36 @@ mod tests {
     }
 
     #[test]
+    fn properties_and_extensions_are_rows_of_their_own_kind() {
+        let s = Statements::new("\"j\"");
+        assert_eq!(
+            s.record_property(),
+            "INSERT INTO \"j\" (kind, table_sql, constraint_name, definition, state) VALUES ('property', $1, $2, $3, 'dropped')"
+        );
+        // Put back in the order recorded (a NOT VALID check before its comment).
+        assert!(s
+            .open_properties()
+            .ends_with("WHERE kind = 'property' AND state = 'dropped' ORDER BY id"));
+        assert!(s
+            .has_open_properties()
+            .contains("kind = 'property' AND table_sql = $1 AND state = 'dropped'"));
+        // An extension is recorded by the up part that created it and closed by its down part;
+        // only an open row lets a down part drop it.
+        assert!(s
+            .record_extension()
+            .contains("VALUES ('extension', '', $1::text, 'CREATE EXTENSION ' || quote_ident($1::text), 'dropped')"));
+        assert!(s
+            .extension_created()
+            .contains("kind = 'extension' AND constraint_name = $1::text AND state = 'dropped'"));
+        assert!(s.extension_undone().starts_with(
+            "UPDATE \"j\" SET state = 'validated', updated_at = now() WHERE kind = 'extension'"
+        ));
+        // The key's comment is read when it is recorded, and only while the key is dropped.
+        assert!(s.key_comment().contains("kind = 'foreign_key'"));
+        assert!(s.key_comment().contains("state = 'dropped'"));
+    }
+
+    #[test]
     fn a_key_comes_back_not_valid_and_is_validated_only_if_it_was_valid() {
         assert_eq!(
             restore_key_sql("t", "k", "FOREIGN KEY (a) REFERENCES b(a) NOT VALID"),

@@ -149,7 +149,9 @@ fn run(
     if !report.citus_installed {
         return Ok(report);
     }
-    if !opts.dry_run {
+    if !opts.dry_run && journal.table.exists(c)? {
+        // A journal from an older colocate gains its newer columns, once per run.
+        journal.ensure(c)?;
         // What an interrupted run left: identities and properties of tables already local.
         report.identities.extend(restore_identities(c, &journal)?);
         report.properties.extend(restore_properties(c, &journal)?);
@@ -346,7 +348,6 @@ fn restore_properties(c: &mut Client, journal: &Journal) -> Result<Vec<String>, 
     if !journal.table.exists(c)? {
         return Ok(Vec::new());
     }
-    journal.ensure(c)?;
     let sql = journal.sql();
     let rows = c
         .query(&sql.open_properties(), &[])
@@ -533,7 +534,6 @@ fn restore_identities(c: &mut Client, journal: &Journal) -> Result<Vec<String>, 
     if !journal.table.exists(c)? {
         return Ok(Vec::new());
     }
-    journal.ensure(c)?; // a journal from an older colocate gains its newer columns
     let rows = c
         .query(&journal.sql().open_identities(), &[])
         .map_err(|e| PgError::query(format!("read {}", journal.table.display()), &e))?;
