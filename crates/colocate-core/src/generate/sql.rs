@@ -3,7 +3,7 @@
 //! dropped and restored across files, the fixes file, and their rendering as a dbmate
 //! migration. The knex format raises this same SQL.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use postgres_protocol::escape::{escape_identifier, escape_literal};
 
