@@ -7,7 +7,7 @@ use std::fmt;
 use serde::{Serialize, Serializer};
 
 use super::fixes::display_col;
-use super::{Code, Plan, Role, Severity, State, Step, StepKind};
+use super::{Code, Plan, Role, Severity, State, Step, StepKind, Unenforced};
 use crate::schema::QualifiedName;
 
 /// One way the live database differs from the plan, as `check` reports it.
@@ -140,8 +140,8 @@ impl Plan {
             });
         }
         for u in &self.unenforced {
-            let (code, message, fix) = if u.state == super::INTO_DISTRIBUTED {
-                (
+            let (code, message, fix) = match u.state {
+                Unenforced::IntoDistributed => (
                     DriftCode::ForeignKeyIntoDistributed,
                     format!(
                         "{}: foreign key {} points into a distributed table from a table that is not: it checks the coordinator's empty shell, so deletes pass it by and new rows cannot be referenced",
@@ -151,9 +151,8 @@ impl Plan {
                     crate::sqltext::comment(
                         "distribute this table with the one it references, or drop the key (a decision)",
                     ),
-                )
-            } else if u.state == "not-valid" {
-                (
+                ),
+                Unenforced::NotValid => (
                     DriftCode::ForeignKeyNotValid,
                     format!(
                         "{}: foreign key {} is NOT VALID: existing rows were never checked against it",
@@ -161,20 +160,19 @@ impl Plan {
                         display_col(&u.key)
                     ),
                     crate::journal::validate_key_sql(&u.table.sql(), &u.key),
-                )
-            } else {
-                (
+                ),
+                Unenforced::Journaled(state) => (
                     DriftCode::ForeignKeyDropped,
                     format!(
                         "{}: foreign key {} was taken down by colocate and is not back valid (journal: {})",
                         u.table,
                         display_col(&u.key),
-                        u.state
+                        state.as_str()
                     ),
                     crate::sqltext::comment(
                         "run colocate apply: it restores and validates the keys in its journal",
                     ),
-                )
+                ),
             };
             out.push(Drift {
                 code,
@@ -310,7 +308,7 @@ mod tests {
             (got[1].0.as_str(), got[1].1.as_str()),
             ("b", "foreign-key-dropped")
         );
-        assert_eq!(p.unenforced[1].state, "restored");
+        assert_eq!(p.unenforced[1].state.as_str(), "restored");
     }
 
     /// A key from a plain (or Citus local) table into a distributed one fails `check`.

@@ -14,7 +14,7 @@
 //!
 //! What `check` reports is derived from the plan in [`drift`].
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
@@ -199,66 +199,79 @@ pub struct Plan {
 pub struct UnenforcedKey {
     pub table: QualifiedName,
     pub key: String,
-    /// `not-valid`: declared `NOT VALID`, so existing rows were never checked; `dropped` or
-    /// `restored`: colocate took it down (its journal row) and has not brought it back valid;
-    /// `into-distributed`: from a table that is not distributed into one that is.
-    pub state: String,
+    pub state: Unenforced,
 }
 
-/// The keys of `schema` that do not hold for every row: open journal rows first (a key back
-/// `NOT VALID` is reported by its journal row only), then every other `NOT VALID` key.
-fn unenforced(schema: &Schema) -> Vec<UnenforcedKey> {
-    let mut out: Vec<UnenforcedKey> = schema
-        .journal
-        .iter()
-        .map(|j| UnenforcedKey {
-            table: QualifiedName::parse(&j.table, "public"),
-            key: j.key.clone(),
-            state: j.state.clone(),
-        })
-        .collect();
-    for t in schema.tables.values() {
-        for fk in t.foreign_keys.iter().filter(|fk| !fk.validated) {
-            if !out.iter().any(|u| u.table == t.name && u.key == fk.name) {
-                out.push(UnenforcedKey {
-                    table: t.name.clone(),
-                    key: fk.name.clone(),
-                    state: "not-valid".into(),
-                });
-            }
+/// Why a key does not hold for every row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unenforced {
+    /// Declared `NOT VALID`: existing rows were never checked against it.
+    NotValid,
+    /// Taken down by colocate (its open journal row: dropped, or restored but not validated).
+    Journaled(crate::journal::State),
+    /// From a table that is not distributed into one that is: it checks the coordinator's
+    /// shell (whose rows went to the shards), so deletes on the distributed side pass it by and
+    /// new rows on it cannot be referenced.
+    IntoDistributed,
+}
+
+impl Unenforced {
+    /// The stable name JSON and tables print: `not-valid`, `dropped`, `restored`,
+    /// `into-distributed`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Unenforced::NotValid => "not-valid",
+            Unenforced::Journaled(s) => s.as_str(),
+            Unenforced::IntoDistributed => "into-distributed",
         }
     }
-    // A key from a table that is not distributed into one that is: it checks the coordinator's
-    // shell (whose rows went to the shards), so deletes on the distributed side pass it by and
-    // new rows on it cannot be referenced. Citus should refuse this; a partial conversion by
-    // hand, or an older tool, leaves it.
+}
+
+impl Serialize for Unenforced {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// The keys of `schema` that do not hold for every row, each once, by table and key: an open
+/// journal row wins (a key back `NOT VALID` is reported by its journal row only), then a
+/// `NOT VALID` declaration, then a key into a distributed table.
+fn unenforced(schema: &Schema) -> Vec<UnenforcedKey> {
+    let mut found: BTreeMap<(QualifiedName, String), Unenforced> = BTreeMap::new();
+    for j in &schema.journal {
+        // colocate-pg refuses a journal row in a state it does not know.
+        let state = j.state.parse().unwrap_or(crate::journal::State::Dropped);
+        found.insert(
+            (QualifiedName::parse(&j.table, "public"), j.key.clone()),
+            Unenforced::Journaled(state),
+        );
+    }
     let distributed = |q: &QualifiedName| {
         schema
             .table(q)
             .and_then(|t| t.citus.as_ref())
             .is_some_and(|c| c.kind == crate::schema::CitusKind::Distributed)
     };
-    for t in schema.tables.values().filter(|t| !distributed(&t.name)) {
-        for fk in t
-            .foreign_keys
-            .iter()
-            .filter(|fk| distributed(&fk.ref_table))
-        {
-            if !out.iter().any(|u| u.table == t.name && u.key == fk.name) {
-                out.push(UnenforcedKey {
-                    table: t.name.clone(),
-                    key: fk.name.clone(),
-                    state: INTO_DISTRIBUTED.into(),
-                });
-            }
+    for t in schema.tables.values() {
+        let plain = !distributed(&t.name);
+        for fk in &t.foreign_keys {
+            let why = if !fk.validated {
+                Unenforced::NotValid
+            } else if plain && distributed(&fk.ref_table) {
+                Unenforced::IntoDistributed
+            } else {
+                continue;
+            };
+            found
+                .entry((t.name.clone(), fk.name.clone()))
+                .or_insert(why);
         }
     }
-    out.sort_by(|a, b| (&a.table, &a.key).cmp(&(&b.table, &b.key)));
-    out
+    found
+        .into_iter()
+        .map(|((table, key), state)| UnenforcedKey { table, key, state })
+        .collect()
 }
-
-/// [`UnenforcedKey::state`] of a key from a table that is not distributed into one that is.
-pub const INTO_DISTRIBUTED: &str = "into-distributed";
 
 impl Plan {
     pub fn blockers(&self) -> impl Iterator<Item = &Finding> {

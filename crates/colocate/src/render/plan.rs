@@ -140,7 +140,11 @@ pub fn human_text(p: &Plan) -> String {
         );
         let mut t = table(&["TABLE", "KEY", "STATE"]);
         for u in &p.unenforced {
-            t.add_row(vec![u.table.to_string(), inert(&u.key), u.state.clone()]);
+            t.add_row(vec![
+                u.table.to_string(),
+                inert(&u.key),
+                u.state.as_str().to_string(),
+            ]);
         }
         push_table(&mut out, &t);
     }
