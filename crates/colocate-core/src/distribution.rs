@@ -305,14 +305,10 @@ impl DistributionConfig {
         }
         // Which role each table was given, and where, to find contradictions.
         let mut given: BTreeMap<QualifiedName, (ForcedRole, String)> = BTreeMap::new();
-        for (list, role) in [
-            ("reference", ForcedRole::Reference),
-            ("local", ForcedRole::Local),
+        for (list, role, entries) in [
+            ("reference", ForcedRole::Reference, &self.reference),
+            ("local", ForcedRole::Local, &self.local),
         ] {
-            let entries = match role {
-                ForcedRole::Reference => &self.reference,
-                _ => &self.local,
-            };
             for (i, f) in entries.iter().enumerate() {
                 let mut path = key(&["distribution", list]);
                 path.push(Key::Index(i));

@@ -307,10 +307,9 @@ impl Cluster {
 
 /// `apply` with the fault, then `apply` again: converged with nothing lost.
 fn apply_fault(test: &str, worker: usize, moment: Moment, action: Action, skip: usize) {
-    if skip_without_fault_tier(test) {
+    let Some(c) = Cluster::for_test(test) else {
         return;
-    }
-    let c = Cluster::new();
+    };
     c.with_fault(worker, (moment, action, skip), &["apply"]);
     let again = c.within_recovery(&["apply"]);
     let mut problems = Vec::new();
@@ -328,10 +327,9 @@ fn apply_fault(test: &str, worker: usize, moment: Moment, action: Action, skip: 
 
 /// `apply`, then `undistribute --all` with the fault, then again: local with nothing lost.
 fn undistribute_fault(test: &str, worker: usize, moment: Moment, action: Action, skip: usize) {
-    if skip_without_fault_tier(test) {
+    let Some(c) = Cluster::for_test(test) else {
         return;
-    }
-    let c = Cluster::new();
+    };
     let first = c.colocate(&["apply"]);
     assert_eq!(first.code, Some(0), "{}", first.all());
     c.with_fault(worker, (moment, action, skip), &["undistribute", "--all"]);
