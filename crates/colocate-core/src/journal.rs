@@ -161,6 +161,36 @@ pub fn was_valid(definition: &str) -> bool {
     !definition.ends_with(NOT_VALID)
 }
 
+/// The lock a key statement takes on both of its tables: dropping a key takes `ACCESS
+/// EXCLUSIVE` on both, adding one `SHARE ROW EXCLUSIVE` (validating one conflicts with no write,
+/// so needs none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyLock {
+    Drop,
+    Add,
+}
+
+impl KeyLock {
+    const fn mode(self) -> &'static str {
+        match self {
+            KeyLock::Drop => "ACCESS EXCLUSIVE",
+            KeyLock::Add => "SHARE ROW EXCLUSIVE",
+        }
+    }
+}
+
+/// Before a key statement, in its transaction: lock the referenced table, then the referencing
+/// one. An application writes a parent row before its child rows, so it holds the referenced
+/// table first; `ALTER TABLE child ...` alone would lock the child first and the parent second,
+/// and deadlock with it. Taken in the application's order, the statement only waits.
+pub fn lock_key_tables_sql(table_sql: &str, ref_table_sql: &str, lock: KeyLock) -> String {
+    let mode = lock.mode();
+    if table_sql == ref_table_sql {
+        return format!("LOCK TABLE {table_sql} IN {mode} MODE;");
+    }
+    format!("LOCK TABLE {ref_table_sql} IN {mode} MODE;\nLOCK TABLE {table_sql} IN {mode} MODE;")
+}
+
 /// Step 1, the key: `ALTER TABLE t DROP CONSTRAINT k;`
 pub fn drop_key_sql(table: &QualifiedName, key: &str) -> String {
     format!(
@@ -511,6 +541,18 @@ mod tests {
         // The key's comment is read when it is recorded, and only while the key is dropped.
         assert!(s.key_comment().contains("kind = 'foreign_key'"));
         assert!(s.key_comment().contains("state = 'dropped'"));
+    }
+
+    #[test]
+    fn key_statements_lock_the_referenced_table_first_as_applications_do() {
+        assert_eq!(
+            lock_key_tables_sql("child", "parent", KeyLock::Add),
+            "LOCK TABLE parent IN SHARE ROW EXCLUSIVE MODE;\nLOCK TABLE child IN SHARE ROW EXCLUSIVE MODE;"
+        );
+        assert_eq!(
+            lock_key_tables_sql("t", "t", KeyLock::Drop),
+            "LOCK TABLE t IN ACCESS EXCLUSIVE MODE;"
+        );
     }
 
     #[test]

@@ -6,8 +6,8 @@
 //! tables.
 
 use colocate_core::journal::{
-    comment_key_sql, drop_key_sql, restore_key_sql, restore_partitioned_key_sql, validate_key_sql,
-    was_valid, State, Statements,
+    comment_key_sql, drop_key_sql, lock_key_tables_sql, restore_key_sql,
+    restore_partitioned_key_sql, validate_key_sql, was_valid, KeyLock, State, Statements,
 };
 use colocate_core::schema::{ForeignKey, QualifiedName};
 use postgres::Client;
@@ -124,7 +124,22 @@ impl Journal {
         table: &QualifiedName,
         fk: &ForeignKey,
     ) -> Result<i64, Cause> {
+        retrying(Retry::Locks, || self.drop_key_once(c, table, fk))
+    }
+
+    fn drop_key_once(
+        &self,
+        c: &mut Client,
+        table: &QualifiedName,
+        fk: &ForeignKey,
+    ) -> Result<i64, Cause> {
         let mut tx = c.transaction().map_err(|e| Cause::from_postgres(&e))?;
+        tx.batch_execute(&lock_key_tables_sql(
+            &table.sql(),
+            &fk.ref_table.sql(),
+            KeyLock::Drop,
+        ))
+        .map_err(|e| Cause::from_postgres(&e))?;
         let id: i64 = tx
             .query_one(
                 &self.sql().record_key(),
@@ -146,7 +161,22 @@ impl Journal {
         table: &QualifiedName,
         key: &ForeignKey,
     ) -> Result<(), Cause> {
+        retrying(Retry::Locks, || self.restore_key_once(c, table, key))
+    }
+
+    fn restore_key_once(
+        &self,
+        c: &mut Client,
+        table: &QualifiedName,
+        key: &ForeignKey,
+    ) -> Result<(), Cause> {
         let mut tx = c.transaction().map_err(|e| Cause::from_postgres(&e))?;
+        tx.batch_execute(&lock_key_tables_sql(
+            &table.sql(),
+            &key.ref_table.sql(),
+            KeyLock::Add,
+        ))
+        .map_err(|e| Cause::from_postgres(&e))?;
         tx.batch_execute(&restore_key_sql(&table.sql(), &key.name, &key.definition))
             .map_err(|e| Cause::from_postgres(&e))?;
         let comment: Option<String> = tx
@@ -172,8 +202,10 @@ impl Journal {
         table: &QualifiedName,
         key: &str,
     ) -> Result<(), Cause> {
-        c.batch_execute(&validate_key_sql(&table.sql(), key))
-            .map_err(|e| Cause::from_postgres(&e))?;
+        retrying(Retry::Validation, || {
+            c.batch_execute(&validate_key_sql(&table.sql(), key))
+                .map_err(|e| Cause::from_postgres(&e))
+        })?;
         c.execute(
             &self.sql().mark_key(State::Validated),
             &[&table.sql(), &key],
@@ -195,7 +227,35 @@ impl Journal {
         let (exists, partitioned): (bool, bool) = (row.get(0), row.get(1));
         let sql = self.sql();
         if !exists || d.state == State::Dropped {
+            retrying(Retry::Locks, || self.re_add(c, d, exists, partitioned))?;
+        }
+        if was_valid(&d.definition) && !partitioned {
+            retrying(Retry::Validation, || {
+                c.batch_execute(&validate_key_sql(&d.table, &d.name))
+                    .map_err(|e| Cause::from_postgres(&e))
+            })?;
+        }
+        c.execute(&sql.mark_row(State::Validated), &[&d.id])
+            .map(|_| ())
+            .map_err(|e| Cause::from_postgres(&e))
+    }
+
+    /// [`Journal::repair`]'s step 2: re-add the key unless it `exists`, and mark it restored,
+    /// in one transaction.
+    fn re_add(
+        &self,
+        c: &mut Client,
+        d: &Dropped,
+        exists: bool,
+        partitioned: bool,
+    ) -> Result<(), Cause> {
+        let sql = self.sql();
+        {
             let mut tx = c.transaction().map_err(|e| Cause::from_postgres(&e))?;
+            if let (false, Some(r)) = (exists, &d.ref_table) {
+                tx.batch_execute(&lock_key_tables_sql(&d.table, r, KeyLock::Add))
+                    .map_err(|e| Cause::from_postgres(&e))?;
+            }
             if !exists {
                 // PostgreSQL 15 adds no NOT VALID key to a partitioned table: checked at once.
                 let add = match partitioned {
@@ -211,15 +271,8 @@ impl Journal {
             }
             tx.execute(&sql.mark_row(State::Restored), &[&d.id])
                 .map_err(|e| Cause::from_postgres(&e))?;
-            tx.commit().map_err(|e| Cause::from_postgres(&e))?;
+            tx.commit().map_err(|e| Cause::from_postgres(&e))
         }
-        if was_valid(&d.definition) && !partitioned {
-            c.batch_execute(&validate_key_sql(&d.table, &d.name))
-                .map_err(|e| Cause::from_postgres(&e))?;
-        }
-        c.execute(&sql.mark_row(State::Validated), &[&d.id])
-            .map(|_| ())
-            .map_err(|e| Cause::from_postgres(&e))
     }
 
     /// Restore every journaled key that Citus accepts between its two tables as they are now;
@@ -277,6 +330,48 @@ impl Journal {
             waiting,
             forgotten,
         })
+    }
+}
+
+/// What may be tried again after a failure that left nothing changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Retry {
+    /// A transaction that drops or adds a key: again after a deadlock or serialization failure
+    /// (the server rolled it back whole).
+    Locks,
+    /// `VALIDATE CONSTRAINT`: also after a violation. On Citus, an application transaction that
+    /// writes a parent and its child rows commits on each shard's connection in turn, and a
+    /// validation scanning in between can see the child before its parent; a real orphan row
+    /// fails every attempt, and is reported.
+    Validation,
+}
+
+/// Tries before a transient failure is reported.
+const ATTEMPTS: u32 = 3;
+
+fn retrying<T>(what: Retry, mut f: impl FnMut() -> Result<T, Cause>) -> Result<T, Cause> {
+    let mut attempt = 1;
+    loop {
+        match f() {
+            Err(cause) if attempt < ATTEMPTS && transient(&cause, what) => {
+                std::thread::sleep(std::time::Duration::from_millis(200 * u64::from(attempt)));
+                attempt += 1;
+            }
+            done => return done,
+        }
+    }
+}
+
+fn transient(cause: &Cause, what: Retry) -> bool {
+    let Some(s) = cause.server() else {
+        return false;
+    };
+    match s.sqlstate.as_str() {
+        // deadlock_detected, serialization_failure
+        "40P01" | "40001" => true,
+        // foreign_key_violation
+        "23503" => what == Retry::Validation,
+        _ => false,
     }
 }
 
