@@ -32,6 +32,7 @@ use crate::error::{Cause, Done, ErrorKind, PgError};
 use crate::introspect::introspect;
 use crate::journal::{describe_key, Journal};
 use crate::lock::Lock;
+use crate::topology::settle;
 use crate::verify::count_rows_many;
 
 #[derive(Debug, Clone)]
@@ -134,6 +135,11 @@ fn run(
     events: &mut dyn FnMut(UndistributeEvent<'_>),
 ) -> Result<UndistributeReport, PgError> {
     let journal = Journal::new(&opts.journal_table);
+    if !opts.dry_run {
+        // As apply does: prepared transactions an interrupted run left on a worker hold their
+        // shards' locks, and this run's first undistribute would wait for them.
+        settle(c)?;
+    }
     let schema = introspect(c, &opts.filter)?;
     let mut report = UndistributeReport {
         dry_run: opts.dry_run,
