@@ -7,13 +7,15 @@ use std::time::Duration;
 use postgres::config::Host;
 use postgres::{Client, Config, NoTls};
 
-use crate::error::{ErrorKind, PgError};
+use crate::error::{ConnectFailure, ErrorKind, PgError};
 
 /// A database to connect to. `Display` shows it without the password.
 #[derive(Clone)]
 pub struct Target {
     config: Config,
     shown: String,
+    /// Neither a URL nor a key=value string was given: libpq's defaults and `PG*` variables.
+    defaults: bool,
 }
 
 impl std::fmt::Debug for Target {
@@ -37,6 +39,15 @@ impl Target {
     /// `PGPORT`, `PGUSER`, `PGPASSWORD`, `PGDATABASE` and `PGCONNECT_TIMEOUT`, as with libpq.
     pub fn new(url: Option<&str>) -> Result<Target, PgError> {
         if let Some(u) = url {
+            if let Some((scheme, _)) = u.split_once("://") {
+                if scheme != "postgres" && scheme != "postgresql" {
+                    return Err(ErrorKind::BadUrl(format!(
+                        "{}:// is not a PostgreSQL URL: colocate works on PostgreSQL (postgres:// or postgresql://)",
+                        scheme.chars().filter(|c| c.is_ascii_alphanumeric() || "+-.".contains(*c)).collect::<String>()
+                    ))
+                    .into());
+                }
+            }
             let is_url = u.starts_with("postgres://") || u.starts_with("postgresql://");
             if is_url && u.matches('@').count() > 1 {
                 // Parsers disagree on which '@' ends the password: refuse rather than guess and
@@ -97,7 +108,11 @@ impl Target {
             config.connect_timeout(Duration::from_secs(secs));
         }
         let shown = show(&config);
-        Ok(Target { config, shown })
+        Ok(Target {
+            config,
+            shown,
+            defaults: url.is_none(),
+        })
     }
 
     /// Connect, naming the connection `application` in `pg_stat_activity`.
@@ -109,9 +124,45 @@ impl Target {
             ErrorKind::Connect {
                 target: self.shown.clone(),
                 reason: self.scrub(&connect_reason(&e)),
+                why: self.failure(&e),
             }
             .into()
         })
+    }
+
+    /// What a failed connection says the user should change.
+    fn failure(&self, e: &postgres::Error) -> ConnectFailure {
+        use postgres::error::SqlState;
+        let defaults = self.defaults;
+        if let Some(db) = e.as_db_error() {
+            return match db.code() {
+                c if *c == SqlState::INVALID_CATALOG_NAME => ConnectFailure::NoDatabase {
+                    name: self.dbname().to_string(),
+                },
+                c if *c == SqlState::INVALID_PASSWORD => {
+                    ConnectFailure::Password { missing: false }
+                }
+                c if *c == SqlState::INVALID_AUTHORIZATION_SPECIFICATION
+                    && db.message().starts_with("role ") =>
+                {
+                    ConnectFailure::NoRole {
+                        name: self.config.get_user().unwrap_or("").to_string(),
+                    }
+                }
+                _ => ConnectFailure::Other { defaults },
+            };
+        }
+        let text = connect_reason(e);
+        if text.contains("password missing") {
+            ConnectFailure::Password { missing: true }
+        } else if std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>())
+            || text.contains("os error")
+            || text.contains("timed out")
+        {
+            ConnectFailure::NoServer { defaults }
+        } else {
+            ConnectFailure::Other { defaults }
+        }
     }
 
     /// Remove the password from any text that might contain it.

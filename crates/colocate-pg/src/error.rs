@@ -196,13 +196,70 @@ pub struct KeysAfterFailure {
     pub still_down: Vec<String>,
 }
 
+/// Why a connection failed, as far as it tells the user what to change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConnectFailure {
+    /// No server answered at the address (refused, unreachable, timed out).
+    NoServer { defaults: bool },
+    /// The server has no database of that name.
+    NoDatabase { name: String },
+    /// The server has no role of that name.
+    NoRole { name: String },
+    /// The server refused the password, or asked for one none was given for.
+    Password { missing: bool },
+    /// Anything else the server or the network said.
+    Other { defaults: bool },
+}
+
+impl ConnectFailure {
+    /// Said after the address when nothing named one: where it came from.
+    fn tried(&self) -> &'static str {
+        match self {
+            ConnectFailure::NoServer { defaults: true } | ConnectFailure::Other { defaults: true } => {
+                " (neither --database-url nor DATABASE_URL is set: tried libpq's defaults and the PG* variables)"
+            }
+            _ => "",
+        }
+    }
+
+    fn hint(&self) -> Cow<'static, str> {
+        match self {
+            ConnectFailure::NoServer { defaults: true } | ConnectFailure::Other { defaults: true } => {
+                "set DATABASE_URL (or pass --database-url) to your server, e.g. postgres://user@host:5432/database".into()
+            }
+            ConnectFailure::NoServer { defaults: false } => {
+                "check the host and port in --database-url / DATABASE_URL (or PGHOST, PGPORT) and that the server is running and accepts TCP connections there".into()
+            }
+            ConnectFailure::NoDatabase { .. } => {
+                "create it (createdb, or CREATE DATABASE) or name an existing database in --database-url / DATABASE_URL (or PGDATABASE)".into()
+            }
+            ConnectFailure::NoRole { .. } => {
+                "connect as a role that exists: the user in --database-url / DATABASE_URL, or PGUSER".into()
+            }
+            ConnectFailure::Password { missing: true } => {
+                "the server asks for a password: give it in --database-url / DATABASE_URL (percent-encoded) or in PGPASSWORD".into()
+            }
+            ConnectFailure::Password { missing: false } => {
+                "check the user and password in --database-url / DATABASE_URL (or PGUSER, PGPASSWORD)".into()
+            }
+            ConnectFailure::Other { defaults: false } => {
+                "check --database-url / DATABASE_URL (or the PG* variables) and that the server is running".into()
+            }
+        }
+    }
+}
+
 /// What failed. Each variant names its subject (file, table, statement, setting).
 #[derive(Debug, thiserror::Error)]
 pub enum ErrorKind {
     #[error("invalid database URL: {0}")]
     BadUrl(String),
-    #[error("cannot connect to {target}: {reason}")]
-    Connect { target: String, reason: String },
+    #[error("cannot connect to {target}{}: {reason}", why.tried())]
+    Connect {
+        target: String,
+        reason: String,
+        why: ConnectFailure,
+    },
     #[error("{context}: {cause}")]
     Query { context: String, cause: Cause },
     #[error("another run holds the {lock}: {holder}; gave up after {}s", waited.as_secs_f64())]
@@ -416,7 +473,7 @@ impl PgError {
         }
         let ours = match self.kind() {
             ErrorKind::BadUrl(_) => "write it as postgres://user:password@host:port/database (percent-encode special characters) or as key=value pairs",
-            ErrorKind::Connect { .. } => "check --database-url / DATABASE_URL (or the PG* variables) and that the server is running",
+            ErrorKind::Connect { why, .. } => return Some(why.hint()),
             ErrorKind::LockTimeout { .. } => "wait for the other run to finish, or raise --lock-timeout",
             ErrorKind::Refused(r) => return r.hint(),
             ErrorKind::Blocked { .. } => "fix them (`colocate plan` shows each with its SQL), or pass --skip-blocked to converge the other tables",

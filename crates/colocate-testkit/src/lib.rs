@@ -29,6 +29,12 @@ fn ports() -> Option<Vec<u16>> {
     (!ports.is_empty()).then_some(ports)
 }
 
+/// The directory of the test cluster's Unix sockets (every role may connect there without a
+/// password).
+pub fn socket_dir() -> PathBuf {
+    state_dir()
+}
+
 /// The admin URL of the test cluster's coordinator.
 pub fn admin_url() -> String {
     if let Ok(url) = std::env::var("COLOCATE_TEST_URL") {

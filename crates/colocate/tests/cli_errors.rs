@@ -408,6 +408,77 @@ fn no_database_url_at_all_falls_back_to_libpq_defaults() {
     let err = r.only_error();
     assert!(err.contains("cannot connect to"), "{err}");
     assert!(err.contains("127.0.0.1:1"), "{err}");
+    // It says that nothing named a server, and what to set.
+    assert!(
+        err.contains("neither --database-url nor DATABASE_URL is set"),
+        "{err}"
+    );
+    assert!(
+        r.hint_line()
+            .unwrap_or_default()
+            .contains("set DATABASE_URL"),
+        "{}",
+        r.stderr
+    );
+    assert_untouched(&p);
+}
+
+/// Each way of naming the wrong thing gets a hint about that thing: a database or a role the
+/// server does not have, a URL of another database system.
+#[test]
+fn a_missing_database_a_missing_role_and_a_foreign_url_each_say_what_to_set() {
+    let p = Project::new();
+    p.write("m", "20240101000000_fine.sql", &create_table("fine"));
+    let status = |url: &str| {
+        let mut cmd = common::command();
+        cmd.current_dir(p.root())
+            .args(["--database-url", url, "--dir"])
+            .arg(p.root().join("m"))
+            .arg("status");
+        common::run(cmd).expect(2)
+    };
+    let admin = colocate_testkit::admin_url();
+    let (server, _) = admin.rsplit_once('/').unwrap();
+
+    let r = status(&format!("{server}/no_such_database_here"));
+    assert!(
+        r.only_error()
+            .contains("database \"no_such_database_here\" does not exist"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.hint_line().unwrap_or_default().contains("createdb"),
+        "{}",
+        r.stderr
+    );
+
+    // Over the cluster's socket, where any role may try without a password.
+    let port = server.rsplit_once(':').unwrap().1;
+    let socket = colocate_testkit::socket_dir();
+    let r = status(&format!(
+        "host={} port={port} user=no_such_role_here dbname=postgres",
+        socket.display()
+    ));
+    assert!(
+        r.only_error()
+            .contains("role \"no_such_role_here\" does not exist"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.hint_line().unwrap_or_default().contains("PGUSER"),
+        "{}",
+        r.stderr
+    );
+
+    let r = status("mysql://root:hunter2@127.0.0.1/app");
+    assert!(
+        r.only_error().contains("mysql:// is not a PostgreSQL URL"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.all().contains("hunter2"), "{}", r.all());
     assert_untouched(&p);
 }
 
