@@ -485,6 +485,8 @@ impl PgError {
             ErrorKind::RestoreFailed { .. } => "the key stays in colocate_journal and is not enforced: fix what it refuses (rows that break it, named in the detail), then run the command again; it restores journaled keys first",
             ErrorKind::RootNotDistributed { .. } => "distribute it in an earlier step (a [distribute] file without colocate_with), or list it in this one",
             ErrorKind::CitusInUse { .. } => "undo the steps that converted them first (`colocate rollback`), or `colocate undistribute --all`",
+            ErrorKind::NotCitus(_) => "it is a plain PostgreSQL table already: there is nothing to undistribute",
+            ErrorKind::NoSuchTable(_) => "check the name, and write it as schema.table when it is not in public",
             ErrorKind::Connected { .. } => "name those tables too, or pass --cascade to undistribute the whole group",
             ErrorKind::OnlineRefused { setting, .. } => {
                 return Some(match *setting {
@@ -560,7 +562,10 @@ mod tests {
         assert!(connected.hint().unwrap().contains("--cascade"));
         let not_citus = PgError::from(ErrorKind::NotCitus(t[0].clone()));
         assert_eq!(not_citus.to_string(), "public.t0 is not a Citus table");
-        assert_eq!(not_citus.hint(), None);
+        assert!(not_citus
+            .hint()
+            .unwrap()
+            .contains("plain PostgreSQL table already"));
         let in_use = PgError::from(ErrorKind::CitusInUse {
             tables: t.iter().take(6).map(|t| t.to_string()).collect(),
         });

@@ -152,6 +152,14 @@ fn run(
         restored_keys: Vec::new(),
         waiting_keys: Vec::new(),
     };
+    if let Some(q) = opts
+        .tables
+        .iter()
+        .flatten()
+        .find(|q| schema.table(q).is_none())
+    {
+        return Err(ErrorKind::NoSuchTable(q.to_string()).into());
+    }
     if !report.citus_installed {
         return Ok(report);
     }

@@ -625,3 +625,22 @@ fn citus_single_node_undistribute_locks_one_table_at_a_time_not_the_whole_group(
         "colocate's session held {ours} relation locks at once; the cascade {cascade}"
     );
 }
+
+/// A name the database does not have is said to be missing, with or without Citus (before,
+/// "is not a Citus table", or "nothing to undistribute" and exit 0 where Citus was absent).
+#[test]
+fn undistribute_of_a_table_that_does_not_exist_says_so_and_changes_nothing() {
+    let p = Project::new();
+    p.db.connect()
+        .batch_execute("CREATE TABLE plain_t (a int)")
+        .unwrap();
+    let before = p.schema_dump();
+    let r = colocate(&p, &["undistribute", "nosuch", "--yes"]).expect(2);
+    assert_eq!(r.only_error(), "error: table public.nosuch does not exist");
+    assert!(
+        r.hint_line().unwrap_or_default().contains("schema.table"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(p.schema_dump(), before);
+}
