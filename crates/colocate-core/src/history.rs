@@ -205,7 +205,7 @@ pub fn status(set: &MigrationSet, rows: &[AppliedMigration]) -> StatusReport {
 }
 
 fn dir_of(m: &Migration) -> String {
-    m.dir.display().to_string()
+    m.source.clone()
 }
 
 fn entry(

@@ -519,7 +519,7 @@ fn row_params(
     RowParams {
         version: (m.id.as_u64() as i64),
         name: m.name.clone(),
-        dir: m.dir.display().to_string(),
+        dir: m.source.clone(),
         checksum: m.checksum.to_string(),
         batch,
         duration_ms,

@@ -149,6 +149,30 @@ impl Config {
         Ok(self.migration_dirs.clone())
     }
 
+    /// [`Config::dirs`], each with the label history records for it: relative to the
+    /// configuration file's directory, or for `--dir` to the working directory `cwd`, so a CI
+    /// runner and a laptop record the same value. A directory outside that base keeps its
+    /// absolute path.
+    pub fn labeled_dirs(&self, from_cli: &[PathBuf], cwd: &Path) -> Result<Vec<(PathBuf, String)>> {
+        let base = self.label_base(from_cli, cwd);
+        Ok(self
+            .dirs(from_cli)?
+            .into_iter()
+            .map(|d| {
+                let label = relative_label(&d, &base);
+                (d, label)
+            })
+            .collect())
+    }
+
+    /// What directory labels are relative to (see [`Config::labeled_dirs`]).
+    pub fn label_base(&self, from_cli: &[PathBuf], cwd: &Path) -> PathBuf {
+        match (from_cli.is_empty(), &self.path) {
+            (true, Some(p)) => p.parent().unwrap_or(Path::new(".")).to_path_buf(),
+            _ => cwd.to_path_buf(),
+        }
+    }
+
     pub fn history_table(&self) -> &str {
         self.history_table
             .as_deref()
@@ -185,6 +209,30 @@ fn line_of(text: &str, path: &[Key]) -> Option<usize> {
     Some(text[..span.start.min(text.len())].matches('\n').count() + 1)
 }
 
+/// `dir` as a path relative to `base` when it is inside it (or is relative already), without
+/// `.` components; else as it is. `base` itself is `.`.
+pub fn relative_label(dir: &Path, base: &Path) -> String {
+    use std::path::Component;
+    let rel = if dir.is_absolute() {
+        match dir.strip_prefix(base) {
+            Ok(r) => r,
+            Err(_) => return dir.display().to_string(),
+        }
+    } else {
+        dir
+    };
+    let parts: Vec<String> = rel
+        .components()
+        .filter(|c| !matches!(c, Component::CurDir))
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    if parts.is_empty() {
+        ".".into()
+    } else {
+        parts.join("/")
+    }
+}
+
 /// Read `--config` strictly enough that a typo is caught, with context for the caller.
 pub fn load_from(explicit: Option<&Path>) -> Result<Config> {
     let cwd = std::env::current_dir().context("cannot read the working directory")?;
@@ -194,6 +242,25 @@ pub fn load_from(explicit: Option<&Path>) -> Result<Config> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn directories_are_labeled_relative_to_their_base() {
+        let base = Path::new("/home/alice/app");
+        assert_eq!(
+            relative_label(Path::new("/home/alice/app/ee/server/migrations"), base),
+            "ee/server/migrations"
+        );
+        assert_eq!(relative_label(Path::new("./db/./m"), base), "db/m");
+        assert_eq!(relative_label(Path::new("/home/alice/app"), base), ".");
+        assert_eq!(
+            relative_label(Path::new("/srv/shared/m"), base),
+            "/srv/shared/m"
+        );
+        assert_eq!(
+            relative_label(Path::new("../shared/m"), base),
+            "../shared/m"
+        );
+    }
 
     #[test]
     fn walks_up_and_resolves_relative_dirs() {

@@ -104,11 +104,12 @@ fn migrate_applies_two_directories_merged_by_version() {
     ];
     assert_eq!(rows.len(), expected.len());
     for (row, (version, name, dir)) in rows.iter().zip(expected) {
+        // --dir under the working directory is recorded relative to it.
+        assert_eq!(row.source_dir, dir);
         let dir = p.root().join(dir);
         let bytes = std::fs::read(dir.join(format!("{version}_{name}.sql"))).unwrap();
         assert_eq!(row.version, version);
         assert_eq!(row.name, name);
-        assert_eq!(row.source_dir, dir.display().to_string());
         assert_eq!(row.batch, 1);
         assert_eq!(row.state, "applied");
         assert_eq!(row.progress, None);
@@ -170,10 +171,7 @@ fn status_lists_applied_and_pending_and_check_exits_by_state() {
         ]
     );
     assert_eq!(entries[1]["batch"], 1);
-    assert_eq!(
-        entries[1]["dir"].as_str().unwrap(),
-        p.root().join("ee").display().to_string()
-    );
+    assert_eq!(entries[1]["dir"].as_str().unwrap(), "ee");
     assert!(entries[3].get("batch").is_none());
 
     // --check: 1 while anything is pending, 0 once everything is applied.
@@ -240,14 +238,9 @@ fn config_is_found_walking_up_and_sets_dirs_and_history_table() {
     assert!(!p.table_exists("public.colocate_migrations"));
     let rows = p.history_in("ops.hist");
     assert_eq!(rows.len(), 2);
-    assert_eq!(
-        rows[0].source_dir,
-        p.root().join("db/base").display().to_string()
-    );
-    assert_eq!(
-        rows[1].source_dir,
-        p.root().join("db/ee").display().to_string()
-    );
+    // Recorded relative to the file's directory: the same on every machine that runs it.
+    assert_eq!(rows[0].source_dir, "db/base");
+    assert_eq!(rows[1].source_dir, "db/ee");
 
     // status from another sub-directory finds the same file and the same history.
     let s = p.colocate_in("app", &["status", "--check"]).expect(0);
@@ -267,11 +260,19 @@ fn config_is_found_walking_up_and_sets_dirs_and_history_table() {
     let rows = p.history_in("ops.hist");
     assert_eq!(rows.len(), 3);
     assert_eq!(rows[2].batch, 2);
+    // --dir is relative to the working directory; this one is outside it, so stays absolute.
     assert_eq!(
         rows[2].source_dir,
         p.root().join("other").display().to_string()
     );
     assert!(!p.table_exists("public.colocate_migrations"));
+    // A row an older version recorded with the absolute path of its machine.
+    p.db.connect()
+        .execute(
+            "UPDATE ops.hist SET source_dir = $1 WHERE name = 'a'",
+            &[&p.root().join("db/base").display().to_string()],
+        )
+        .unwrap();
 
     // Seen through --dir other only, the first two are no longer local files.
     let mut cmd = p.cmd();
@@ -283,6 +284,15 @@ fn config_is_found_walking_up_and_sets_dirs_and_history_table() {
     let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(v["counts"]["applied"], 1);
     assert_eq!(v["counts"]["missing"], 2);
+    // Missing rows show the directory recorded, the old absolute one relative to this run's
+    // working directory; the local file's directory is relative to it too.
+    let dirs: Vec<&str> = v["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["dir"].as_str().unwrap())
+        .collect();
+    assert_eq!(dirs, ["db/base", "db/ee", "other"]);
 }
 
 #[test]

@@ -47,6 +47,10 @@ pub struct Migration {
     pub path: PathBuf,
     /// The migration directory the file was found in.
     pub dir: PathBuf,
+    /// That directory as history records and `status` shows it: relative to the configuration
+    /// file's directory (or the working directory, for `--dir`), so every machine that runs the
+    /// chain records the same value. [`Migration::parse`] sets the path as given.
+    pub source: String,
     pub checksum: Checksum,
     /// For a declarative step: a one-line SQL comment saying what it does, with no statements
     /// and `transaction: false` (the runner runs the step, not this text).
@@ -136,6 +140,7 @@ impl Migration {
                 name,
                 path: path.to_path_buf(),
                 dir: dir.to_path_buf(),
+                source: dir.display().to_string(),
                 checksum: Checksum::of(bytes),
                 up: described(step.describe_up()),
                 down: Some(described(step.describe_down())),
@@ -169,6 +174,7 @@ impl Migration {
             name,
             path: path.to_path_buf(),
             dir: dir.to_path_buf(),
+            source: dir.display().to_string(),
             checksum: Checksum::of(bytes),
             up,
             down,

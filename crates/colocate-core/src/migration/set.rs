@@ -24,9 +24,23 @@ impl MigrationSet {
     /// is the same on every machine. Dotfiles and sub-directories are skipped; every other entry
     /// must be a migration file.
     pub fn load(dirs: &[PathBuf]) -> Result<MigrationSet, MigrationError> {
+        let labeled: Vec<(PathBuf, String)> = dirs
+            .iter()
+            .map(|d| (d.clone(), d.display().to_string()))
+            .collect();
+        MigrationSet::load_labeled(&labeled)
+    }
+
+    /// [`MigrationSet::load`], each directory with the label history records for its
+    /// migrations ([`Migration::source`]).
+    pub fn load_labeled(dirs: &[(PathBuf, String)]) -> Result<MigrationSet, MigrationError> {
         let mut migrations = Vec::new();
-        for dir in dirs {
+        for (dir, label) in dirs {
+            let first = migrations.len();
             load_dir(dir, &mut migrations)?;
+            for m in &mut migrations[first..] {
+                m.source.clone_from(label);
+            }
         }
         MigrationSet::from_migrations(migrations)
     }

@@ -2,7 +2,7 @@
 //! migration set (bad input fails here, before any connection), then hand over to the runner.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context, Result};
@@ -21,8 +21,9 @@ use crate::render::{self, history as r};
 /// The configuration and the merged migration set.
 pub fn load(g: &Global) -> Result<(Config, MigrationSet)> {
     let config = config::load_from(g.config.as_deref())?;
-    let dirs = config.dirs(&g.dirs)?;
-    let set = MigrationSet::load(&dirs)?;
+    let cwd = std::env::current_dir().context("cannot read the working directory")?;
+    let dirs = config.labeled_dirs(&g.dirs, &cwd)?;
+    let set = MigrationSet::load_labeled(&dirs)?;
     Ok((config, set))
 }
 
@@ -127,7 +128,16 @@ pub fn status(g: &Global, a: &StatusArgs) -> Result<u8> {
         HistoryTable::new(config.history_table()),
         Default::default(),
     );
-    let report = runner.status(&set)?;
+    let mut report = runner.status(&set)?;
+    // Rows recorded by older versions hold the absolute path of the machine that ran them:
+    // shown relative where they are under this run's base.
+    let cwd = std::env::current_dir().context("cannot read the working directory")?;
+    let base = config.label_base(&g.dirs, &cwd);
+    for e in &mut report.entries {
+        if Path::new(&e.dir).is_absolute() {
+            e.dir = config::relative_label(Path::new(&e.dir), &base);
+        }
+    }
     match a.format {
         Format::Json => render::json("status", &report),
         Format::Human => r::status(&report),
