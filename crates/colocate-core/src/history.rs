@@ -138,9 +138,13 @@ pub struct StatusReport {
 
 impl StatusReport {
     /// What `status --check` fails on: anything not plainly applied.
-    pub fn needs_attention(&self) -> bool {
+    /// What `status --check` fails on: pending, changed, part-way or reverting migrations, and
+    /// unless `allow_missing`, history rows whose file is in no directory (most often a
+    /// directory left out of the run, as a forgotten `--dir`).
+    pub fn needs_attention(&self, allow_missing: bool) -> bool {
         let c = &self.counts;
-        c.pending + c.changed + c.partial + c.reverting > 0
+        let missing = if allow_missing { 0 } else { c.missing };
+        c.pending + c.changed + c.partial + c.reverting + missing > 0
     }
 }
 
@@ -541,7 +545,7 @@ mod tests {
                 ("c".into(), Status::Pending),
             ]
         );
-        assert!(r.needs_attention());
+        assert!(r.needs_attention(true));
         assert_eq!(
             (r.counts.missing, r.counts.changed, r.counts.pending),
             (1, 1, 1)
@@ -549,12 +553,15 @@ mod tests {
     }
 
     #[test]
-    fn missing_alone_does_not_fail_check() {
+    fn missing_alone_fails_check_unless_allowed() {
         let ms = three();
         let rows: Vec<_> = ms.iter().map(|m| row(m, 1, RowState::Applied)).collect();
         let r = status(&set(ms[..2].to_vec()), &rows);
         assert_eq!(r.counts.missing, 1);
-        assert!(!r.needs_attention());
+        assert!(r.needs_attention(false));
+        assert!(!r.needs_attention(true));
+        let all = status(&set(ms.to_vec()), &rows);
+        assert!(!all.needs_attention(false));
     }
 
     #[test]

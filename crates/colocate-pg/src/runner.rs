@@ -84,6 +84,21 @@ pub struct MigrateReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub batch: Option<i32>,
     pub applied: Vec<RunItem>,
+    /// Files of migrations applied earlier whose content has changed since (their checksum
+    /// differs from the one recorded): not run again, but someone edited history.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub changed: Vec<String>,
+}
+
+/// The file names of applied migrations whose file no longer matches the recorded checksum.
+fn changed_since(set: &MigrationSet, rows: &[AppliedMigration]) -> Vec<String> {
+    history::status(set, rows)
+        .entries
+        .iter()
+        .filter(|e| e.status == history::Status::Changed)
+        .filter_map(|e| set.get(e.version))
+        .map(|m| m.file_name())
+        .collect()
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -143,6 +158,7 @@ impl<'a> Runner<'a> {
                 dry_run: true,
                 batch: None,
                 applied,
+                changed: changed_since(set, &rows),
             });
         }
         self.locked(events, |run, events| {
@@ -153,6 +169,7 @@ impl<'a> Runner<'a> {
                 dry_run: false,
                 batch: None,
                 applied: Vec::new(),
+                changed: changed_since(set, &rows),
             };
             if plan.is_empty() {
                 return Ok(report);

@@ -140,9 +140,14 @@ pub enum RollbackTo {
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
-    /// Exit 1 when anything is pending, changed since applied, or stopped part way.
+    /// Exit 1 when anything is pending, changed since applied, stopped part way, or missing
+    /// (recorded as applied, but in none of the directories: often a directory left out).
     #[arg(long)]
     pub check: bool,
+    /// With --check: do not fail on missing files (a chain whose old files were removed on
+    /// purpose, e.g. squashed into a baseline).
+    #[arg(long, requires = "check")]
+    pub allow_missing: bool,
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
 }

@@ -750,3 +750,40 @@ fn verbose_shows_each_migration_as_it_starts() {
         r.stderr
     );
 }
+
+/// A file edited after it ran is not run again, and `migrate` says so on stderr (before, it
+/// said nothing). A history row whose file is in no directory (here: a directory left out of
+/// `--dir`) fails `status --check`, unless `--allow-missing`.
+#[test]
+fn migrate_warns_about_edited_files_and_status_check_fails_on_missing_ones() {
+    let p = Project::new();
+    p.write("base", "20240101000000_a.sql", &create_table("a"));
+    let edited = p.write("base", "20240102000000_b.sql", &create_table("b"));
+    p.write("citus", "20240103000000_c.sql", &create_table("c"));
+    p.colocate(&["base", "citus"], &["migrate"]).expect(0);
+
+    std::fs::write(&edited, create_table("b") + "\n-- an afterthought\n").unwrap();
+    let r = p.colocate(&["base", "citus"], &["migrate"]).expect(0);
+    assert!(r.stdout.contains("nothing to apply"), "{}", r.stdout);
+    assert!(
+        r.stderr.contains(
+            "warning: 1 applied migration has changed since it ran (its file's checksum differs from the one recorded), and is not run again: 20240102000000_b.sql"
+        ),
+        "{}",
+        r.stderr
+    );
+    let json = p
+        .colocate(&["base", "citus"], &["migrate", "--format", "json"])
+        .expect(0);
+    let v: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(v["changed"], serde_json::json!(["20240102000000_b.sql"]));
+    std::fs::write(&edited, create_table("b")).unwrap();
+
+    // The README's old example: the Citus directory left out.
+    let r = p.colocate(&["base"], &["status", "--check"]).expect(1);
+    assert!(r.stdout.contains("missing"), "{}", r.stdout);
+    p.colocate(&["base"], &["status", "--check", "--allow-missing"])
+        .expect(0);
+    p.colocate(&["base", "citus"], &["status", "--check"])
+        .expect(0);
+}

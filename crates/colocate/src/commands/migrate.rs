@@ -70,6 +70,7 @@ pub fn migrate(g: &Global, a: &MigrateArgs) -> Result<u8> {
         dry_run: a.dry_run,
     };
     let report = runner.migrate(&set, &opts, &mut progress(g.verbose))?;
+    r::changed_warning(&report.changed);
     match a.format {
         Format::Json => render::json("migrate", &report),
         Format::Human => r::migrate(&report),
@@ -142,7 +143,7 @@ pub fn status(g: &Global, a: &StatusArgs) -> Result<u8> {
         Format::Json => render::json("status", &report),
         Format::Human => r::status(&report),
     }
-    Ok(if a.check && report.needs_attention() {
+    Ok(if a.check && report.needs_attention(a.allow_missing) {
         EXIT_FINDINGS
     } else {
         EXIT_OK

@@ -62,6 +62,23 @@ pub fn migrate(r: &MigrateReport) {
     );
 }
 
+/// On stderr: applied migrations whose files were edited since they ran. They are not run
+/// again; the history no longer says what the database holds.
+pub fn changed_warning(files: &[String]) {
+    if files.is_empty() {
+        return;
+    }
+    let (what, since) = match files.len() {
+        1 => ("1 applied migration has".to_string(), "it ran (its file's checksum differs from the one recorded), and is not run again"),
+        n => (format!("{n} applied migrations have"), "they ran (their files' checksums differ from the ones recorded), and are not run again"),
+    };
+    eprintln!(
+        "warning: {what} changed since {since}: {}",
+        files.join(", ")
+    );
+    eprintln!("hint: undo the edit and put the change in a new migration (`colocate new`); `colocate status` marks such files `changed`");
+}
+
 pub fn rollback(r: &RollbackReport) {
     if r.dry_run {
         return dry_run_listing("roll back", &r.reverted);
