@@ -89,6 +89,8 @@ pub enum Status {
     Partial,
     /// Stopped part way through its down part (outside a transaction).
     Reverting,
+    /// A file with nothing in its up part yet (just made by `colocate new`).
+    Empty,
 }
 
 impl Status {
@@ -100,6 +102,7 @@ impl Status {
             Status::Missing => "missing",
             Status::Partial => "partial",
             Status::Reverting => "reverting",
+            Status::Empty => "empty",
         }
     }
 }
@@ -128,6 +131,13 @@ pub struct StatusCounts {
     pub missing: usize,
     pub partial: usize,
     pub reverting: usize,
+    /// Files with an empty up part (listed by `status` only; `migrate` refuses them).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub empty: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -144,7 +154,7 @@ impl StatusReport {
     pub fn needs_attention(&self, allow_missing: bool) -> bool {
         let c = &self.counts;
         let missing = if allow_missing { 0 } else { c.missing };
-        c.pending + c.changed + c.partial + c.reverting + missing > 0
+        c.pending + c.changed + c.partial + c.reverting + c.empty + missing > 0
     }
 }
 
@@ -191,8 +201,29 @@ pub fn status(set: &MigrationSet, rows: &[AppliedMigration]) -> StatusReport {
         };
         entries.push(entry);
     }
+    for e in &set.empty {
+        // Emptied after it ran: changed; else a file still to be written.
+        let (status, row) = match applied.get(&e.id) {
+            Some(row) => {
+                counts.changed += 1;
+                (Status::Changed, Some(*row))
+            }
+            None => {
+                counts.empty += 1;
+                (Status::Empty, None)
+            }
+        };
+        entries.push(entry(
+            e.id,
+            &e.name,
+            status,
+            e.source.clone(),
+            row.map(|r| r.batch),
+            row,
+        ));
+    }
     for row in rows {
-        if set.get(row.version).is_none() {
+        if set.get(row.version).is_none() && !set.empty.iter().any(|e| e.id == row.version) {
             counts.missing += 1;
             entries.push(entry(
                 row.version,

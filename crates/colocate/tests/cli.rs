@@ -787,3 +787,44 @@ fn migrate_warns_about_edited_files_and_status_check_fails_on_missing_ones() {
     p.colocate(&["base", "citus"], &["status", "--check"])
         .expect(0);
 }
+
+/// A file `colocate new` just made has an empty up part: `status` lists it as `empty` and goes
+/// on (before, exit 2 and nothing listed); `--check` fails on it; `migrate` refuses it, naming
+/// the file, before running anything.
+#[test]
+fn status_lists_a_new_empty_file_and_migrate_refuses_it() {
+    let p = Project::new();
+    p.write("m", "20240101000000_a.sql", &create_table("a"));
+    let mut cmd = p.cmd();
+    cmd.args(["--dir"])
+        .arg(p.root().join("m"))
+        .args(["new", "add_b"]);
+    common::run(cmd).expect(0);
+    // At a fixed version, for the snapshot.
+    let made = std::fs::read_dir(p.root().join("m"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|f| f.to_string_lossy().ends_with("_add_b.sql"))
+        .unwrap();
+    std::fs::rename(&made, p.root().join("m/20240102000000_add_b.sql")).unwrap();
+    let r = p.colocate(&["m"], &["status"]).expect(0);
+    assert!(r.stdout.contains(" empty "), "{}", r.stdout);
+    p.settings()
+        .bind(|| insta::assert_snapshot!("status_with_an_empty_new_file", r.transcript()));
+    p.colocate(&["m"], &["status", "--check"]).expect(1);
+    let json = p
+        .colocate(&["m"], &["status", "--format", "json"])
+        .expect(0);
+    let v: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(v["counts"]["empty"], 1);
+    assert_eq!(v["entries"][1]["status"], "empty");
+
+    let r = p.colocate(&["m"], &["migrate"]).expect(2);
+    assert!(
+        r.only_error()
+            .contains("_add_b.sql: the up section has no statements"),
+        "{}",
+        r.stderr
+    );
+    assert!(!p.table_exists("public.a"), "nothing ran");
+}

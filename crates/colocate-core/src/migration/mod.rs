@@ -16,4 +16,4 @@ pub use checksum::Checksum;
 pub use error::MigrationError;
 pub use file::{Migration, Section};
 pub use id::{parse_file_name, IdError, MigrationId};
-pub use set::MigrationSet;
+pub use set::{EmptyFile, MigrationSet};

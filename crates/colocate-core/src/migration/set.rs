@@ -17,6 +17,18 @@ use super::{parse_file_name, Migration, MigrationError, MigrationId};
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MigrationSet {
     migrations: Vec<Migration>,
+    /// Files whose up part has no statement yet (just made by `colocate new`), kept apart by
+    /// [`MigrationSet::load_for_status`]; the strict loaders refuse them.
+    pub empty: Vec<EmptyFile>,
+}
+
+/// A migration file with nothing to run yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmptyFile {
+    pub id: MigrationId,
+    pub name: String,
+    /// Its directory as history would record it (see [`Migration::source`]).
+    pub source: String,
 }
 
 impl MigrationSet {
@@ -34,10 +46,26 @@ impl MigrationSet {
     /// [`MigrationSet::load`], each directory with the label history records for its
     /// migrations ([`Migration::source`]).
     pub fn load_labeled(dirs: &[(PathBuf, String)]) -> Result<MigrationSet, MigrationError> {
+        MigrationSet::load_with(dirs, None)
+    }
+
+    /// [`MigrationSet::load_labeled`] for `status`, which lists a file with an empty up part
+    /// (just made by `colocate new`) as `empty` instead of refusing to report anything.
+    pub fn load_for_status(dirs: &[(PathBuf, String)]) -> Result<MigrationSet, MigrationError> {
+        let mut empty = Vec::new();
+        let mut set = MigrationSet::load_with(dirs, Some(&mut empty))?;
+        set.empty = empty;
+        Ok(set)
+    }
+
+    fn load_with(
+        dirs: &[(PathBuf, String)],
+        mut empty: Option<&mut Vec<EmptyFile>>,
+    ) -> Result<MigrationSet, MigrationError> {
         let mut migrations = Vec::new();
         for (dir, label) in dirs {
             let first = migrations.len();
-            load_dir(dir, &mut migrations)?;
+            load_dir(dir, label, &mut migrations, empty.as_deref_mut())?;
             for m in &mut migrations[first..] {
                 m.source.clone_from(label);
             }
@@ -57,7 +85,10 @@ impl MigrationSet {
                 second: pair[1].path.clone(),
             });
         }
-        Ok(MigrationSet { migrations })
+        Ok(MigrationSet {
+            migrations,
+            empty: Vec::new(),
+        })
     }
 
     pub fn iter(&self) -> std::slice::Iter<'_, Migration> {
@@ -98,7 +129,12 @@ impl<'a> IntoIterator for &'a MigrationSet {
     }
 }
 
-fn load_dir(dir: &Path, out: &mut Vec<Migration>) -> Result<(), MigrationError> {
+fn load_dir(
+    dir: &Path,
+    label: &str,
+    out: &mut Vec<Migration>,
+    mut empty: Option<&mut Vec<EmptyFile>>,
+) -> Result<(), MigrationError> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| MigrationError::Io { path, source }
@@ -139,7 +175,19 @@ fn load_dir(dir: &Path, out: &mut Vec<Migration>) -> Result<(), MigrationError> 
             return Err(MigrationError::InvalidFileName { path, reason });
         }
         let bytes = std::fs::read(&path).map_err(io(&path))?;
-        out.push(Migration::parse(dir, &path, &bytes)?);
+        match (Migration::parse(dir, &path, &bytes), empty.as_deref_mut()) {
+            (Ok(m), _) => out.push(m),
+            (Err(MigrationError::EmptyUp { .. }), Some(empty)) => {
+                if let Ok((id, name)) = parse_file_name(&file_name.to_string_lossy()) {
+                    empty.push(EmptyFile {
+                        id,
+                        name,
+                        source: label.to_string(),
+                    });
+                }
+            }
+            (Err(e), _) => return Err(e),
+        }
     }
     Ok(())
 }

@@ -20,10 +20,16 @@ use crate::render::{self, history as r};
 
 /// The configuration and the merged migration set.
 pub fn load(g: &Global) -> Result<(Config, MigrationSet)> {
+    load_with(g, MigrationSet::load_labeled)
+}
+
+type Loader = fn(&[(PathBuf, String)]) -> Result<MigrationSet, colocate_core::MigrationError>;
+
+fn load_with(g: &Global, loader: Loader) -> Result<(Config, MigrationSet)> {
     let config = config::load_from(g.config.as_deref())?;
     let cwd = std::env::current_dir().context("cannot read the working directory")?;
     let dirs = config.labeled_dirs(&g.dirs, &cwd)?;
-    let set = MigrationSet::load_labeled(&dirs)?;
+    let set = loader(&dirs)?;
     Ok((config, set))
 }
 
@@ -122,7 +128,8 @@ pub fn rollback(g: &Global, a: &RollbackArgs) -> Result<u8> {
 }
 
 pub fn status(g: &Global, a: &StatusArgs) -> Result<u8> {
-    let (config, set) = load(g)?;
+    // A file just made by `colocate new` is listed as empty, not an error.
+    let (config, set) = load_with(g, MigrationSet::load_for_status)?;
     let mut client = connect(g, "colocate status")?;
     let mut runner = Runner::new(
         &mut client,

@@ -155,6 +155,7 @@ pub fn status(r: &StatusReport) {
         (c.missing, "missing locally"),
         (c.partial, "stopped part way"),
         (c.reverting, "half rolled back"),
+        (c.empty, "empty (write the up part before running migrate)"),
     ] {
         if n > 0 {
             parts.push(format!("{n} {label}"));
