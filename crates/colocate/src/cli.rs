@@ -243,9 +243,18 @@ pub struct ApplyArgs {
     pub skip_blocked: bool,
     #[command(flatten)]
     pub lock: LockArgs,
-    /// `json` prints one JSON object per step, then a summary object.
-    #[arg(long, value_enum, default_value_t = Format::Human)]
-    pub format: Format,
+    /// `json` prints one JSON object per step, then a summary object; `sql` (with --dry-run)
+    /// prints the statements as a script, each after a comment saying what it does.
+    #[arg(long, value_enum, default_value_t = ApplyFormat::Human)]
+    pub format: ApplyFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ApplyFormat {
+    Human,
+    Json,
+    /// Only with --dry-run.
+    Sql,
 }
 
 #[derive(Debug, Args)]

@@ -7,12 +7,21 @@ use colocate_pg::apply::{ApplyEvent, ApplyOptions};
 use colocate_pg::undistribute::{UndistributeEvent, UndistributeOptions};
 use colocate_pg::Target;
 
-use crate::cli::{ApplyArgs, Format, Global, UndistributeArgs};
+use crate::cli::{ApplyArgs, ApplyFormat, Format, Global, UndistributeArgs};
 use crate::config;
+use crate::config::ConfigError;
 use crate::context::{confirm, connect, show_progress, EXIT_OK};
 use crate::render::{self, plan as r};
 
 pub fn apply(g: &Global, a: &ApplyArgs) -> Result<u8> {
+    if a.format == ApplyFormat::Sql && !a.dry_run {
+        anyhow::bail!(ConfigError {
+            message:
+                "apply --format sql prints statements without running them: it needs --dry-run"
+                    .into(),
+            hint: Some("colocate apply --dry-run --format sql > converge.sql".into()),
+        });
+    }
     let config = config::load_from(g.config.as_deref())?;
     let target = Target::new(g.database_url.as_deref())?;
     let mut client = target.connect("colocate apply")?;
@@ -26,7 +35,7 @@ pub fn apply(g: &Global, a: &ApplyArgs) -> Result<u8> {
         ..ApplyOptions::default()
     };
     let show = show_progress(g.verbose);
-    let json = a.format == Format::Json;
+    let json = a.format == ApplyFormat::Json;
     let started = std::time::Instant::now();
     let mut on_event = |e: ApplyEvent<'_>| match e {
         ApplyEvent::Waiting { holder } => {
@@ -76,6 +85,8 @@ pub fn apply(g: &Global, a: &ApplyArgs) -> Result<u8> {
             m.insert("event".into(), "summary".into());
         }
         println!("{v}");
+    } else if a.format == ApplyFormat::Sql {
+        print!("{}", r::apply_sql(&report));
     } else {
         r::apply_human(&report);
     }
