@@ -373,11 +373,30 @@ pub struct View {
     pub depends_on: Vec<QualifiedName>,
 }
 
+/// Whether `CREATE EXTENSION citus` can succeed on this server, as an SQL expression: the
+/// package is installed (`pg_available_extensions`) *and* its library is preloaded. Citus
+/// refuses to be created otherwise (`Citus can only be loaded via shared_preload_libraries`).
+/// Preloading is seen in `pg_settings`, which lists Citus's settings only once its library is
+/// loaded (a placeholder a config sets is not listed) and needs no privilege, unlike reading
+/// `shared_preload_libraries`.
+pub const CITUS_LOADABLE_SQL: &str = "(EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'citus') AND EXISTS (SELECT 1 FROM pg_settings WHERE name = 'citus.shard_count'))";
+
+/// The package is installed, but not preloaded: an SQL expression.
+pub const CITUS_NOT_PRELOADED_SQL: &str = "(EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'citus') AND NOT EXISTS (SELECT 1 FROM pg_settings WHERE name = 'citus.shard_count'))";
+
+/// What to say where the package is installed but not preloaded.
+pub const CITUS_NOT_PRELOADED: &str = "the citus package is installed on this server but not preloaded, so this database is plain PostgreSQL here: to use Citus, add citus to shared_preload_libraries in postgresql.conf and restart the server";
+
 /// The Citus extension as the database has it.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct CitusState {
-    /// `pg_available_extensions` lists citus.
+    /// Citus can be created here: the package is installed and preloaded
+    /// ([`CITUS_LOADABLE_SQL`]).
     pub available: bool,
+    /// The package is installed but not in `shared_preload_libraries`: Citus cannot be created
+    /// until the server is reconfigured, and every Citus step is a no-op that says so.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub not_preloaded: bool,
     /// Installed version (`CREATE EXTENSION` done), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub installed: Option<String>,

@@ -125,6 +125,9 @@ pub struct ApplyReport {
     pub dry_run: bool,
     pub citus: CitusOutcome,
     pub steps: Vec<StepRecord>,
+    /// Why Citus is absent, where the server has its package but cannot load it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<&'static str>,
     /// Foreign keys from the journal (dropped by an interrupted run, or by a rolled-back
     /// declarative step) restored by this one.
     pub repaired: Vec<String>,
@@ -203,6 +206,8 @@ fn run(
             CitusOutcome::Absent
         },
         steps: Vec::new(),
+        note: (schema.citus.installed.is_none() && schema.citus.not_preloaded)
+            .then_some(colocate_core::schema::CITUS_NOT_PRELOADED),
         repaired: Vec::new(),
         waiting: Vec::new(),
         skipped: Vec::new(),

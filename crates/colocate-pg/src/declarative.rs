@@ -36,23 +36,37 @@ pub enum StepEvent<'a> {
 struct CitusHere {
     available: bool,
     installed: bool,
+    not_preloaded: bool,
+}
+
+impl CitusHere {
+    /// Why the step is a no-op here.
+    fn skipped(&self) -> String {
+        if self.not_preloaded {
+            format!("skipped: {}", colocate_core::schema::CITUS_NOT_PRELOADED)
+        } else {
+            "skipped: citus is not available on this server (plain PostgreSQL)".into()
+        }
+    }
 }
 
 fn citus_here(c: &mut Client) -> Result<CitusHere, PgError> {
     let row = c
         .query_one(
-            "SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'citus'), \
-                    EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus')",
+            &format!(
+                "SELECT {}, EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus'), {}",
+                colocate_core::schema::CITUS_LOADABLE_SQL,
+                colocate_core::schema::CITUS_NOT_PRELOADED_SQL
+            ),
             &[],
         )
         .map_err(|e| PgError::query("look up the citus extension", &e))?;
     Ok(CitusHere {
         available: row.get(0),
         installed: row.get(1),
+        not_preloaded: row.get(2),
     })
 }
-
-const NO_CITUS: &str = "skipped: citus is not available on this server (plain PostgreSQL)";
 
 /// Run a step's up part. Returns what it did, one line each.
 pub fn up(
@@ -64,8 +78,12 @@ pub fn up(
     let here = citus_here(c)?;
     if !here.available && !here.installed {
         let what = match step {
-            DeclarativeStep::Extension => NO_CITUS.to_string(),
-            _ => format!("{NO_CITUS}; {} stay local tables", names(step.tables())),
+            DeclarativeStep::Extension => here.skipped(),
+            _ => format!(
+                "{}; {} stay local tables",
+                here.skipped(),
+                names(step.tables())
+            ),
         };
         return Ok(vec![what]);
     }

@@ -150,9 +150,16 @@ struct Raw {
 fn read(q: &mut Catalog, filter: &SchemaFilter) -> Result<Raw, PgError> {
     let mut raw = Raw::default();
 
-    let server = q.query("the server's extensions", SERVER_SQL, &[])?;
+    let server_sql = SERVER_SQL
+        .replace("{loadable}", colocate_core::schema::CITUS_LOADABLE_SQL)
+        .replace(
+            "{not_preloaded}",
+            colocate_core::schema::CITUS_NOT_PRELOADED_SQL,
+        );
+    let server = q.query("the server's extensions", &server_sql, &[])?;
     let server = server.first();
     raw.citus.available = server.is_some_and(|r| r.get("citus_available"));
+    raw.citus.not_preloaded = server.is_some_and(|r| r.get("citus_not_preloaded"));
     raw.citus.installed = server.and_then(|r| r.get("citus_installed"));
 
     // Shards the coordinator holds are tables in pg_class. Citus hides them from most

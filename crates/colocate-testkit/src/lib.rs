@@ -320,3 +320,62 @@ mod tests {
         assert_eq!(with_database("postgres://u@h:5", "x"), "postgres://u@h:5/x");
     }
 }
+
+/// A server of its own, started by `scripts/pg-test-cluster` with a state directory of its own
+/// and stopped (its data deleted) when the value is dropped. For the rare test that needs a
+/// server configured unlike the shared one: [`Server::without_preload`].
+pub struct Server {
+    state: PathBuf,
+    url: String,
+}
+
+impl Server {
+    /// The Citus package installed but not in `shared_preload_libraries`: the ordinary laptop
+    /// with the package and an unconfigured server.
+    pub fn without_preload() -> Server {
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        // Directly under the temporary directory: the server's own user must reach it.
+        let state = std::env::temp_dir().join(format!(
+            "colocate-server-{}-{}-{nanos}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::SeqCst)
+        ));
+        let out = std::process::Command::new(script())
+            .args(["start", "--no-preload"])
+            .env("COLOCATE_PG_STATE", &state)
+            .env("COLOCATE_PG_PORT", "27432")
+            .output()
+            .expect("run scripts/pg-test-cluster");
+        let server = Server {
+            state,
+            url: String::from_utf8_lossy(&out.stdout).trim().to_string(),
+        };
+        assert!(
+            out.status.success(),
+            "start a server without preload: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        server
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new(script())
+            .arg("stop")
+            .env("COLOCATE_PG_STATE", &self.state)
+            .output();
+    }
+}
+
+/// The repository's `scripts/pg-test-cluster`.
+fn script() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/pg-test-cluster")
+}

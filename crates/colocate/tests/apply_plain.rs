@@ -243,3 +243,92 @@ fn citus_apply_dry_run_format_sql_is_a_script_that_converges() {
     let again = run(cmd).expect(0).stdout;
     assert!(again.contains("-- nothing to apply"), "{again}");
 }
+
+/// The ordinary laptop: the Citus package installed, the server not configured to preload it.
+/// `CREATE EXTENSION citus` fails there (`Citus can only be loaded via shared_preload_libraries`),
+/// so the chain treats the server as plain PostgreSQL, as promised, and every command says why
+/// and how to enable Citus (before, the chain's first Citus step failed with exit 2).
+#[test]
+fn citus_installed_but_not_preloaded_is_plain_postgres_and_says_how_to_enable_it() {
+    if skip_without_citus(
+        "citus_installed_but_not_preloaded_is_plain_postgres_and_says_how_to_enable_it",
+    ) {
+        return;
+    }
+    let server = colocate_testkit::Server::without_preload();
+    let p = Project::new();
+    let url = server.url().to_string();
+    let mut c = colocate_testkit::connect(&url);
+    assert_eq!(
+        c.query_one(
+            "SELECT count(*) FROM pg_available_extensions WHERE name = 'citus'",
+            &[]
+        )
+        .unwrap()
+        .get::<_, i64>(0),
+        1,
+        "the package is installed"
+    );
+    std::fs::write(p.root().join("colocate.toml"), CONFIG).unwrap();
+    p.write(
+        "m",
+        "20240101000000_schema.sql",
+        &format!("-- migrate:up\n{SCHEMA}\n-- migrate:down\nDROP TABLE notes, users, tenants, countries;\n"),
+    );
+    p.write(
+        "m",
+        "20240102000000_citus.toml",
+        "[citus]\nextension = true\n",
+    );
+    p.write(
+        "m",
+        "20240103000000_reference.toml",
+        "[reference]\ntables = [\"countries\"]\n",
+    );
+    p.write(
+        "m",
+        "20240104000000_root.toml",
+        "[distribute]\ncolumn = \"tenant\"\ntables = [\"tenants\"]\n",
+    );
+    let dir = p.root().join("m").display().to_string();
+    let note = "add citus to shared_preload_libraries";
+
+    let r = colocate_at(&p, &url, &["--dir", &dir, "migrate"]).expect(0);
+    assert!(r.stdout.contains(note), "{}", r.all());
+    assert_eq!(
+        c.query_one(
+            "SELECT count(*) FROM pg_extension WHERE extname = 'citus'",
+            &[]
+        )
+        .unwrap()
+        .get::<_, i64>(0),
+        0
+    );
+    let r = colocate_at(&p, &url, &["plan"]).expect(0);
+    assert!(r.stdout.contains(note), "{}", r.all());
+    let r = colocate_at(&p, &url, &["apply"]).expect(0);
+    assert!(r.stdout.contains("nothing to apply"), "{}", r.all());
+    assert!(r.stdout.contains(note), "{}", r.all());
+    let r = colocate_at(&p, &url, &["check"]).expect(0);
+    assert!(r.stdout.contains(note), "{}", r.all());
+    let r = colocate_at(
+        &p,
+        &url,
+        &["check", "--require-citus", "--format", "github"],
+    )
+    .expect(1);
+    assert!(r.stdout.starts_with("::error "), "{}", r.all());
+    assert!(r.stdout.contains(note), "{}", r.all());
+    // And back: the chain rolls back on the same server.
+    colocate_at(&p, &url, &["--dir", &dir, "rollback", "--to", "0", "--yes"]).expect(0);
+    assert_eq!(
+        c.query_one(
+            "SELECT count(*) FROM pg_tables WHERE schemaname = 'public' \
+             AND tablename NOT LIKE 'colocate\\_%'",
+            &[]
+        )
+        .unwrap()
+        .get::<_, i64>(0),
+        0
+    );
+}

@@ -20,6 +20,10 @@ fn citus_line(p: &Plan) -> String {
         (None, true) => {
             "Citus is available but not created in this database (apply creates it)".into()
         }
+        (None, false) if p.citus.not_preloaded => format!(
+            "Citus cannot be used yet: {}; the plan shows roles only, no steps",
+            colocate_core::schema::CITUS_NOT_PRELOADED
+        ),
         (None, false) => {
             "Citus is not installed on this server: the plan shows roles only, no steps".into()
         }
@@ -355,6 +359,9 @@ pub fn apply_human(r: &colocate_pg::apply::ApplyReport) {
     use colocate_pg::apply::CitusOutcome;
     if r.citus == CitusOutcome::Absent {
         println!("citus is not available on this server: nothing to apply (plain PostgreSQL)");
+        if let Some(note) = r.note {
+            println!("note: {note}");
+        }
         return;
     }
     // Never "matches the plan" while tables the plan wants converted stay blocked.
@@ -501,6 +508,9 @@ pub fn undistribute_human(r: &colocate_pg::undistribute::UndistributeReport) {
 #[derive(Debug, Serialize)]
 pub struct CheckReport {
     pub citus_installed: bool,
+    /// Why Citus is not installed, where the server could have it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<&'static str>,
     pub converged: bool,
     pub tables: usize,
     pub drift: Vec<Drift>,
@@ -516,6 +526,8 @@ impl CheckReport {
         };
         CheckReport {
             citus_installed,
+            note: (!citus_installed && p.citus.not_preloaded)
+                .then_some(colocate_core::schema::CITUS_NOT_PRELOADED),
             converged: citus_installed && drift.is_empty(),
             tables: p.tables.len(),
             drift,
@@ -526,6 +538,9 @@ impl CheckReport {
 pub fn check_human(r: &CheckReport) {
     if !r.citus_installed {
         println!("citus is not installed in this database: there is no topology to check");
+        if let Some(note) = r.note {
+            println!("note: {note}");
+        }
         return;
     }
     if r.drift.is_empty() {
@@ -553,7 +568,11 @@ pub fn check_github(r: &CheckReport, require_citus: bool) {
     };
     if !r.citus_installed {
         let level = if require_citus { "error" } else { "notice" };
-        println!("::{level} title=colocate check::citus is not installed in this database");
+        let why = r.note.map(|n| format!(": {n}")).unwrap_or_default();
+        println!(
+            "::{level} title=colocate check::citus is not installed in this database{}",
+            esc(&why)
+        );
         return;
     }
     for d in &r.drift {
