@@ -106,6 +106,7 @@ pub(crate) fn schema(tables: Vec<T>) -> Schema {
     let mut s = Schema {
         citus: CitusState {
             available: true,
+            not_preloaded: false,
             installed: None,
             workers: 0,
         },

@@ -643,6 +643,7 @@ mod tests {
         let mut s = Schema {
             citus: CitusState {
                 available: true,
+                not_preloaded: false,
                 installed: Some("13.2-1".into()),
                 workers: 2,
             },
