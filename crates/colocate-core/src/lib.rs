@@ -18,6 +18,7 @@ pub mod scope;
 pub mod split;
 pub mod sqltext;
 pub mod step;
+pub mod undistribute;
 
 pub use migration::{
     parse_file_name, Checksum, IdError, Migration, MigrationError, MigrationId, MigrationSet,

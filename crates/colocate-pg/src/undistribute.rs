@@ -11,7 +11,7 @@
 //!
 //! What `undistribute_table` loses (found by comparing `pg_dump --schema-only` before and after
 //! on Citus 13.2: comments, `NOT VALID` checks, column options, rules, grants on the views it
-//! re-creates; see `sql/undistribute_lost.sql`) is journaled as the statements that put it
+//! re-creates; see `colocate_core::undistribute::LOST_SQL`) is journaled as the statements that put it
 //! back, before the table is touched, and put back once it is local. `undistribute_table`
 //! refuses tables with identity columns, and Citus refuses `DROP IDENTITY` on them, so each
 //! identity is journaled (kind, sequence options, next value), dropped on the coordinator's
@@ -27,6 +27,7 @@ use postgres_protocol::escape::escape_identifier;
 use serde::Serialize;
 
 use colocate_core::journal::{drop_key_sql, journaled_drop_line, State};
+use colocate_core::undistribute::{call, IDENTITY_OPTIONS_SQL, LOST_SQL, NOT_VALID_CHECKS_SQL};
 
 use crate::error::{Cause, Done, ErrorKind, PgError};
 use crate::introspect::introspect;
@@ -292,10 +293,7 @@ fn run(
 
 /// `undistribute_table` for one table alone.
 fn undistribute_call(t: &QualifiedName) -> String {
-    format!(
-        "SELECT undistribute_table({}, cascade_via_foreign_keys => false);",
-        t.regclass_literal()
-    )
+    format!("SELECT {};", call(t))
 }
 
 /// Whether `t` is a Citus table now.
@@ -312,7 +310,7 @@ fn is_citus_sql(c: &mut Client, table_sql: &str) -> Result<bool, PgError> {
     .map_err(|e| PgError::query(format!("look up {table_sql} in pg_dist_partition"), &e))
 }
 
-/// Journal what `undistribute_table` would lose on `t` (`sql/undistribute_lost.sql`), unless
+/// Journal what `undistribute_table` would lose on `t` ([`LOST_SQL`]), unless
 /// an interrupted run journaled it already, then drop the `NOT VALID` check constraints it
 /// would bring back valid (or fail on, when a row violates them); they come back from the
 /// journal `NOT VALID`.
@@ -326,7 +324,7 @@ fn record_properties(c: &mut Client, journal: &Journal, t: &QualifiedName) -> Re
     let mut tx = c.transaction().map_err(|e| PgError::query("begin", &e))?;
     if !open {
         let rows = tx
-            .query(include_str!("sql/undistribute_lost.sql"), &[&t.sql()])
+            .query(LOST_SQL, &[&t.sql()])
             .map_err(|e| PgError::query(what(), &e))?;
         for r in rows {
             let (label, statement): (String, String) = (r.get(0), r.get(1));
@@ -335,15 +333,7 @@ fn record_properties(c: &mut Client, journal: &Journal, t: &QualifiedName) -> Re
         }
     }
     let checks: Vec<String> = tx
-        .query(
-            "SELECT format('ALTER TABLE %I.%I DROP CONSTRAINT %I', n.nspname, k.relname, x.conname) \
-             FROM pg_constraint x JOIN pg_class k ON k.oid = x.conrelid \
-             JOIN pg_namespace n ON n.oid = k.relnamespace \
-             WHERE x.contype = 'c' AND NOT x.convalidated AND x.coninhcount = 0 \
-               AND (x.conrelid = to_regclass($1) \
-                    OR x.conrelid IN (SELECT relid FROM pg_partition_tree(to_regclass($1))))",
-            &[&t.sql()],
-        )
+        .query(NOT_VALID_CHECKS_SQL, &[&t.sql()])
         .map_err(|e| PgError::query(format!("read the NOT VALID checks of {t}"), &e))?
         .iter()
         .map(|r| r.get(0))
@@ -517,10 +507,7 @@ fn drop_identities(
     };
     for col in table.columns.iter().filter(|c| c.identity.is_some()) {
         let row = c
-            .query_one(
-                include_str!("sql/identity_options.sql"),
-                &[&t.sql(), &col.name],
-            )
+            .query_one(IDENTITY_OPTIONS_SQL, &[&t.sql(), &col.name])
             .map_err(|e| PgError::query(format!("read identity of {t}.{}", col.name), &e))?;
         let clause: String = row.get(0);
         let restart: i64 = row.get(1);

@@ -9,7 +9,8 @@
 --   5 comments on the table, its partitions, their columns, constraints (but foreign keys, which
 --     the journal puts back with their key), indexes, triggers, policies and rules, and on the
 --     views over them and their columns
--- Names are quoted by format('%I') here, never pasted.
+-- Names are quoted by format('%I') here, never pasted. colocate-pg runs this with $1 bound;
+-- generated down parts run the same text in PL/pgSQL (EXECUTE ... USING).
 WITH RECURSIVE rels AS (
     SELECT $1::text::regclass::oid AS oid
     UNION
