@@ -303,6 +303,49 @@ fn extension_undone(journal: &str, name: &str) -> String {
     )
 }
 
+/// Record what `undistribute_table` would lose (kind property); the values are SQL expressions
+/// for its table, what it is, and the statement that puts it back.
+fn insert_property(journal: &str, [table, what, statement]: [&str; 3]) -> String {
+    format!(
+        "INSERT INTO {journal} (kind, table_sql, constraint_name, definition, state) VALUES ({}, {table}, {what}, {statement}, {})",
+        Kind::Property.literal(),
+        State::Dropped.literal()
+    )
+}
+
+/// Record an identity column as dropped; the values are SQL expressions for its table, the
+/// column, its `ADD GENERATED` clause and its next value.
+fn insert_identity(journal: &str, [table, column, clause, restart]: [&str; 4]) -> String {
+    format!(
+        "INSERT INTO {journal} (kind, table_sql, constraint_name, definition, restart, state) VALUES ({}, {table}, {column}, {clause}, {restart}, {})",
+        Kind::Identity.literal(),
+        State::Dropped.literal()
+    )
+}
+
+/// Whether the table `table` (an SQL expression) has rows of `kind` not yet put back, as an
+/// expression.
+fn has_open(journal: &str, kind: Kind, table: &str) -> String {
+    format!(
+        "EXISTS (SELECT 1 FROM {journal} WHERE kind = {} AND table_sql = {table} AND state = {})",
+        kind.literal(),
+        State::Dropped.literal()
+    )
+}
+
+/// The `columns` of the rows of `kind` not yet put back (of the table `table`, an SQL
+/// expression, if given), in the order recorded.
+fn open_rows(journal: &str, kind: Kind, columns: &str, table: Option<&str>) -> String {
+    let of_table = table
+        .map(|t| format!(" AND table_sql = {t}"))
+        .unwrap_or_default();
+    format!(
+        "SELECT {columns} FROM {journal} WHERE kind = {}{of_table} AND state = {} ORDER BY id",
+        kind.literal(),
+        State::Dropped.literal()
+    )
+}
+
 /// The statements `colocate-pg` runs on a journal table, values as bound parameters (`$n`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Statements {
@@ -381,12 +424,7 @@ impl Statements {
 
     /// Record an identity column as dropped: `$1` table, `$2` column, `$3` clause, `$4` next value.
     pub fn record_identity(&self) -> String {
-        format!(
-            "INSERT INTO {} (kind, table_sql, constraint_name, definition, restart, state) VALUES ({}, $1, $2, $3, $4, {})",
-            self.table,
-            Kind::Identity.literal(),
-            State::Dropped.literal()
-        )
+        insert_identity(&self.table, ["$1", "$2", "$3", "$4"])
     }
 
     /// Record that a migration created extension `$1`.
@@ -407,43 +445,33 @@ impl Statements {
     /// Record what `undistribute_table` would lose: `$1` table, `$2` what, `$3` the statement
     /// that puts it back.
     pub fn record_property(&self) -> String {
-        format!(
-            "INSERT INTO {} (kind, table_sql, constraint_name, definition, state) VALUES ({}, $1, $2, $3, {})",
-            self.table,
-            Kind::Property.literal(),
-            State::Dropped.literal()
-        )
+        insert_property(&self.table, ["$1", "$2", "$3"])
     }
 
     /// Whether table `$1` has properties recorded and not yet put back.
     pub fn has_open_properties(&self) -> String {
-        format!(
-            "SELECT EXISTS (SELECT 1 FROM {} WHERE kind = {} AND table_sql = $1 AND state = {})",
-            self.table,
-            Kind::Property.literal(),
-            State::Dropped.literal()
-        )
+        format!("SELECT {}", has_open(&self.table, Kind::Property, "$1"))
     }
 
     /// The properties not yet put back, in the order recorded: id, table_sql, constraint_name,
     /// definition.
     pub fn open_properties(&self) -> String {
-        format!(
-            "SELECT id, table_sql, constraint_name, definition FROM {} WHERE kind = {} AND state = {} ORDER BY id",
-            self.table,
-            Kind::Property.literal(),
-            State::Dropped.literal()
+        open_rows(
+            &self.table,
+            Kind::Property,
+            "id, table_sql, constraint_name, definition",
+            None,
         )
     }
 
     /// The identity columns still dropped, oldest first: id, table_sql, constraint_name,
     /// definition, restart.
     pub fn open_identities(&self) -> String {
-        format!(
-            "SELECT id, table_sql, constraint_name, definition, restart FROM {} WHERE kind = {} AND state = {} ORDER BY id",
-            self.table,
-            Kind::Identity.literal(),
-            State::Dropped.literal()
+        open_rows(
+            &self.table,
+            Kind::Identity,
+            "id, table_sql, constraint_name, definition, restart",
+            None,
         )
     }
 }

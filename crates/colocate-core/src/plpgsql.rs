@@ -9,13 +9,20 @@ pub(crate) const CITUS_INSTALLED: &str =
 
 /// `DO $tag$ ... $tag$` with a tag that does not occur in the body.
 pub(crate) fn do_block(body: &str) -> String {
-    let mut tag = "colocate".to_string();
+    format!("DO {}", dollar_quoted("colocate", &format!("\n{body}\n")))
+}
+
+/// `text` as a dollar-quoted string constant, `$tag$text$tag$`, with a tag made from `base`
+/// that does not occur in the text.
+pub(crate) fn dollar_quoted(base: &str, text: &str) -> String {
+    let mut tag = base.to_string();
     let mut n = 0;
-    while body.contains(&format!("${tag}$")) {
+    // (with a `$` after the text: a text ending in `$tag` would close the quote early)
+    while format!("{text}$").contains(&format!("${tag}$")) {
         n += 1;
-        tag = format!("colocate{n}");
+        tag = format!("{base}{n}");
     }
-    format!("DO ${tag}$\n{body}\n${tag}$")
+    format!("${tag}${text}${tag}$")
 }
 
 /// `t` as a `regclass` value.
@@ -42,5 +49,8 @@ mod tests {
             do_block("$colocate$ $colocate1$"),
             "DO $colocate2$\n$colocate$ $colocate1$\n$colocate2$"
         );
+        assert_eq!(dollar_quoted("q", "it's"), "$q$it's$q$");
+        assert_eq!(dollar_quoted("q", "$q$"), "$q1$$q$$q1$");
+        assert_eq!(dollar_quoted("q", "x$q"), "$q1$x$q$q1$");
     }
 }

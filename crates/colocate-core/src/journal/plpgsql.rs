@@ -3,15 +3,22 @@
 //! the up part (or another file's down part) restores ([`restore_key`]) and validates
 //! ([`validate_key`]) it once Citus accepts it between its tables. Each block is idempotent and
 //! does nothing where its step is done already.
+//!
+//! What `undistribute_table` loses or refuses goes through the journal too, as in
+//! colocate-pg's `undistribute`: [`record_lost`] journals it (with the queries of
+//! [`crate::undistribute`]) before the table is undistributed, [`restore_lost`] puts it back
+//! once the table is local.
 
 use postgres_protocol::escape::{escape_identifier, escape_literal};
 
 use super::{
-    constraint_comment, ddl, drop_key_sql, extension_created, extension_undone, insert_extension,
-    insert_key, mark_row, Kind, State, COMMENT, DEFAULT_TABLE, NOT_VALID,
+    constraint_comment, ddl, drop_key_sql, extension_created, extension_undone, has_open,
+    insert_extension, insert_identity, insert_key, insert_property, mark_row, open_rows, Kind,
+    State, COMMENT, DEFAULT_TABLE, NOT_VALID,
 };
-use crate::plpgsql::{do_block, in_citus, regclass, CITUS_INSTALLED};
+use crate::plpgsql::{do_block, dollar_quoted, in_citus, regclass, CITUS_INSTALLED};
 use crate::schema::{ForeignKey, QualifiedName};
+use crate::undistribute::{IDENTITY_OPTIONS_SQL, LOST_SQL, NOT_VALID_CHECKS_SQL};
 
 /// The journal's name in the generated SQL.
 fn journal() -> String {
@@ -105,6 +112,106 @@ pub fn validate_key(t: &QualifiedName, fk: &ForeignKey) -> String {
     each_row(t, fk, State::Validated, &action)
 }
 
+/// The variables [`record_lost`] and [`restore_lost`] use, as the lines of a `DECLARE` section.
+pub const LOST_VARIABLES: &str =
+    "  r record;\n  lost_clause text;\n  lost_next bigint;\n  lost_ddl text;";
+
+/// `query` (one of [`crate::undistribute`]'s) as a dollar-quoted string for `EXECUTE`, its
+/// comment lines left out and its lines indented by `indent`.
+fn query_text(query: &str, indent: &str) -> String {
+    let lines: Vec<String> = query
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("--"))
+        .map(|l| format!("{indent}{l}"))
+        .collect();
+    let close = indent.get(2..).unwrap_or_default();
+    dollar_quoted("query", &format!("\n{}\n{close}", lines.join("\n")))
+}
+
+/// PL/pgSQL lines (indented by `indent`, using [`LOST_VARIABLES`]) that journal what
+/// `undistribute_table` would lose on the Citus table `t`, creating the journal first if needed,
+/// as colocate-pg's `undistribute` does, in the same transaction: the statements that put back
+/// what it does not carry over ([`LOST_SQL`]; not again if an interrupted run left them there),
+/// then the `NOT VALID` checks it would bring back valid dropped ([`NOT_VALID_CHECKS_SQL`]),
+/// then each identity column, which it refuses, recorded with its options and next value
+/// ([`IDENTITY_OPTIONS_SQL`]) and dropped on the coordinator's table alone (Citus refuses
+/// `DROP IDENTITY` on its tables; their shards have no identity of their own).
+pub fn record_lost(t: &QualifiedName, indent: &str) -> String {
+    let j = journal();
+    let tl = escape_literal(&t.sql());
+    let i = indent;
+    format!(
+        "{i}-- what undistribute_table does not carry over, journaled as the statements that put it back\n\
+         {i}PERFORM set_config('client_min_messages', 'warning', true);\n\
+         {ddl}\n\
+         {i}IF NOT {open} THEN\n\
+         {i}  FOR r IN EXECUTE {lost} USING {tl} LOOP\n\
+         {i}    {insert_property};\n\
+         {i}  END LOOP;\n\
+         {i}END IF;\n\
+         {i}-- the NOT VALID checks it would bring back valid (journaled above, they come back NOT VALID)\n\
+         {i}FOR r IN EXECUTE {checks} USING {tl} LOOP\n\
+         {i}  EXECUTE r.stmt;\n\
+         {i}END LOOP;\n\
+         {i}-- identity columns, which it refuses: journaled, and taken off the coordinator's table alone\n\
+         {i}FOR r IN SELECT attname::text AS col FROM pg_attribute\n\
+         {i}         WHERE attrelid = {rc} AND attnum > 0 AND NOT attisdropped AND attidentity <> ''\n\
+         {i}         ORDER BY attnum LOOP\n\
+         {i}  EXECUTE {identity} INTO lost_clause, lost_next USING {tl}, r.col;\n\
+         {i}  {insert_identity};\n\
+         {i}  lost_ddl := current_setting('citus.enable_ddl_propagation');\n\
+         {i}  PERFORM set_config('citus.enable_ddl_propagation', 'off', true);\n\
+         {i}  EXECUTE 'ALTER TABLE ' || {tl} || ' ALTER COLUMN ' || quote_ident(r.col) || ' DROP IDENTITY';\n\
+         {i}  PERFORM set_config('citus.enable_ddl_propagation', lost_ddl, true);\n\
+         {i}END LOOP;",
+        ddl = journal_ddl(i),
+        open = has_open(&j, Kind::Property, &tl),
+        lost = query_text(LOST_SQL, &format!("{i}    ")),
+        insert_property = insert_property(&j, [&tl, "r.what", "r.stmt"]),
+        checks = query_text(NOT_VALID_CHECKS_SQL, &format!("{i}  ")),
+        rc = regclass(t),
+        identity = query_text(IDENTITY_OPTIONS_SQL, &format!("{i}    ")),
+        insert_identity = insert_identity(&j, [&tl, "r.col", "lost_clause", "lost_next"]),
+    )
+}
+
+/// PL/pgSQL lines (indented by `indent`, using [`LOST_VARIABLES`]) that give the local table `t`
+/// back what [`record_lost`] (or an interrupted `colocate undistribute`) journaled, as
+/// colocate-pg's `undistribute` does: each identity column re-added with its options and
+/// restarted past both its recorded next value and the rows, then the journaled statements in
+/// the order recorded (a `NOT VALID` check before its comment); each row marked done.
+pub fn restore_lost(t: &QualifiedName, indent: &str) -> String {
+    let j = journal();
+    let tl = escape_literal(&t.sql());
+    let i = indent;
+    let column = "quote_ident(r.constraint_name)";
+    format!(
+        "{i}-- what undistribute_table lost, back from the journal\n\
+         {i}IF to_regclass({jl}) IS NOT NULL THEN\n\
+         {i}  FOR r IN {identities} LOOP\n\
+         {i}    EXECUTE 'SELECT greatest($1::bigint, coalesce(max(' || {column} || ')::bigint + 1, 1)) FROM ' || {tl}\n\
+         {i}      INTO lost_next USING r.restart;\n\
+         {i}    EXECUTE 'ALTER TABLE ' || {tl} || ' ALTER COLUMN ' || {column} || ' ADD ' || r.definition;\n\
+         {i}    EXECUTE 'ALTER TABLE ' || {tl} || ' ALTER COLUMN ' || {column} || ' RESTART WITH ' || lost_next;\n\
+         {i}    {done};\n\
+         {i}  END LOOP;\n\
+         {i}  FOR r IN {properties} LOOP\n\
+         {i}    EXECUTE r.definition;\n\
+         {i}    {done};\n\
+         {i}  END LOOP;\n\
+         {i}END IF;",
+        jl = escape_literal(&j),
+        identities = open_rows(
+            &j,
+            Kind::Identity,
+            "id, constraint_name, definition, restart",
+            Some(&tl)
+        ),
+        properties = open_rows(&j, Kind::Property, "id, definition", Some(&tl)),
+        done = mark_row(&j, State::Validated, "r.id"),
+    )
+}
+
 /// For each journal row of the key `fk` on `t` in the state before `to`, oldest first: run
 /// `action` (PL/pgSQL lines, with the row as `r`), then move the row to `to`.
 fn each_row(t: &QualifiedName, fk: &ForeignKey, to: State, action: &str) -> String {
@@ -151,9 +258,15 @@ mod tests {
     #[test]
     fn the_blocks_mention_every_state_through_the_enum() {
         let (t, k) = fk();
-        let all = [drop_key(&t, &k), restore_key(&t, &k), validate_key(&t, &k)]
-            .join("\n")
-            .replace(&escape_literal(COMMENT), "");
+        let all = [
+            drop_key(&t, &k),
+            restore_key(&t, &k),
+            validate_key(&t, &k),
+            record_lost(&t, "  "),
+            restore_lost(&t, "  "),
+        ]
+        .join("\n")
+        .replace(&escape_literal(COMMENT), "");
         for s in State::ALL {
             assert!(all.contains(&s.literal()), "{s} missing from\n{all}");
         }
@@ -203,6 +316,83 @@ mod tests {
         assert!(
             validate.contains("SET state = 'validated', updated_at = now() WHERE id = r.id;"),
             "{validate}"
+        );
+    }
+
+    #[test]
+    fn what_undistribute_table_loses_is_journaled_with_the_shared_queries() {
+        let t = QualifiedName::new("Sales Ops", "it's \"x\" $query$");
+        let tl = escape_literal(&t.sql());
+        let record = record_lost(&t, "    ");
+        // The very queries colocate-pg runs, their parameters bound (the table a literal).
+        for q in [LOST_SQL, NOT_VALID_CHECKS_SQL, IDENTITY_OPTIONS_SQL] {
+            for line in q.lines().filter(|l| !l.trim_start().starts_with("--")) {
+                assert!(record.contains(line), "{line}\nmissing from\n{record}");
+            }
+        }
+        assert!(
+            record.contains(&format!("$query$ USING {tl} LOOP")),
+            "{record}"
+        );
+        assert!(
+            record.contains(&format!(
+                "$query$ INTO lost_clause, lost_next USING {tl}, r.col;"
+            )),
+            "{record}"
+        );
+        assert!(
+            record.contains(&format!(
+                "VALUES ('property', {tl}, r.what, r.stmt, 'dropped');"
+            )),
+            "{record}"
+        );
+        assert!(
+            record.contains(&format!(
+                "VALUES ('identity', {tl}, r.col, lost_clause, lost_next, 'dropped');"
+            )),
+            "{record}"
+        );
+        // Not journaled twice: an interrupted run's rows are kept.
+        assert!(
+            record.contains(&format!(
+                "IF NOT EXISTS (SELECT 1 FROM \"colocate_journal\" WHERE kind = 'property' AND table_sql = {tl} AND state = 'dropped') THEN"
+            )),
+            "{record}"
+        );
+        // Identity dropped on the coordinator's table alone, propagation put back as it was.
+        let off = record
+            .find("PERFORM set_config('citus.enable_ddl_propagation', 'off', true);")
+            .unwrap();
+        let drop = record.find("' DROP IDENTITY';").unwrap();
+        let back = record
+            .find("PERFORM set_config('citus.enable_ddl_propagation', lost_ddl, true);")
+            .unwrap();
+        assert!(off < drop && drop < back, "{record}");
+        let restore = restore_lost(&t, "  ");
+        // Identities first, then the statements in the order recorded; each row marked done.
+        let identities = restore.find("kind = 'identity'").unwrap();
+        let properties = restore.find("kind = 'property'").unwrap();
+        assert!(identities < properties, "{restore}");
+        assert!(restore.contains(&format!(
+            "table_sql = {tl} AND state = 'dropped' ORDER BY id"
+        )));
+        assert_eq!(
+            restore
+                .matches("SET state = 'validated', updated_at = now() WHERE id = r.id;")
+                .count(),
+            2,
+            "{restore}"
+        );
+        // The name reaches the text only as that literal (or its regclass): a `$query$` in it
+        // neither closes the query's quote nor opens another.
+        for text in [&record, &restore] {
+            let rest = text.replace(&tl, "");
+            assert!(!rest.contains("it''s"), "{rest}");
+        }
+        assert_eq!(
+            record.replace(&tl, "").matches("$query$").count(),
+            2 * 3,
+            "{record}"
         );
     }
 }
