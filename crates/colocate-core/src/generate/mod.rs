@@ -134,14 +134,7 @@ pub fn generate(
         }
         let earlier: Vec<QualifiedName> = converted.clone();
         converted.extend(f.tables().iter().cloned());
-        let later: Vec<QualifiedName> = files[i + 1..]
-            .iter()
-            .flat_map(|g| g.tables().iter().cloned())
-            .collect();
-        let around = Around {
-            earlier: &earlier,
-            later: &later,
-        };
+        let around = Around { earlier: &earlier };
         let (ext, contents) = match (opts.format, f) {
             (SetFormat::Toml, File::Fixes) | (SetFormat::Sql, _) => (
                 "sql",

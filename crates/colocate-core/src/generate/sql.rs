@@ -1,7 +1,8 @@
 //! The SQL of the set: guarded, idempotent statements (each checks first and does nothing where
 //! Citus is not installed), the journal's PL/pgSQL ([`crate::journal::plpgsql`]) for keys
-//! dropped and restored across files, the fixes file, and their rendering as a dbmate
-//! migration. The knex format raises this same SQL.
+//! dropped and restored across files and for what `undistribute_table` loses in the down
+//! parts, the fixes file, and their rendering as a dbmate migration. The knex format raises
+//! this same SQL.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -11,7 +12,7 @@ use super::layout::{dependents, order, wrap, File};
 use super::writer::{Around, Item, SqlFile, Writer};
 use crate::journal::plpgsql as journal;
 use crate::plan::{Code, Role};
-use crate::plpgsql::{do_block, regclass, CITUS_INSTALLED};
+use crate::plpgsql::{do_block, in_citus, regclass, CITUS_INSTALLED};
 use crate::schema::{ForeignKey, Key, KeyKind, QualifiedName, Table};
 use crate::split::split_statements;
 use crate::sqltext::inert;
@@ -144,47 +145,35 @@ impl Writer<'_> {
         }
         file.up
             .push(Item::Statement(self.cleanup(converted_so_far)));
-        // Down: this file's tables only. Keys to the tables of earlier files (still in Citus)
-        // go first, since Citus refuses a key between a plain table and a Citus table, and
-        // come back when this file runs again; keys to the tables of later files (rolled back
-        // already, plain) come back once this file's tables are plain too.
-        if !to_earlier.is_empty() {
-            file.down.push(Item::Comment(vec![format!(
-                "Keys between this file's tables and the tables of earlier files: Citus refuses them between a plain table and a Citus table, so each is recorded in {} and dropped; this file's up part (or the earlier file's down part) adds it back.",
-                crate::journal::DEFAULT_TABLE
-            )]));
-        }
-        for (t, fk) in &to_earlier {
-            file.down.push(Item::Statement(journal::drop_key(t, fk)));
-        }
-        for t in tables.iter().rev() {
-            let identities: Vec<&str> = self
-                .schema
-                .table(t)
-                .map(|x| {
-                    x.columns
-                        .iter()
-                        .filter(|c| c.identity.is_some())
-                        .map(|c| c.name.as_str())
-                        .collect()
-                })
-                .unwrap_or_default();
-            if !identities.is_empty() {
-                file.down.push(Item::Comment(vec![format!(
-                    "{t} has identity column(s) {}, which undistribute_table refuses: `colocate undistribute` handles them",
-                    identities.join(", ")
-                )]));
+        // Down: this file's tables only, last converted first, each alone (never Citus's
+        // cascade, which locks a whole foreign-key group in one transaction). The keys to and
+        // from a table go into the journal first; each comes back once both its tables are
+        // plain: at once, or, for a key to a table of an earlier file (still in Citus), when
+        // that file's down part runs, or this file's up part again.
+        file.down.push(Item::Comment(vec![format!(
+            "Each table alone, never with Citus's cascade: its foreign keys are recorded in {} and dropped, and so is what undistribute_table loses (comments, NOT VALID checks, identity columns, ...), given back once the table is local. A key comes back once both its tables are plain; one to a table of an earlier file waits in the journal for that file's down part (or this file's up part).",
+            crate::journal::DEFAULT_TABLE
+        )]));
+        let mut pending: Vec<&QualifiedName> = tables.iter().collect();
+        while let Some(t) = pending.pop() {
+            let keys = self.schema.keys_between(|q| q == t, |_| true);
+            for (src, fk) in &keys {
+                file.down
+                    .push(Item::Statement(journal::drop_key(src, fk, t)));
             }
             file.down.push(Item::Statement(self.undistribute(t)));
-        }
-        let to_later = self
-            .schema
-            .keys_between(|q| tables.contains(q), |q| around.later.contains(q));
-        for (t, fk) in to_later {
-            file.down
-                .push(Item::Statement(journal::restore_key(&t, fk)));
-            file.down
-                .push(Item::Statement(journal::validate_key(&t, fk)));
+            // Keys whose other table is plain by now: not a table of an earlier file, nor one
+            // of this file's still to come (those restore it when their turn comes).
+            for (src, fk) in &keys {
+                let other = if src == t { &fk.ref_table } else { src };
+                if around.earlier.contains(other) || pending.contains(&other) {
+                    continue;
+                }
+                file.down
+                    .push(Item::Statement(journal::restore_key(src, fk)));
+                file.down
+                    .push(Item::Statement(journal::validate_key(src, fk)));
+            }
         }
         file
     }
@@ -251,13 +240,21 @@ impl Writer<'_> {
         ))
     }
 
+    /// Turn `t` plain, alone, giving back what `undistribute_table` loses: journaled before
+    /// and put back after in the same transaction, as colocate-pg's `undistribute` does
+    /// ([`journal::record_lost`], [`journal::restore_lost`]). A table already local only gets
+    /// back what an interrupted run left in the journal.
     fn undistribute(&self, t: &QualifiedName) -> String {
         do_block(&format!(
-            "BEGIN\n  IF NOT {CITUS_INSTALLED} THEN\n    {}\n  ELSIF NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = {}) THEN\n    {}\n  ELSE\n    PERFORM undistribute_table({}, cascade_via_foreign_keys => true);\n  END IF;\nEND",
+            "DECLARE\n{}\nBEGIN\n  IF NOT {CITUS_INSTALLED} THEN\n    {}\n    RETURN;\n  END IF;\n  IF NOT {} THEN\n    {}\n  ELSE\n    {}{}\n    PERFORM {};\n  END IF;\n{}\nEND",
+            journal::LOST_VARIABLES,
             notice(&format!("citus is not installed: {t} is a local table")),
-            regclass(t),
+            in_citus(t),
             notice(&format!("{t} is already a local table")),
-            t.regclass_literal(),
+            conversion_settings("    "),
+            journal::record_lost(t, "    ").trim_start(),
+            crate::undistribute::call(t),
+            journal::restore_lost(t, "  "),
         ))
     }
 

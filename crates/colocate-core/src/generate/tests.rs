@@ -469,26 +469,140 @@ fn every_file_loads_as_a_migration_and_the_sql_splits_into_its_statements() {
             // each of the 5 keys to earlier files' tables added back if missing and validated
             // (after a rollback of this file), cleanup.
             assert_eq!(dist.up.statements.len(), 8 + 2 * 5, "{}", dist.up.sql);
-            let down = dist.down.as_ref().unwrap();
-            let drops = down
-                .statements
-                .iter()
-                .filter(|s| s.sql.contains("DROP CONSTRAINT"))
-                .count();
-            assert_eq!(drops, 5, "the keys to earlier files' tables, dropped first");
             assert!(dist
                 .up
                 .statements
                 .iter()
                 .all(|s| s.sql.starts_with("DO $colocate$") || s.sql.starts_with("ALTER TABLE")));
+            let down = dist.down.as_ref().unwrap();
             let undistribute = down
                 .statements
                 .iter()
-                .filter(|s| s.sql.contains("undistribute_table"))
+                .filter(|s| s.sql.contains("PERFORM undistribute_table("))
                 .count();
             assert_eq!(undistribute, 4);
         }
     }
+}
+
+/// What a down part's statements do, one line each: `drop k`, `undistribute t`, `restore k`,
+/// `validate k`.
+fn trace(down: &str) -> Vec<String> {
+    let between = |s: &str, from: &str, to: &str| -> String {
+        let i = s
+            .find(from)
+            .map(|i| i + from.len())
+            .unwrap_or_else(|| panic!("{from}: {s}"));
+        s[i..][..s[i..].find(to).unwrap()].to_string()
+    };
+    crate::split_statements(down)
+        .unwrap()
+        .iter()
+        .map(|st| {
+            let s = &st.sql;
+            if s.contains("INTO def FROM pg_constraint") {
+                format!("drop {}", between(s, "AND conname = '", "'"))
+            } else if s.contains("PERFORM undistribute_table(") {
+                format!(
+                    "undistribute {}",
+                    between(s, "undistribute_table('\"public\".\"", "\"")
+                )
+            } else if s.contains("state = 'dropped'") {
+                format!("restore {}", between(s, "constraint_name = '", "'"))
+            } else if s.contains("state = 'restored'") {
+                format!("validate {}", between(s, "constraint_name = '", "'"))
+            } else {
+                panic!("unexpected statement in a down part: {s}")
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn down_parts_undistribute_each_table_alone_after_journaling_its_keys() {
+    let o = GenerateOptions {
+        with_fixes: true,
+        ..opts(SetFormat::Sql)
+    };
+    let files = run(&schema(), o);
+    for f in &files {
+        assert!(
+            !f.contents.contains("cascade_via_foreign_keys => true"),
+            "{}",
+            f.contents
+        );
+    }
+    let down = |slug: &str| {
+        let f = files.iter().find(|f| f.name.contains(slug)).unwrap();
+        trace(&f.contents[f.contents.find("-- migrate:down").unwrap()..])
+    };
+    // Last converted first. Every key to or from a table is dropped before the table is
+    // undistributed (one dropped with an earlier table already is a no-op then); a key comes
+    // back once its other table is plain too: at once for a key to itself or to a table
+    // already done, later for one to a table of this file still to come, and never here for a
+    // key to a table of an earlier file (tenants, countries), which waits in the journal for
+    // that file's down part or this file's up part.
+    let layer_1 = down("citus_distribute_layer_1");
+    assert_eq!(
+        layer_1,
+        [
+            "drop invoices_user_fkey",
+            "drop teams_lead_fkey",
+            "drop users_tenant_fkey",
+            "drop users_team_fkey",
+            "drop users_country_fkey",
+            "undistribute users",
+            "restore invoices_user_fkey",
+            "validate invoices_user_fkey",
+            "drop token_uses_token_fkey",
+            "drop tokens_tenant_fkey",
+            "undistribute tokens",
+            "restore token_uses_token_fkey",
+            "validate token_uses_token_fkey",
+            "drop teams_tenant_fkey",
+            "drop teams_lead_fkey",
+            "drop users_team_fkey",
+            "undistribute teams",
+            "restore teams_lead_fkey",
+            "validate teams_lead_fkey",
+            "restore users_team_fkey",
+            "validate users_team_fkey",
+            "drop email_messages_tenant_fkey",
+            "undistribute email_messages",
+        ],
+        "{layer_1:#?}"
+    );
+    // The root's file gives back the keys into the root that the later file left waiting.
+    let root = down("citus_distribute_root");
+    assert_eq!(
+        root,
+        [
+            "drop email_messages_tenant_fkey",
+            "drop teams_tenant_fkey",
+            "drop tokens_tenant_fkey",
+            "drop users_tenant_fkey",
+            "undistribute tenants",
+            "restore email_messages_tenant_fkey",
+            "validate email_messages_tenant_fkey",
+            "restore teams_tenant_fkey",
+            "validate teams_tenant_fkey",
+            "restore tokens_tenant_fkey",
+            "validate tokens_tenant_fkey",
+            "restore users_tenant_fkey",
+            "validate users_tenant_fkey",
+        ],
+        "{root:#?}"
+    );
+    let reference = down("citus_reference_tables");
+    assert_eq!(
+        reference,
+        [
+            "drop users_country_fkey",
+            "undistribute countries",
+            "restore users_country_fkey",
+            "validate users_country_fkey",
+        ]
+    );
 }
 
 #[test]

@@ -25,10 +25,9 @@ pub(super) enum Item {
     Comment(Vec<String>),
 }
 
-/// The tables of the files before and after the one being written.
+/// The tables of the files before the one being written.
 pub(super) struct Around<'a> {
     pub(super) earlier: &'a [QualifiedName],
-    pub(super) later: &'a [QualifiedName],
 }
 
 impl Writer<'_> {

@@ -61,9 +61,11 @@ pub fn extension_dropped(name: &str) -> String {
     extension_undone(&journal(), &escape_literal(name))
 }
 
-/// Step 1 where Citus is installed: record a key's current definition in the journal and drop
+/// Step 1, in the down part that undistributes `undistributed` (one of the key's tables), while
+/// it is still in Citus (`undistribute_table` without its cascade refuses a table with any
+/// foreign key to or from it): record the key's current definition in the journal and drop
 /// it, creating the journal first if needed.
-pub fn drop_key(t: &QualifiedName, fk: &ForeignKey) -> String {
+pub fn drop_key(t: &QualifiedName, fk: &ForeignKey, undistributed: &QualifiedName) -> String {
     let j = journal();
     let ddl = journal_ddl("  ");
     let (tl, nl) = (escape_literal(&t.sql()), escape_literal(&fk.name));
@@ -79,7 +81,8 @@ pub fn drop_key(t: &QualifiedName, fk: &ForeignKey) -> String {
         "\n    ",
     );
     do_block(&format!(
-        "DECLARE\n  def text;\nBEGIN\n  IF NOT {CITUS_INSTALLED} THEN\n    RETURN;\n  END IF;\n  SELECT pg_get_constraintdef(oid) INTO def FROM pg_constraint WHERE conrelid = {} AND conname = {};\n  IF def IS NULL THEN\n    RETURN;\n  END IF;\n  PERFORM set_config('client_min_messages', 'warning', true);\n{ddl}\n  {insert};\n  {}\nEND",
+        "DECLARE\n  def text;\nBEGIN\n  IF NOT {CITUS_INSTALLED} THEN\n    RETURN;\n  END IF;\n  IF NOT {} THEN\n    RETURN;\n  END IF;\n  SELECT pg_get_constraintdef(oid) INTO def FROM pg_constraint WHERE conrelid = {} AND conname = {};\n  IF def IS NULL THEN\n    RETURN;\n  END IF;\n  PERFORM set_config('client_min_messages', 'warning', true);\n{ddl}\n  {insert};\n  {}\nEND",
+        in_citus(undistributed),
         regclass(t),
         escape_literal(&fk.name),
         drop_key_sql(t, &fk.name),
@@ -259,7 +262,7 @@ mod tests {
     fn the_blocks_mention_every_state_through_the_enum() {
         let (t, k) = fk();
         let all = [
-            drop_key(&t, &k),
+            drop_key(&t, &k, &t),
             restore_key(&t, &k),
             validate_key(&t, &k),
             record_lost(&t, "  "),
@@ -285,7 +288,14 @@ mod tests {
     #[test]
     fn each_block_moves_rows_one_state_forward() {
         let (t, k) = fk();
-        let drop = drop_key(&t, &k);
+        let drop = drop_key(&t, &k, &k.ref_table);
+        // Only while the table being undistributed is in Citus: a table already plain is done.
+        assert!(
+            drop.contains(
+                "IF NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = '\"public\".\"b\"'::regclass) THEN\n    RETURN;"
+            ),
+            "{drop}"
+        );
         assert!(
             drop.contains(
                 "VALUES ('\"public\".\"a\"', 'a b', def, 'dropped', '\"public\".\"b\"', (SELECT obj_description(oid, 'pg_constraint') FROM pg_constraint WHERE conrelid = to_regclass('\"public\".\"a\"'::text) AND conname::text = 'a b'));"
