@@ -319,8 +319,39 @@ fn citus_installed_but_not_preloaded_is_plain_postgres_and_says_how_to_enable_it
     .expect(1);
     assert!(r.stdout.starts_with("::error "), "{}", r.all());
     assert!(r.stdout.contains(note), "{}", r.all());
+    // Generated files (planned where Citus runs) are no-ops here too, saying why.
+    p.db.connect().batch_execute(SCHEMA).expect("schema loads");
+    let gen = p.root().join("gen").display().to_string();
+    let mut cmd = p.cmd();
+    cmd.args(["generate", "--format", "sql", "--out", &gen]);
+    run(cmd).expect(0);
+    let r = colocate_at(&p, &url, &["--dir", &dir, "--dir", &gen, "migrate"]).expect(0);
+    assert!(r.stdout.contains("applied"), "{}", r.all());
+    let r = colocate_at(
+        &p,
+        &url,
+        &["--dir", &dir, "--dir", &gen, "status", "--check"],
+    )
+    .expect(0);
+    assert!(r.stdout.contains("0 pending"), "{}", r.all());
+    assert_eq!(
+        c.query_one(
+            "SELECT count(*) FROM pg_extension WHERE extname = 'citus'",
+            &[]
+        )
+        .unwrap()
+        .get::<_, i64>(0),
+        0
+    );
     // And back: the chain rolls back on the same server.
-    colocate_at(&p, &url, &["--dir", &dir, "rollback", "--to", "0", "--yes"]).expect(0);
+    colocate_at(
+        &p,
+        &url,
+        &[
+            "--dir", &dir, "--dir", &gen, "rollback", "--to", "0", "--yes",
+        ],
+    )
+    .expect(0);
     assert_eq!(
         c.query_one(
             "SELECT count(*) FROM pg_tables WHERE schemaname = 'public' \

@@ -182,9 +182,12 @@ impl Writer<'_> {
     /// did (its down part drops only what its up part created).
     fn extension_up(&self) -> String {
         do_block(&format!(
-            "BEGIN\n  IF {CITUS_INSTALLED} THEN\n    {}\n  ELSIF EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'citus') THEN\n    CREATE EXTENSION citus;\n{}\n  ELSE\n    {}\n  END IF;\nEND",
+            "BEGIN\n  IF {CITUS_INSTALLED} THEN\n    {}\n  ELSIF {} THEN\n    CREATE EXTENSION citus;\n{}\n  ELSIF {} THEN\n    {}\n  ELSE\n    {}\n  END IF;\nEND",
             notice("extension citus already exists: the down part keeps it"),
+            crate::schema::CITUS_LOADABLE_SQL,
             journal::record_extension("citus", "    "),
+            crate::schema::CITUS_NOT_PRELOADED_SQL,
+            notice(&format!("skipped: {}", crate::schema::CITUS_NOT_PRELOADED)),
             notice("citus is not available on this server (plain PostgreSQL): skipped"),
         ))
     }

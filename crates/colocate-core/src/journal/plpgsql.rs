@@ -13,8 +13,8 @@ use postgres_protocol::escape::{escape_identifier, escape_literal};
 
 use super::{
     constraint_comment, ddl, drop_key_sql, extension_created, extension_undone, has_open,
-    insert_extension, insert_identity, insert_key, insert_property, mark_row, open_rows, Kind,
-    State, COMMENT, DEFAULT_TABLE, NOT_VALID,
+    insert_extension, insert_identity, insert_key, insert_property, lock_key_tables_sql, mark_row,
+    open_rows, KeyLock, Kind, State, COMMENT, DEFAULT_TABLE, NOT_VALID,
 };
 use crate::plpgsql::{do_block, dollar_quoted, in_citus, regclass, CITUS_INSTALLED};
 use crate::schema::{ForeignKey, QualifiedName};
@@ -81,10 +81,11 @@ pub fn drop_key(t: &QualifiedName, fk: &ForeignKey, undistributed: &QualifiedNam
         "\n    ",
     );
     do_block(&format!(
-        "DECLARE\n  def text;\nBEGIN\n  IF NOT {CITUS_INSTALLED} THEN\n    RETURN;\n  END IF;\n  IF NOT {} THEN\n    RETURN;\n  END IF;\n  SELECT pg_get_constraintdef(oid) INTO def FROM pg_constraint WHERE conrelid = {} AND conname = {};\n  IF def IS NULL THEN\n    RETURN;\n  END IF;\n  PERFORM set_config('client_min_messages', 'warning', true);\n{ddl}\n  {insert};\n  {}\nEND",
+        "DECLARE\n  def text;\nBEGIN\n  IF NOT {CITUS_INSTALLED} THEN\n    RETURN;\n  END IF;\n  IF NOT {} THEN\n    RETURN;\n  END IF;\n  SELECT pg_get_constraintdef(oid) INTO def FROM pg_constraint WHERE conrelid = {} AND conname = {};\n  IF def IS NULL THEN\n    RETURN;\n  END IF;\n  PERFORM set_config('client_min_messages', 'warning', true);\n{ddl}\n  {insert};\n  {}\n  {}\nEND",
         in_citus(undistributed),
         regclass(t),
         escape_literal(&fk.name),
+        indented(&lock_key_tables_sql(&t.sql(), &fk.ref_table.sql(), KeyLock::Drop), "  "),
         drop_key_sql(t, &fk.name),
     ))
 }
@@ -95,10 +96,14 @@ pub fn drop_key(t: &QualifiedName, fk: &ForeignKey, undistributed: &QualifiedNam
 pub fn restore_key(t: &QualifiedName, fk: &ForeignKey) -> String {
     let Literals { tl, nl, il } = Literals::of(t, fk);
     let action = format!(
-        "    IF NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = {} AND conname = {nl}) THEN\n      IF {CITUS_INSTALLED} THEN\n        IF {} <> {} THEN\n          RETURN;\n        END IF;\n      END IF;\n      -- (PostgreSQL 15 adds no NOT VALID key to a partitioned table: that one is checked at once)\n      EXECUTE 'ALTER TABLE ' || {tl} || ' ADD CONSTRAINT ' || {il} || ' '\n        || regexp_replace(r.definition, '{NOT_VALID}$', '')\n        || CASE WHEN (SELECT relkind FROM pg_class WHERE oid = {}) = 'p' THEN '' ELSE '{NOT_VALID}' END;\n      IF r.comment IS NOT NULL THEN\n        EXECUTE 'COMMENT ON CONSTRAINT ' || {il} || ' ON ' || {tl} || ' IS ' || quote_literal(r.comment);\n      END IF;\n    END IF;",
+        "    IF NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = {} AND conname = {nl}) THEN\n      IF {CITUS_INSTALLED} THEN\n        IF {} <> {} THEN\n          RETURN;\n        END IF;\n      END IF;\n      {}\n      -- (PostgreSQL 15 adds no NOT VALID key to a partitioned table: that one is checked at once)\n      EXECUTE 'ALTER TABLE ' || {tl} || ' ADD CONSTRAINT ' || {il} || ' '\n        || regexp_replace(r.definition, '{NOT_VALID}$', '')\n        || CASE WHEN (SELECT relkind FROM pg_class WHERE oid = {}) = 'p' THEN '' ELSE '{NOT_VALID}' END;\n      IF r.comment IS NOT NULL THEN\n        EXECUTE 'COMMENT ON CONSTRAINT ' || {il} || ' ON ' || {tl} || ' IS ' || quote_literal(r.comment);\n      END IF;\n    END IF;",
         regclass(t),
         in_citus(t),
         in_citus(&fk.ref_table),
+        indented(
+            &lock_key_tables_sql(&t.sql(), &fk.ref_table.sql(), KeyLock::Add),
+            "      "
+        ),
         regclass(t),
     );
     each_row(t, fk, State::Restored, &action)
@@ -113,6 +118,11 @@ pub fn validate_key(t: &QualifiedName, fk: &ForeignKey) -> String {
         regclass(t),
     );
     each_row(t, fk, State::Validated, &action)
+}
+
+/// `sql`'s lines after the first indented by `indent` (the first goes where the caller put it).
+fn indented(sql: &str, indent: &str) -> String {
+    sql.lines().collect::<Vec<_>>().join(&format!("\n{indent}"))
 }
 
 /// The variables [`record_lost`] and [`restore_lost`] use, as the lines of a `DECLARE` section.
