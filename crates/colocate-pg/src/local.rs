@@ -62,8 +62,9 @@ impl LocalServer {
     /// `workers` more on other loopback ports. With `keep`, they are left running when dropped.
     pub fn start(keep: bool, workers: usize) -> Result<LocalServer, PgError> {
         let bin = find_bin()?;
+        sweep_stale(&std::env::temp_dir());
         let dir = std::env::temp_dir().join(format!(
-            "colocate-demo-{}-{}",
+            "{DIR_PREFIX}{}-{}",
             std::process::id(),
             free_port()?
         ));
@@ -199,6 +200,11 @@ impl LocalServer {
         Ok(url)
     }
 
+    /// The command that removes the data of the servers `keep` left, once they are stopped.
+    pub fn remove_command(&self) -> String {
+        format!("rm -rf {}", self.dir.display())
+    }
+
     /// The commands that stop the servers left running by `keep`, coordinator first.
     pub fn stop_commands(&self) -> Vec<String> {
         let pg_ctl = self.bin.join("pg_ctl");
@@ -254,6 +260,39 @@ impl Drop for LocalServer {
             let _ = self.run("pg_ctl", &["-D", path_str(&data), "-m", "fast", "stop"]);
         }
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// What every demo server's directory is named from: `colocate-demo-PID-PORT`.
+const DIR_PREFIX: &str = "colocate-demo-";
+
+/// Remove what demo runs that were killed left in `tmp`: directories of a process that is gone
+/// and whose servers are all stopped (a server `--keep` left running keeps its directory).
+fn sweep_stale(tmp: &Path) {
+    let alive = |pid: &str| Path::new("/proc").join(pid.trim()).exists();
+    let Ok(entries) = std::fs::read_dir(tmp) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name
+            .strip_prefix(DIR_PREFIX)
+            .and_then(|rest| rest.split('-').next())
+        else {
+            continue;
+        };
+        if pid.is_empty() || !pid.bytes().all(|b| b.is_ascii_digit()) || alive(pid) {
+            continue;
+        }
+        let running = std::fs::read_dir(e.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|node| std::fs::read_to_string(node.path().join("postmaster.pid")).ok())
+            .any(|pidfile| pidfile.lines().next().is_some_and(alive));
+        if !running {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
     }
 }
 

@@ -140,6 +140,7 @@ pub fn run(_g: &Global, a: &DemoArgs) -> Result<u8> {
         for cmd in server.stop_commands() {
             println!("stop with: {cmd}");
         }
+        println!("then remove their data: {}", server.remove_command());
     }
     eprintln!("demo finished in {:.1} s", started.elapsed().as_secs_f64());
     Ok(code)
