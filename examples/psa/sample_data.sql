@@ -1,8 +1,10 @@
--- Sample rows for three tenants, loaded by `colocate demo` and the example's tests.
+-- Sample rows for three tenants, loaded by `colocate demo` and the example's tests. Their ids are
+-- chosen so that on two workers (32 shards) their rows land on both: Acme and Globex on one, Initech
+-- on the other.
 INSERT INTO tenants (tenant, company_name, email) VALUES
     ('11111111-1111-1111-1111-111111111111', 'Acme IT', 'ops@acme.test'),
     ('22222222-2222-2222-2222-222222222222', 'Globex Services', 'it@globex.test'),
-    ('33333333-3333-3333-3333-333333333333', 'Initech MSP', 'help@initech.test');
+    ('77777777-7777-7777-7777-777777777777', 'Initech MSP', 'help@initech.test');
 INSERT INTO tenant_settings (tenant, default_currency, country_code)
     SELECT tenant, 'USD', 'US' FROM tenants;
 INSERT INTO users (tenant, user_id, username, email, first_name)

@@ -50,8 +50,24 @@ fn citus_two_workers_demo_spreads_the_colocated_tables() {
     assert!(r.stderr.contains("with 2 worker(s)"), "{}", r.stderr);
     assert!(r.stdout.contains("reference   5 table(s)"), "{}", r.stdout);
     assert!(r.stdout.contains("32 shards"), "{}", r.stdout);
-    let placements = r.stdout.lines().filter(|l| l.contains("  shard ")).count();
-    assert_eq!(placements, 3, "{}", r.stdout);
+    let placements: Vec<&str> = r
+        .stdout
+        .lines()
+        .filter(|l| l.contains("  shard "))
+        .collect();
+    assert_eq!(placements.len(), 3, "{}", r.stdout);
+    // Rows on every worker (before, all three sample tenants landed on one).
+    let nodes: std::collections::BTreeSet<&str> = placements
+        .iter()
+        .filter_map(|l| l.rsplit_once(" on ").map(|(_, n)| n))
+        .collect();
+    assert_eq!(nodes.len(), 2, "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("the sample tenants' rows are spread over 2 of the 2 workers"),
+        "{}",
+        r.stdout
+    );
     assert!(r.stdout.contains("converged: all"), "{}", r.stdout);
 }
 

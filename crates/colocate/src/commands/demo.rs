@@ -115,13 +115,23 @@ pub fn run(_g: &Global, a: &DemoArgs) -> Result<u8> {
             );
         }
         println!("\nWHERE TENANTS' ROWS LIVE (tickets, colocated with tenants)");
-        for p in topology::tenant_placements(
+        let placements = topology::tenant_placements(
             &mut client,
             &QualifiedName::new("public", "tickets"),
             "tenant",
             3,
-        )? {
+        )?;
+        for p in &placements {
             println!("  tenant {}  shard {}  on {}", p.tenant, p.shard, p.node);
+        }
+        let nodes: std::collections::BTreeSet<&str> =
+            placements.iter().map(|p| p.node.as_str()).collect();
+        let workers = server.worker_ports().len();
+        if workers > 1 {
+            println!(
+                "  the sample tenants' rows are spread over {} of the {workers} workers; each tenant's rows, in every colocated table, stay together on one",
+                nodes.len()
+            );
         }
     }
     let schema = introspect(&mut client, &config.distribution.schema_filter())?;
