@@ -87,8 +87,19 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
-    /// Print the man page (roff), generated from this command line's definition.
-    Man,
+    /// Print the man page (roff), generated from this command line's definition; with --out,
+    /// write colocate.1 and one colocate-COMMAND.1 page per command into a directory.
+    Man(ManArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Print this command's page (colocate-COMMAND(1)) instead of colocate(1).
+    #[arg(value_name = "COMMAND")]
+    pub command: Option<String>,
+    /// Write every page into this directory (created if needed), e.g. /usr/local/share/man/man1.
+    #[arg(long, value_name = "DIR", conflicts_with = "command")]
+    pub out: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -66,10 +66,40 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             );
             Ok(EXIT_OK)
         }
-        Command::Man => {
-            use clap::CommandFactory;
-            clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout())?;
-            Ok(EXIT_OK)
-        }
+        Command::Man(a) => man(a),
     }
+}
+
+/// `colocate man`: the page of the tool or of one command, or every page into a directory.
+fn man(a: &cli::ManArgs) -> anyhow::Result<u8> {
+    use clap::CommandFactory;
+    let mut cmd = Cli::command().disable_help_subcommand(true);
+    cmd.build();
+    if let Some(dir) = &a.out {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
+        clap_mangen::generate_to(cmd, dir).map_err(|e| {
+            anyhow::anyhow!("cannot write the man pages into {}: {e}", dir.display())
+        })?;
+        println!("wrote the man pages into {}", dir.display());
+        return Ok(EXIT_OK);
+    }
+    let page = match &a.command {
+        None => cmd,
+        Some(name) => match cmd.find_subcommand(name) {
+            Some(sub) => sub.clone(),
+            None => anyhow::bail!(config::ConfigError {
+                message: format!("colocate has no command {name:?}"),
+                hint: Some(format!(
+                    "one of: {}",
+                    cmd.get_subcommands()
+                        .map(|c| c.get_name())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
+            }),
+        },
+    };
+    clap_mangen::Man::new(page).render(&mut std::io::stdout())?;
+    Ok(EXIT_OK)
 }

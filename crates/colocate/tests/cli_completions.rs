@@ -42,3 +42,43 @@ fn man_page_is_roff_with_every_command() {
         assert!(r.stdout.contains(sub), "man page lacks {sub}");
     }
 }
+
+/// Every page colocate(1) points at exists: `man --out DIR` writes colocate.1 and one
+/// colocate-COMMAND.1 per command (before, the main page named colocate-migrate(1) and others that
+/// were never produced); `man COMMAND` prints one of them.
+#[test]
+fn man_pages_exist_for_every_command_the_main_page_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = command();
+    c.arg("man").arg("--out").arg(dir.path());
+    run(c).expect(0);
+    let main = std::fs::read_to_string(dir.path().join("colocate.1")).unwrap();
+    let named: Vec<String> = main
+        .split("colocate\\-")
+        .skip(1)
+        .filter_map(|rest| rest.split_once("(1)").map(|(name, _)| name.to_string()))
+        .filter(|name| name.chars().all(|c| c.is_ascii_lowercase()))
+        .collect();
+    assert!(named.len() >= 12, "{named:?}");
+    for name in &named {
+        let page = std::fs::read_to_string(dir.path().join(format!("colocate-{name}.1")))
+            .unwrap_or_else(|e| panic!("colocate-{name}.1: {e}"));
+        assert!(
+            page.contains(&format!(".TH colocate-{name} 1")),
+            "colocate-{name}.1: {}",
+            &page[..200.min(page.len())]
+        );
+    }
+    let mut c = command();
+    c.args(["man", "migrate"]);
+    let r = run(c).expect(0);
+    assert!(r.stdout.contains(".TH colocate-migrate 1"), "{}", r.stdout);
+    let mut c = command();
+    c.args(["man", "nosuch"]);
+    let r = run(c).expect(2);
+    assert!(
+        r.only_error().contains("no command \"nosuch\""),
+        "{}",
+        r.stderr
+    );
+}
