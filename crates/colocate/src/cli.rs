@@ -9,7 +9,7 @@ use colocate_core::MigrationId;
 #[derive(Debug, Parser)]
 #[command(
     name = "colocate",
-    version,
+    version = concat!(env!("CARGO_PKG_VERSION"), " (git ", env!("COLOCATE_GIT_REVISION"), ")"),
     about = "Move a multi-tenant PostgreSQL schema onto Citus and keep it there.",
     long_about = "Move a multi-tenant PostgreSQL schema onto Citus and keep it there.\n\n\
         colocate runs SQL migrations merged from several directories in timestamp order, \

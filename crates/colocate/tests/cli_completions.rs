@@ -82,3 +82,27 @@ fn man_pages_exist_for_every_command_the_main_page_names() {
         r.stderr
     );
 }
+
+/// `--version` names the commit the binary was built from, as people paste it into issues.
+#[test]
+fn version_names_the_git_revision() {
+    let mut c = command();
+    c.arg("--version");
+    let r = run(c).expect(0);
+    let line = r.stdout.trim();
+    let rev = line
+        .strip_prefix(&format!("colocate {} (git ", env!("CARGO_PKG_VERSION")))
+        .and_then(|rest| rest.strip_suffix(')'))
+        .unwrap_or_else(|| panic!("{line}"));
+    let head = std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+    match head {
+        Some(head) => assert_eq!(rev, head),
+        None => assert_eq!(rev, "unknown"),
+    }
+}
