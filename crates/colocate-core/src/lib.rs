@@ -9,6 +9,7 @@ pub mod distribution;
 pub mod generate;
 pub mod graph;
 pub mod history;
+pub mod init;
 pub mod journal;
 pub mod migration;
 pub mod plan;

@@ -63,6 +63,9 @@ pub enum Command {
     Status(StatusArgs),
     /// Create an empty timestamped migration file.
     New(NewArgs),
+    /// Write a first, commented colocate.toml: the migration directories found here and, given a
+    /// database, the root table and tenant columns its schema shows.
+    Init(InitArgs),
     /// Record migrations another runner already applied, so adopting colocate re-runs nothing.
     Baseline(BaselineArgs),
     /// Read the live schema and print the distribution plan: every table's role, column and
@@ -90,6 +93,13 @@ pub enum Command {
     /// Print the man page (roff), generated from this command line's definition; with --out,
     /// write colocate.1 and one colocate-COMMAND.1 page per command into a directory.
     Man(ManArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Write over an existing colocate.toml.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]

@@ -14,7 +14,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use cli::{Cli, Command};
-use commands::{apply, demo, generate, migrate, plan};
+use commands::{apply, demo, generate, init, migrate, plan};
 use context::{EXIT_ERROR, EXIT_OK};
 
 fn main() -> ExitCode {
@@ -49,6 +49,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Rollback(a) => migrate::rollback(g, a),
         Command::Status(a) => migrate::status(g, a),
         Command::New(a) => migrate::new(g, a),
+        Command::Init(a) => init::run(g, a),
         Command::Baseline(a) => migrate::baseline(g, a),
         Command::Plan(a) => plan::plan(g, a),
         Command::Check(a) => plan::check(g, a),

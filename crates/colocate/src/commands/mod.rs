@@ -4,5 +4,6 @@
 pub mod apply;
 pub mod demo;
 pub mod generate;
+pub mod init;
 pub mod migrate;
 pub mod plan;
