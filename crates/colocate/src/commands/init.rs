@@ -97,11 +97,8 @@ fn find_migration_dirs(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {
             continue;
         }
         match e.file_type() {
-            Ok(t) if t.is_dir() => {
-                if !SKIP.contains(&name.as_str()) {
-                    subdirs.push(e.path());
-                }
-            }
+            Ok(t) if t.is_dir() && !SKIP.contains(&name.as_str()) => subdirs.push(e.path()),
+            Ok(t) if t.is_dir() => {}
             Ok(t) if t.is_file() => has_migration |= parse_file_name(&name).is_ok(),
             _ => {}
         }
