@@ -7,8 +7,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::{GenerateError, GenerateOptions, SetFormat};
 use crate::graph::FkGraph;
-use crate::plan::{Code, Finding, Plan, Role, Severity, State, TablePlan};
-use crate::schema::{ForeignKey, Key, QualifiedName, Schema, Table};
+use crate::plan::{Finding, Plan, Role, Severity, State, TablePlan};
+use crate::schema::{CitusKind, ForeignKey, Key, QualifiedName, Schema, Table};
 
 pub(super) struct Selection<'a> {
     /// Tables the set converts (reference, root, distributed).
@@ -99,9 +99,17 @@ impl<'a> Selection<'a> {
     }
 
     /// Blocked tables whose blockers all have automatic fixes, and tables blocked only because
-    /// they reference such a table; a table stays out when a key rebuild of its would drop a
-    /// foreign key that no applied fix re-creates.
+    /// they wait for such a table (they reference it, or it references them); a table stays out
+    /// when a key rebuild of its would drop a foreign key that no applied fix re-creates, and a
+    /// distributed one when a table that stays plain references it (the integrity closure).
     fn fixable_tables(&self, schema: &Schema) -> BTreeSet<QualifiedName> {
+        let graph = FkGraph::new(schema);
+        let distributed_now = |q: &QualifiedName| {
+            schema
+                .table(q)
+                .and_then(|t| t.citus.as_ref())
+                .is_some_and(|c| c.kind == CitusKind::Distributed)
+        };
         let mut set: BTreeSet<QualifiedName> = self
             .problems
             .iter()
@@ -109,8 +117,7 @@ impl<'a> Selection<'a> {
             .filter(|(_, fs)| {
                 fs.iter().all(|f| {
                     f.severity == Severity::Blocker
-                        && (f.code == Code::ReferencesBlockedTable
-                            || (!f.manual && f.fix.is_some()))
+                        && (f.code.waits_for_another_table() || (!f.manual && f.fix.is_some()))
                 })
             })
             .map(|(t, _)| (*t).clone())
@@ -128,11 +135,19 @@ impl<'a> Selection<'a> {
                         || before.contains(&fk.ref_table)
                 });
                 let dependents_ok = self.rebuilt_keys(table).iter().all(|k| {
-                    dependents(schema, table, k).iter().all(|(src, fk)| {
+                    graph.key_dependents(t, k).iter().all(|(src, fk)| {
                         before.contains(&src.name) && self.unaligned(src, fk).is_some()
                     })
                 });
-                targets_ok && dependents_ok
+                // Every table referencing a distributed one converts too (or already has).
+                let referrers_ok = !self.role(t).is_some_and(distributed_role)
+                    || graph.referencing(t).iter().all(|(src, _)| {
+                        src.name == *t
+                            || !self.problems.contains_key(&src.name)
+                            || before.contains(&src.name)
+                            || distributed_now(&src.name)
+                    });
+                targets_ok && dependents_ok && referrers_ok
             });
             if set == before {
                 return set;

@@ -341,13 +341,19 @@ END",
             let fixable = sel.fixable.contains(*t);
             for f in fs {
                 match (fixable, f.code, &f.fix) {
-                    (true, Code::ReferencesBlockedTable, _) => {}
+                    (true, c, _) if c.waits_for_another_table() => {}
                     (true, Code::KeyMissingDistributionColumn, Some(fix)) => keys.push((f, fix)),
                     (true, Code::ForeignKeyMissingDistributionColumn, Some(fix)) => {
                         fks.push((f, fix))
                     }
                     (true, _, Some(fix)) => other.push((f, fix)),
-                    (_, Code::ReferencesBlockedTable, _) | (_, _, None) => {
+                    (_, c, _) if c.waits_for_another_table() => {
+                        manual.push(Item::Comment(vec![
+                            format!("{} [{}]: {}", f.table, f.code, f.message),
+                            String::new(),
+                        ]))
+                    }
+                    (_, _, None) => {
                         manual.push(Item::Comment(vec![
                             format!("{} [{}]: {}", f.table, f.code, f.message),
                             String::new(),

@@ -24,6 +24,7 @@ pub enum Code {
     LocalReferencesDistributed,
     ReferencesLocalTable,
     ReferencesBlockedTable,
+    ReferencedByBlockedTable,
     LocalReferencesReference,
     TableInheritance,
     MultiLevelPartitioning,
@@ -36,7 +37,7 @@ pub enum Code {
 
 impl Code {
     /// Every code, in variant order.
-    pub const ALL: [Code; 24] = [
+    pub const ALL: [Code; 25] = [
         Code::RootMissing,
         Code::RootWithoutColumn,
         Code::ConfigUnknownTable,
@@ -53,6 +54,7 @@ impl Code {
         Code::LocalReferencesDistributed,
         Code::ReferencesLocalTable,
         Code::ReferencesBlockedTable,
+        Code::ReferencedByBlockedTable,
         Code::LocalReferencesReference,
         Code::TableInheritance,
         Code::MultiLevelPartitioning,
@@ -62,6 +64,16 @@ impl Code {
         Code::WrongColocationGroup,
         Code::WrongCitusTableType,
     ];
+
+    /// Whether the code only says that the table waits for another one (a blocked table it
+    /// references, or a table staying plain that references it): fixing that other table's
+    /// blockers is what clears it.
+    pub const fn waits_for_another_table(self) -> bool {
+        matches!(
+            self,
+            Code::ReferencesBlockedTable | Code::ReferencedByBlockedTable
+        )
+    }
 
     /// The stable name (kebab-case), as JSON and human output write it.
     pub const fn as_str(self) -> &'static str {
@@ -84,6 +96,7 @@ impl Code {
             Code::LocalReferencesDistributed => "local-references-distributed",
             Code::ReferencesLocalTable => "references-local-table",
             Code::ReferencesBlockedTable => "references-blocked-table",
+            Code::ReferencedByBlockedTable => "referenced-by-blocked-table",
             Code::LocalReferencesReference => "local-references-reference",
             Code::TableInheritance => "table-inheritance",
             Code::MultiLevelPartitioning => "multi-level-partitioning",

@@ -6,9 +6,12 @@
 //! 2. Check the rules Citus enforces ([`rules`], one file per rule) and report each violation
 //!    as a finding with a stable code, a one-line message and, where one exists, the SQL that
 //!    fixes it ([`fixes`]).
-//! 3. Compare with the live Citus metadata ([`live`]): tables already as planned need nothing;
+//! 3. Close over foreign keys ([`closure`]): a table waits for a blocked table it references,
+//!    and a table the plan distributes waits for every blocked table that references it, so no
+//!    plan leaves a key from a plain table into a distributed one.
+//! 4. Compare with the live Citus metadata ([`live`]): tables already as planned need nothing;
 //!    tables placed differently are conflicts.
-//! 4. Order the remaining work ([`steps`]): extension, reference tables, the root, then
+//! 5. Order the remaining work ([`steps`]): extension, reference tables, the root, then
 //!    distributed tables so that every foreign key's target is converted before its source;
 //!    foreign-key cycles are broken by dropping one edge and restoring it afterwards.
 //!
@@ -23,6 +26,7 @@ use crate::graph::FkGraph;
 use crate::schema::{CitusState, QualifiedName, Schema};
 
 mod classify;
+mod closure;
 mod code;
 mod drift;
 mod fixes;

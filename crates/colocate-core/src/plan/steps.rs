@@ -436,21 +436,22 @@ mod tests {
                 .col("country", "text")
                 .fk("exports_country_fkey", &["country"], "countries", &["code"])
                 .rows(5),
-            tbl("blocked_child").tenant().pk(&["id"]).fk(
-                "bc_t",
-                &["tenant"],
-                "tenants",
-                &["tenant"],
-            ),
+            tbl("blocked_child")
+                .tenant()
+                .col("country", "text")
+                .pk(&["id"])
+                .fk("bc_country", &["country"], "countries", &["code"]),
         ]);
         let p = run(&s);
         assert_eq!(role_of(&p, "exports"), (Role::Local, false));
         assert_eq!(role_of(&p, "blocked_child"), (Role::Distributed, true));
         let truncs = step_tables(&p, StepKind::TruncateLocalData);
+        // A distributed table is never left with a plain referrer (the closure holds it back
+        // instead), but a reference table may be.
         assert_eq!(
             truncs,
-            ["tickets", "offices"],
-            "countries (local referrer) and tenants (blocked referrer) wait"
+            ["tickets", "offices", "tenants"],
+            "countries (a local and a blocked referrer) waits"
         );
     }
 

@@ -150,6 +150,15 @@ pub(crate) fn codes(p: &Plan, name: &str) -> Vec<Code> {
         .collect()
 }
 
+/// The codes of a table's own findings: without those that only say it waits for another
+/// table (a rule's test looks at its rule, not at the closure over foreign keys).
+pub(crate) fn own_codes(p: &Plan, name: &str) -> Vec<Code> {
+    codes(p, name)
+        .into_iter()
+        .filter(|c| !c.waits_for_another_table())
+        .collect()
+}
+
 pub(crate) fn step_tables(p: &Plan, kind: StepKind) -> Vec<String> {
     p.steps
         .iter()

@@ -22,7 +22,6 @@ mod local_references_distributed;
 mod local_references_reference;
 mod multi_level_partitioning;
 mod nullable_distribution_column;
-mod references_blocked_table;
 mod references_local_table;
 mod rls_policy_subquery;
 mod table_inheritance;
@@ -56,7 +55,8 @@ pub(super) const RULES: &[Rule] = &[
     foreign_key_action_on_distribution_column::RULE,
 ];
 
-/// Run every rule on every table, then block the tables that reference a blocked one.
+/// Run every rule on every table, then block the tables that wait for a blocked one (see
+/// [`super::closure`]).
 pub(super) fn check(ctx: &Context, findings: &mut Vec<Finding>) {
     for t in ctx.schema.tables.values() {
         for rule in RULES {
@@ -65,7 +65,7 @@ pub(super) fn check(ctx: &Context, findings: &mut Vec<Finding>) {
             debug_assert!(findings[before..].iter().all(|f| f.code == rule.code));
         }
     }
-    references_blocked_table::propagate(ctx, findings);
+    super::closure::close(ctx, findings);
 }
 
 /// What a rule may look at: the schema, its foreign keys, and every table's role and column.
