@@ -188,6 +188,8 @@ fn online(
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+
     use crate::plan::testutil::*;
     use crate::scope::Scope;
 
@@ -210,6 +212,71 @@ mod tests {
                 .map(|(t, fk)| format!("{}.{}", t.name, fk.name))
         })
         .collect()
+    }
+
+    /// tokens is blocked and keeps its key to tenants: a run skips (or refuses) tenants and the
+    /// tables that reference it with tokens, whether it runs the whole plan or a step that
+    /// lists only tenants.
+    #[test]
+    fn a_run_leaves_out_what_a_blocked_table_holds_back() {
+        let s = schema(vec![
+            tenants(),
+            tbl("tokens").tenant().pk(&["id"]).fk(
+                "tokens_tenant_fkey",
+                &["tenant"],
+                "tenants",
+                &["tenant"],
+            ),
+            child("users"),
+            tbl("countries").col("code", "text").pk(&["code"]),
+            child("offices").col("country", "text").fk(
+                "offices_country_fkey",
+                &["country"],
+                "countries",
+                &["code"],
+            ),
+        ]);
+        let p = run(&s);
+        let problems = |only: Option<&BTreeSet<QualifiedName>>| {
+            let scoped = p.scoped(
+                &s,
+                &Scope {
+                    only,
+                    online_from_rows: None,
+                },
+            );
+            let problems: Vec<(String, Code)> = scoped
+                .problems
+                .iter()
+                .map(|f| (f.table.name.clone(), f.code))
+                .collect();
+            let converted: Vec<String> = scoped
+                .steps
+                .iter()
+                .filter(|s| s.kind().converts())
+                .filter_map(|s| s.table().map(|t| t.name.clone()))
+                .collect();
+            (problems, converted)
+        };
+        let (all, converted) = problems(None);
+        assert_eq!(
+            all,
+            [
+                ("offices".to_string(), Code::ReferencesBlockedTable),
+                ("tenants".to_string(), Code::ReferencedByBlockedTable),
+                ("tokens".to_string(), Code::KeyMissingDistributionColumn),
+                ("users".to_string(), Code::ReferencesBlockedTable),
+            ]
+        );
+        // --skip-blocked converts only the lookup table.
+        assert_eq!(converted, ["countries"]);
+        let only: BTreeSet<QualifiedName> = [q("tenants")].into();
+        let (step, converted) = problems(Some(&only));
+        assert_eq!(
+            step,
+            [("tenants".to_string(), Code::ReferencedByBlockedTable)]
+        );
+        assert!(converted.is_empty(), "{converted:?}");
     }
 
     #[test]

@@ -347,18 +347,14 @@ END",
                         fks.push((f, fix))
                     }
                     (true, _, Some(fix)) => other.push((f, fix)),
-                    (_, c, _) if c.waits_for_another_table() => {
-                        manual.push(Item::Comment(vec![
-                            format!("{} [{}]: {}", f.table, f.code, f.message),
-                            String::new(),
-                        ]))
-                    }
-                    (_, _, None) => {
-                        manual.push(Item::Comment(vec![
-                            format!("{} [{}]: {}", f.table, f.code, f.message),
-                            String::new(),
-                        ]))
-                    }
+                    (_, c, _) if c.waits_for_another_table() => manual.push(Item::Comment(vec![
+                        format!("{} [{}]: {}", f.table, f.code, f.message),
+                        String::new(),
+                    ])),
+                    (_, _, None) => manual.push(Item::Comment(vec![
+                        format!("{} [{}]: {}", f.table, f.code, f.message),
+                        String::new(),
+                    ])),
                     (false, _, Some(fix)) => {
                         let why = if f.manual {
                             "needs a decision"

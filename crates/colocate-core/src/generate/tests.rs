@@ -446,8 +446,51 @@ fn with_fixes_the_fixable_tables_converge_and_the_manual_one_stays_out() {
             .unwrap()
     };
     assert!(layer_of("tokens") < layer_of("token_uses"));
+    // tenants waited for tokens, and the rest for tenants: fixed, they all come along.
+    assert!(layer_of("tenants") < layer_of("tokens"));
+    for t in ["users", "teams", "email_messages", "invoices"] {
+        layer_of(t);
+    }
     let all: String = files.iter().map(|f| f.contents.as_str()).collect();
     assert!(!all.contains("tables = [\"audit_events\"]"));
+}
+
+/// A table that keeps a key to tenants and has a blocker no fix removes (a trigger): tenants
+/// waits for it even with the fixes, and so does every table that references tenants.
+#[test]
+fn with_fixes_tables_held_back_by_a_manual_blocker_stay_out() {
+    let mut s = schema();
+    let audit = s.tables.get_mut(&q("audit_events")).unwrap();
+    audit.foreign_keys = tbl("audit_events")
+        .fk(
+            "audit_events_tenant_fkey",
+            &["tenant"],
+            "tenants",
+            &["tenant"],
+        )
+        .0
+        .foreign_keys;
+    let p = plan(&s, &DistributionConfig::default());
+    let o = GenerateOptions {
+        with_fixes: true,
+        ..opts(SetFormat::Toml)
+    };
+    let files = generate(&s, &p, &o, None, id("20240101000000")).unwrap();
+    let tables: Vec<String> = toml_tables(&files).into_iter().flatten().collect();
+    assert_eq!(tables, ["countries"], "{tables:?}");
+    // Nothing the fixes would unblock converts here, so there is no fixes file.
+    assert!(
+        files[0].name.ends_with("_citus_extension.toml"),
+        "{}",
+        files[0].name
+    );
+    assert!(
+        files[0]
+            .contents
+            .contains("#   public.tenants: referenced-by-blocked-table\n"),
+        "{}",
+        files[0].contents
+    );
 }
 
 #[test]

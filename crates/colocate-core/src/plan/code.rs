@@ -25,6 +25,7 @@ pub enum Code {
     ReferencesLocalTable,
     ReferencesBlockedTable,
     ReferencedByBlockedTable,
+    ColocatedWithBlockedRoot,
     LocalReferencesReference,
     TableInheritance,
     MultiLevelPartitioning,
@@ -37,7 +38,7 @@ pub enum Code {
 
 impl Code {
     /// Every code, in variant order.
-    pub const ALL: [Code; 25] = [
+    pub const ALL: [Code; 26] = [
         Code::RootMissing,
         Code::RootWithoutColumn,
         Code::ConfigUnknownTable,
@@ -55,6 +56,7 @@ impl Code {
         Code::ReferencesLocalTable,
         Code::ReferencesBlockedTable,
         Code::ReferencedByBlockedTable,
+        Code::ColocatedWithBlockedRoot,
         Code::LocalReferencesReference,
         Code::TableInheritance,
         Code::MultiLevelPartitioning,
@@ -66,12 +68,14 @@ impl Code {
     ];
 
     /// Whether the code only says that the table waits for another one (a blocked table it
-    /// references, or a table staying plain that references it): fixing that other table's
-    /// blockers is what clears it.
+    /// references, a table staying plain that references it, or the blocked root it is
+    /// colocated with): fixing that other table's blockers is what clears it.
     pub const fn waits_for_another_table(self) -> bool {
         matches!(
             self,
-            Code::ReferencesBlockedTable | Code::ReferencedByBlockedTable
+            Code::ReferencesBlockedTable
+                | Code::ReferencedByBlockedTable
+                | Code::ColocatedWithBlockedRoot
         )
     }
 
@@ -97,6 +101,7 @@ impl Code {
             Code::ReferencesLocalTable => "references-local-table",
             Code::ReferencesBlockedTable => "references-blocked-table",
             Code::ReferencedByBlockedTable => "referenced-by-blocked-table",
+            Code::ColocatedWithBlockedRoot => "colocated-with-blocked-root",
             Code::LocalReferencesReference => "local-references-reference",
             Code::TableInheritance => "table-inheritance",
             Code::MultiLevelPartitioning => "multi-level-partitioning",

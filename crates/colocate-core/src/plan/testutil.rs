@@ -159,6 +159,31 @@ pub(crate) fn own_codes(p: &Plan, name: &str) -> Vec<Code> {
         .collect()
 }
 
+/// The integrity closure on a plan: once its steps ran, no table that stays plain keeps a
+/// foreign key into a table they distributed.
+pub(crate) fn assert_closed(s: &Schema, p: &Plan) {
+    let converted: std::collections::BTreeSet<&QualifiedName> = p
+        .steps
+        .iter()
+        .filter(|st| st.kind() == StepKind::CreateDistributedTable)
+        .filter_map(|st| st.table())
+        .collect();
+    for t in s.tables.values() {
+        if converted.contains(&t.name) || t.citus.is_some() {
+            continue;
+        }
+        for fk in &t.foreign_keys {
+            assert!(
+                !converted.contains(&fk.ref_table),
+                "{} stays plain with {} into {}, which the plan distributes",
+                t.name,
+                fk.name,
+                fk.ref_table
+            );
+        }
+    }
+}
+
 pub(crate) fn step_tables(p: &Plan, kind: StepKind) -> Vec<String> {
     p.steps
         .iter()

@@ -72,7 +72,10 @@ mod tests {
             ),
         ]);
         let p = run(&s);
-        assert!(own_codes(&p, "b").is_empty(), "pairing counts, not position 0");
+        assert!(
+            own_codes(&p, "b").is_empty(),
+            "pairing counts, not position 0"
+        );
         assert_eq!(codes(&p, "c"), [Code::ForeignKeyMissingDistributionColumn]);
     }
 }

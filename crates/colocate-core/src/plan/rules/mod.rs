@@ -101,6 +101,11 @@ impl<'p> Context<'p> {
         self.classes.role(q)
     }
 
+    /// The root every distributed table is colocated with.
+    pub(super) fn root(&self) -> Option<&'p QualifiedName> {
+        self.classes.root.as_ref()
+    }
+
     /// The tenant column a table has, whatever role the plan gives it.
     pub(super) fn tenant_column(&self, q: &QualifiedName) -> Option<&'p str> {
         self.classes.tenant_columns.get(q).map(String::as_str)

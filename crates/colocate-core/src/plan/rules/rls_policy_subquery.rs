@@ -58,7 +58,10 @@ mod tests {
             with_check: None,
         });
         let p = run(&schema(vec![tenants(), T(rls), T(sub)]));
-        assert!(own_codes(&p, "secured").is_empty(), "a simple policy converts");
+        assert!(
+            own_codes(&p, "secured").is_empty(),
+            "a simple policy converts"
+        );
         assert_eq!(codes(&p, "subq"), [Code::RlsPolicySubquery]);
     }
 }
