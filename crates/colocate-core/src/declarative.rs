@@ -257,6 +257,28 @@ impl DeclarativeStep {
         }
     }
 
+    /// [`DeclarativeStep::config`], knowing the distribution columns every `[distribute]` step
+    /// of the chain names (see [`chain_columns`]): a table outside the step that has one of
+    /// them is a tenant table another step distributes, not a tenant-less table that stays
+    /// plain. The integrity closure holds a step's table back for a table that stays plain and
+    /// references it; without this, a `tenant` step would be held back by every `tenant_id`
+    /// table referencing it. The step's own column still comes first.
+    pub fn config_in_chain(
+        &self,
+        root_column: Option<&str>,
+        chain: &[String],
+    ) -> Option<DistributionConfig> {
+        let mut config = self.config(root_column)?;
+        if let DeclarativeStep::Distribute { .. } = self {
+            for c in chain {
+                if !config.columns.contains(c) {
+                    config.columns.push(c.clone());
+                }
+            }
+        }
+        Some(config)
+    }
+
     /// One line saying what the up part does, for dry runs and listings.
     pub fn describe_up(&self) -> String {
         match self {
@@ -356,6 +378,20 @@ fn table_list(section: &str, raw: &[String]) -> Result<Vec<QualifiedName>, StepE
         out.push(q);
     }
     Ok(out)
+}
+
+/// The distribution columns the `[distribute]` steps among `steps` name, each once, in the
+/// order they first appear: what a migration chain distributes its tables by.
+pub fn chain_columns<'a>(steps: impl IntoIterator<Item = &'a DeclarativeStep>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for s in steps {
+        if let DeclarativeStep::Distribute { column, .. } = s {
+            if !out.contains(column) {
+                out.push(column.clone());
+            }
+        }
+    }
+    out
 }
 
 fn line_at(text: &str, offset: usize) -> usize {
@@ -607,6 +643,28 @@ mod tests {
             Some(ForcedRole::Reference)
         );
         assert!(DeclarativeStep::Extension.config(None).is_none());
+    }
+
+    #[test]
+    fn a_step_in_a_chain_knows_the_chain_s_other_columns() {
+        let steps: Vec<DeclarativeStep> = [
+            "[citus]\nextension = true\n",
+            "[distribute]\ncolumn = \"tenant\"\ntables = [\"tenants\"]\n",
+            "[distribute]\ncolumn = \"tenant_id\"\ncolocate_with = \"tenants\"\ntables = [\"emails\"]\n",
+            "[distribute]\ncolumn = \"tenant\"\ncolocate_with = \"tenants\"\ntables = [\"users\"]\n",
+            "[reference]\ntables = [\"countries\"]\n",
+        ]
+        .iter()
+        .map(|t| DeclarativeStep::parse(t).unwrap())
+        .collect();
+        let chain = chain_columns(&steps);
+        assert_eq!(chain, ["tenant", "tenant_id"]);
+        let c = steps[1].config_in_chain(None, &chain).unwrap();
+        assert_eq!(c.columns, ["tenant", "tenant_id"]);
+        let c = steps[2].config_in_chain(Some("tenant"), &chain).unwrap();
+        assert_eq!(c.columns, ["tenant_id", "tenant"], "its own column first");
+        let r = steps[4].config_in_chain(None, &chain).unwrap();
+        assert_eq!(r, steps[4].config(None).unwrap());
     }
 
     #[test]

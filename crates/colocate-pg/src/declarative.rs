@@ -68,10 +68,14 @@ fn citus_here(c: &mut Client) -> Result<CitusHere, PgError> {
     })
 }
 
-/// Run a step's up part. Returns what it did, one line each.
+/// Run a step's up part. Returns what it did, one line each. `chain` holds the distribution
+/// columns of every `[distribute]` step in the step's migration chain
+/// ([`colocate_core::declarative::chain_columns`]): the step plans the tables outside it with
+/// them, so a table another step distributes does not look like one that stays plain.
 pub fn up(
     c: &mut Client,
     step: &DeclarativeStep,
+    chain: &[String],
     lock_timeout: Duration,
     events: &mut dyn FnMut(StepEvent<'_>),
 ) -> Result<Vec<String>, PgError> {
@@ -125,7 +129,7 @@ pub fn up(
         }
     }
 
-    let Some(mut config) = step.config(root_column.as_deref()) else {
+    let Some(mut config) = step.config_in_chain(root_column.as_deref(), chain) else {
         return Ok(Vec::new());
     };
     if here.installed {

@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use colocate_core::declarative::DeclarativeStep;
+use colocate_core::declarative::{chain_columns, DeclarativeStep};
 use colocate_core::history::{
     self, plan_migrate, plan_rollback, prefix_checksum, AppliedMigration, RollbackScope,
     StatusReport,
@@ -178,6 +178,7 @@ impl<'a> Runner<'a> {
             let batch = run.history.next_batch(run.client)?;
             report.batch = Some(batch);
             let stmts = Prepared::new(run.client, &run.history)?;
+            let chain = chain_columns(set.iter().filter_map(|m| m.step.as_ref()));
             let total = plan.len();
             for (i, p) in plan.iter().enumerate() {
                 let Some(m) = set.get(p.version) else {
@@ -193,7 +194,7 @@ impl<'a> Runner<'a> {
                     &report.applied,
                     |events| {
                         if let Some(step) = &m.step {
-                            run.up_step(m, step, batch, &stmts, events)
+                            run.up_step(m, step, &chain, batch, &stmts, events)
                         } else if m.up.transaction {
                             run.up_in_transaction(m, batch, &stmts).map(|_| Vec::new())
                         } else {
@@ -290,12 +291,13 @@ impl<'a> Runner<'a> {
         &mut self,
         m: &Migration,
         step: &DeclarativeStep,
+        chain: &[String],
         batch: i32,
         stmts: &Prepared,
         events: Events<'_>,
     ) -> Result<Vec<String>, PgError> {
         let started = Instant::now();
-        let notes = declarative::up(self.client, step, self.lock_timeout, &mut |e| {
+        let notes = declarative::up(self.client, step, chain, self.lock_timeout, &mut |e| {
             forward(m, e, events)
         })?;
         let params = row_params(m, batch, ms(started.elapsed()), "applied", None, None);
