@@ -1079,7 +1079,18 @@ fn insert_loop(url: &str, stop: &AtomicBool, first_id: i64) -> Vec<Insert> {
 
 fn describe(e: &PgError) -> String {
     match e.kind() {
-        ErrorKind::Verify { problems } => format!("verification: {}", problems.join("; ")),
+        ErrorKind::Verify {
+            problems,
+            unenforced,
+        } => format!(
+            "verification: {}",
+            problems
+                .iter()
+                .chain(unenforced)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join("; ")
+        ),
         other => other.to_string(),
     }
 }

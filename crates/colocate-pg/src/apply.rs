@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use colocate_core::distribution::DistributionConfig;
-use colocate_core::plan::{plan, Finding, State};
+use colocate_core::plan::{plan, Finding, State, UnenforcedKey};
 use colocate_core::schema::QualifiedName;
 use colocate_core::scope::{online_refusal, Scope};
 use colocate_core::step::{Action, Distribute, Setting, Step, StepKind};
@@ -29,7 +29,7 @@ use crate::introspect::introspect;
 use crate::journal::{Dropped, Journal};
 use crate::lock::Lock;
 use crate::topology::settle;
-use crate::verify::{all_keys, count_rows_many, verify, Verification};
+use crate::verify::{all_keys, count_rows_many, verify, Before, Verification};
 use crate::wake::Waker;
 
 #[derive(Debug, Clone)]
@@ -137,6 +137,12 @@ pub struct ApplyReport {
     pub waiting: Vec<String>,
     /// Blocked or conflicting tables left as they are (`--skip-blocked`).
     pub skipped: Vec<Finding>,
+    /// Foreign keys that do not hold after the run, not by its doing (a key from a plain table
+    /// into a table distributed earlier, a `NOT VALID` key; on a dry run or a run with nothing
+    /// to do, those of the database as it is): warnings, `check` fails on each. A key the run
+    /// itself left unenforced fails its verification instead.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unenforced: Vec<UnenforcedKey>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub verified: Option<Verification>,
     /// Time spent inside Citus functions (conversion and cleanup steps).
@@ -211,6 +217,7 @@ fn run(
         repaired: Vec::new(),
         waiting: Vec::new(),
         skipped: Vec::new(),
+        unenforced: Vec::new(),
         verified: None,
         citus_ms: 0.0,
         total_ms: 0.0,
@@ -220,6 +227,10 @@ fn run(
         return Ok(report);
     }
     let plan = plan(&schema, config);
+    // What does not hold already; replaced by what verification finds after a run.
+    report.unenforced = plan
+        .after_run(&schema, &[], None, &plan.unenforced)
+        .unenforced;
     let scoped = plan.scoped(
         &schema,
         &Scope {
@@ -430,8 +441,14 @@ fn run(
     }
     report.waiting = done.waiting.iter().map(Dropped::describe).collect();
 
-    let mut verified = verify(c, config, &converted, &rows_before, &keys_before)?;
+    let before = Before {
+        rows: &rows_before,
+        keys: &keys_before,
+        unenforced: &plan.unenforced,
+    };
+    let (mut verified, unenforced) = verify(c, config, &converted, opts.only.as_ref(), &before)?;
     verified.rows_not_compared = rows_not_compared;
+    report.unenforced = unenforced;
     report.verified = Some(verified);
     report.total_ms = ms(started.elapsed());
     Ok(report)

@@ -320,8 +320,13 @@ pub enum ErrorKind {
         sql: String,
         cause: Cause,
     },
-    #[error("verification failed: {}", problems.join("; "))]
-    Verify { problems: Vec<String> },
+    #[error("verification failed: {}", problems.iter().chain(unenforced).cloned().collect::<Vec<_>>().join("; "))]
+    Verify {
+        problems: Vec<String>,
+        /// Foreign keys from a table that stays plain into a table the run distributed
+        /// ([`colocate_core::plan::BrokenKey::describe`]).
+        unenforced: Vec<String>,
+    },
     #[error("column {column} does not exist in {table}")]
     NoSuchColumn { table: String, column: String },
     /// A declarative step (`.toml` migration) that failed; `source` says why.
@@ -499,7 +504,8 @@ impl PgError {
                 _ => return source.hint(),
             },
             ErrorKind::StepFailed { .. } => "fix the cause and run apply again: it resumes from what the database now is, and restores any dropped foreign key from the journal",
-            ErrorKind::Verify { problems } if problems.iter().any(|p| p.contains(" rows before apply ")) => "row counts are compared before and after the run: writes by the application in between change them too; run apply while nothing writes, or with --online (which compares no row counts)",
+            ErrorKind::Verify { unenforced, .. } if !unenforced.is_empty() => "such a key checks nothing on the shards: fix the blockers of the table that stays plain (`colocate plan` names them) and run apply again, which converts it, or `colocate undistribute` the table it references to enforce the key again; `colocate check` lists every such key",
+            ErrorKind::Verify { problems, .. } if problems.iter().any(|p| p.contains(" rows before apply ")) => "row counts are compared before and after the run: writes by the application in between change them too; run apply while nothing writes, or with --online (which compares no row counts)",
             ErrorKind::Failed(f) => match f.cause.server() {
                 Some(s) if s.sqlstate == "25001" => "this statement cannot run in a transaction block: mark the section `-- migrate:up transaction:false`",
                 _ if f.statement.is_some() => "fix the failing statement and run again: the statements before it are recorded and will not run twice",
@@ -534,12 +540,25 @@ mod tests {
     fn changed_row_counts_get_a_hint_about_concurrent_writes_and_lost_keys_do_not() {
         let counts = PgError::from(ErrorKind::Verify {
             problems: vec!["public.events had 10 rows before apply and has 12".into()],
+            unenforced: Vec::new(),
         });
         assert!(counts.hint().unwrap().contains("--online"));
         let keys = PgError::from(ErrorKind::Verify {
             problems: vec!["foreign key k on public.t is missing after apply".into()],
+            unenforced: Vec::new(),
         });
         assert_eq!(keys.hint(), None);
+        let unenforced = PgError::from(ErrorKind::Verify {
+            problems: Vec::new(),
+            unenforced: vec![
+                "foreign key k on public.t references public.r, which this run distributed, ..."
+                    .into(),
+            ],
+        });
+        assert!(unenforced
+            .to_string()
+            .contains("foreign key k on public.t references"));
+        assert!(unenforced.hint().unwrap().contains("colocate undistribute"));
     }
 
     fn tables(n: usize) -> Vec<QualifiedName> {

@@ -275,7 +275,11 @@ fn run(
             problems.push(format!("foreign key {k} on {t} is missing"));
         }
         if !problems.is_empty() {
-            return Err(ErrorKind::Verify { problems }.into());
+            return Err(ErrorKind::Verify {
+                problems,
+                unenforced: Vec::new(),
+            }
+            .into());
         }
         report.groups.push(Group {
             tables: group,

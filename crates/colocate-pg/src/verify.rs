@@ -1,11 +1,16 @@
 //! Verification after a run: every converted table placed as planned, every foreign key still
-//! there, every row still there. Row counts come from the shards where Citus can tell (one
-//! command per node), else from batched `count(*)`.
+//! there and enforced, every row still there. Row counts come from the shards where Citus can
+//! tell (one command per node), else from batched `count(*)`.
+//!
+//! A key is enforced when it does not lead from a table that stays plain into a distributed one
+//! (Citus keeps such a key on the coordinator's shell, where it checks nothing): one into a
+//! table this run distributed is an error; one that did not hold before the run either, or a
+//! `NOT VALID` one, is a warning the report carries (`check` fails on each).
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use colocate_core::distribution::DistributionConfig;
-use colocate_core::plan::{plan, Plan, State};
+use colocate_core::plan::{plan, BrokenKey, Plan, State, UnenforcedKey};
 use colocate_core::schema::{QualifiedName, Schema};
 use postgres::Client;
 use serde::Serialize;
@@ -110,14 +115,26 @@ pub(crate) fn all_keys(schema: &Schema) -> BTreeSet<(String, String)> {
         .collect()
 }
 
-/// After the run: every converted table as planned, every foreign key present, rows unchanged.
+/// What a run started from, for [`verify`] to compare with.
+pub(crate) struct Before<'a> {
+    pub(crate) rows: &'a BTreeMap<QualifiedName, i64>,
+    pub(crate) keys: &'a BTreeSet<(String, String)>,
+    /// The keys that did not hold when the run started.
+    pub(crate) unenforced: &'a [UnenforcedKey],
+}
+
+/// After the run: every converted table as planned, every foreign key present and enforced (see
+/// the module documentation), rows unchanged. `only`: the tables of a declarative step, whose
+/// keys from tables a later step converts are no error. Also returns the keys that do not hold,
+/// not by the run's doing (warnings).
 pub(crate) fn verify(
     c: &mut Client,
     config: &DistributionConfig,
     converted: &[QualifiedName],
-    rows_before: &BTreeMap<QualifiedName, i64>,
-    keys_before: &BTreeSet<(String, String)>,
-) -> Result<Verification, PgError> {
+    only: Option<&BTreeSet<QualifiedName>>,
+    before: &Before<'_>,
+) -> Result<(Verification, Vec<UnenforcedKey>), PgError> {
+    let (rows_before, keys_before) = (before.rows, before.keys);
     let schema = introspect(c, &config.schema_filter())?;
     let after: Plan = plan(&schema, config);
     let mut problems = Vec::new();
@@ -149,13 +166,19 @@ pub(crate) fn verify(
             ));
         }
     }
-    if !problems.is_empty() {
-        return Err(ErrorKind::Verify { problems }.into());
+    let keys = after.after_run(&schema, converted, only, before.unenforced);
+    if !problems.is_empty() || !keys.broken.is_empty() {
+        return Err(ErrorKind::Verify {
+            problems,
+            unenforced: keys.broken.iter().map(BrokenKey::describe).collect(),
+        }
+        .into());
     }
-    Ok(Verification {
+    let verified = Verification {
         tables: converted.len(),
         foreign_keys: keys_after.len(),
         rows,
         rows_not_compared: Vec::new(),
-    })
+    };
+    Ok((verified, keys.unenforced))
 }

@@ -25,7 +25,6 @@ use super::fixes::display_col;
 use super::rules::Context;
 use super::{Code, Finding, Role, Severity};
 use crate::schema::{CitusKind, ForeignKey, QualifiedName, Table};
-use crate::sqltext::comment;
 
 /// Block every table that waits for a blocked one (see the module documentation). Each finding
 /// names the key it waits through and, as its fix, the table whose own blockers are the cause.
@@ -128,24 +127,21 @@ pub(super) fn close(ctx: &Context, findings: &mut Vec<Finding>) {
 
 /// `t` is colocated with `root`, which is blocked.
 fn colocated_with_blocked_root(t: &Table, root: &QualifiedName, origin: &QualifiedName) -> Finding {
-    Finding::new(
+    Finding::waiting(
         Code::ColocatedWithBlockedRoot,
-        Severity::Blocker,
         &t.name,
         format!(
             "{} is colocated with the root {root}, which is blocked: Citus colocates only with a distributed table, so it converts once {root} does",
             t.name
         ),
-        Some(comment(&format!("fix the blockers of {origin} first"))),
-        true,
+        origin,
     )
 }
 
 /// `src` references a blocked table through `fk`.
 fn references_blocked(src: &Table, fk: &ForeignKey, origin: &QualifiedName) -> Finding {
-    Finding::new(
+    Finding::waiting(
         Code::ReferencesBlockedTable,
-        Severity::Blocker,
         &src.name,
         format!(
             "{} references {} ({}), which is blocked: it converts once {} does",
@@ -154,8 +150,7 @@ fn references_blocked(src: &Table, fk: &ForeignKey, origin: &QualifiedName) -> F
             display_col(&fk.name),
             fk.ref_table
         ),
-        Some(comment(&format!("fix the blockers of {origin} first"))),
-        true,
+        origin,
     )
 }
 
@@ -167,9 +162,8 @@ fn referenced_by_blocked(
     why: &str,
     origin: &QualifiedName,
 ) -> Finding {
-    Finding::new(
+    Finding::waiting(
         Code::ReferencedByBlockedTable,
-        Severity::Blocker,
         target,
         format!(
             "{target} is referenced by {} ({}), which stays plain because {why}: converting {target} would leave that key checking only the coordinator's shell; it converts together with {}",
@@ -177,8 +171,7 @@ fn referenced_by_blocked(
             display_col(&fk.name),
             src.name
         ),
-        Some(comment(&format!("fix the blockers of {origin} first"))),
-        true,
+        origin,
     )
 }
 
@@ -231,6 +224,7 @@ mod tests {
             Some("-- fix the blockers of public.tokens first")
         );
         assert!(held.manual);
+        assert_eq!(held.waits_for, Some(q("tokens")));
         assert_eq!(role_of(&p, "tenants"), (Role::Root, true));
         assert_eq!(p.table(&q("tenants")).unwrap().state, State::Blocked);
         let waits = finding(&p, "users", Code::ReferencesBlockedTable);
@@ -243,6 +237,9 @@ mod tests {
             Some("-- fix the blockers of public.tokens first"),
             "the hint names the table whose own blockers are the cause"
         );
+        assert_eq!(waits.waits_for, Some(q("tokens")));
+        let own = finding(&p, "tokens", Code::KeyMissingDistributionColumn);
+        assert_eq!(own.waits_for, None);
         assert!(step_tables(&p, StepKind::CreateDistributedTable).is_empty());
         assert_closed(&s, &p);
     }

@@ -147,6 +147,7 @@ pub(super) fn diff(
                 message: msg,
                 fix,
                 manual: false,
+                waits_for: None,
             });
         }
     }

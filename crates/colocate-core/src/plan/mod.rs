@@ -30,6 +30,7 @@ mod closure;
 mod code;
 mod drift;
 mod fixes;
+mod integrity;
 mod live;
 mod rules;
 mod steps;
@@ -40,6 +41,7 @@ pub use crate::step::{Step, StepKind, PARALLEL_MODE};
 pub use code::Code;
 pub use drift::{Drift, DriftCode};
 pub use fixes::display_col;
+pub use integrity::{AfterRun, BrokenKey};
 
 /// The JSON plan format's version.
 pub const PLAN_VERSION: u32 = 1;
@@ -99,6 +101,11 @@ pub struct Finding {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fix: Option<String>,
     pub manual: bool,
+    /// For a table that only waits for another one (a code for which
+    /// [`Code::waits_for_another_table`] holds): the blocked table whose own blockers hold it
+    /// back, directly or through other tables. Fixing that table's blockers clears it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waits_for: Option<QualifiedName>,
 }
 
 impl Finding {
@@ -117,6 +124,29 @@ impl Finding {
             message,
             fix,
             manual,
+            waits_for: None,
+        }
+    }
+
+    /// A blocker saying the table waits for `origin`, whose own blockers hold it back.
+    pub(crate) fn waiting(
+        code: Code,
+        table: &QualifiedName,
+        message: String,
+        origin: &QualifiedName,
+    ) -> Finding {
+        Finding {
+            waits_for: Some(origin.clone()),
+            ..Finding::new(
+                code,
+                Severity::Blocker,
+                table,
+                message,
+                Some(crate::sqltext::comment(&format!(
+                    "fix the blockers of {origin} first"
+                ))),
+                true,
+            )
         }
     }
 

@@ -4,7 +4,9 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use colocate_core::plan::{Drift, Finding, Plan, Role, Severity, State, TablePlan};
+use colocate_core::plan::{
+    Drift, Finding, Plan, Role, Severity, State, TablePlan, Unenforced, UnenforcedKey,
+};
 use colocate_core::schema::QualifiedName;
 use colocate_core::sqltext::{comment, inert};
 use serde::Serialize;
@@ -94,19 +96,26 @@ pub fn human_text(p: &Plan) -> String {
     let blocked: Vec<&TablePlan> = p.tables.iter().filter(|t| t.blocked).collect();
     if !blocked.is_empty() {
         let _ = writeln!(out, "\nBLOCKED ({})", blocked.len());
-        let mut t = table(&["TABLE", "WOULD BE", "COLUMN", "BLOCKERS"]);
+        // A table that only waits for another one names the table whose blockers hold it back.
+        let mut t = table(&["TABLE", "WOULD BE", "COLUMN", "BLOCKERS", "WAITS FOR"]);
         for r in blocked {
-            let codes: Vec<String> = p
+            let mine: Vec<&Finding> = p
                 .findings
                 .iter()
                 .filter(|f| f.table == r.name && f.severity == Severity::Blocker)
-                .map(|f| f.code.to_string())
                 .collect();
+            let codes: Vec<String> = mine.iter().map(|f| f.code.to_string()).collect();
+            let waits_for = mine
+                .iter()
+                .find_map(|f| f.waits_for.as_ref())
+                .map(|q| q.to_string())
+                .unwrap_or_default();
             t.add_row(vec![
                 r.name.to_string(),
                 r.role.label().to_string(),
                 r.column.clone().unwrap_or_default(),
                 codes.join(", "),
+                waits_for,
             ]);
         }
         push_table(&mut out, &t);
@@ -124,7 +133,9 @@ pub fn human_text(p: &Plan) -> String {
         for f in fs {
             let _ = writeln!(out, "  [{}] {}", f.code, f.message);
             if let Some(fix) = &f.fix {
-                let label = if f.manual {
+                let label = if f.waits_for.is_some() {
+                    "what clears it"
+                } else if f.manual {
                     "suggested fix (needs a decision)"
                 } else {
                     "fix"
@@ -364,21 +375,32 @@ pub fn apply_human(r: &colocate_pg::apply::ApplyReport) {
         }
         return;
     }
-    // Never "matches the plan" while tables the plan wants converted stay blocked.
+    // Never "matches the plan" while tables the plan wants converted stay blocked, nor while
+    // foreign keys do not hold.
     let blocked: std::collections::BTreeSet<&QualifiedName> =
         r.skipped.iter().map(|f| &f.table).collect();
-    let settled =
-        if blocked.is_empty() {
-            "the database matches the plan".to_string()
-        } else {
-            format!(
+    let unenforced = r.unenforced.len();
+    let settled = if !blocked.is_empty() {
+        format!(
             "{} blocked table{} stay{} as {} (`colocate plan` lists the blockers and their fixes)",
             blocked.len(),
             if blocked.len() == 1 { "" } else { "s" },
             if blocked.len() == 1 { "s" } else { "" },
-            if blocked.len() == 1 { "it is" } else { "they are" }
+            if blocked.len() == 1 {
+                "it is"
+            } else {
+                "they are"
+            }
         )
-        };
+    } else if unenforced > 0 {
+        format!(
+            "{unenforced} foreign key{} not enforced (see the warnings; `colocate check` fails on {})",
+            if unenforced == 1 { " is" } else { "s are" },
+            if unenforced == 1 { "it" } else { "each" }
+        )
+    } else {
+        "the database matches the plan".to_string()
+    };
     if r.dry_run {
         if r.steps.is_empty() && r.repaired.is_empty() {
             println!("nothing to apply: {settled}");
@@ -426,8 +448,13 @@ pub fn apply_human(r: &colocate_pg::apply::ApplyReport) {
             } else {
                 String::new()
             };
+            let enforced = if r.unenforced.is_empty() {
+                " and enforced".to_string()
+            } else {
+                format!(" ({unenforced} not enforced, see the warnings)")
+            };
             println!(
-                "verified: {} converted table(s) as planned, {} foreign keys present{rows}",
+                "verified: {} converted table(s) as planned, {} foreign keys present{enforced}{rows}",
                 v.tables, v.foreign_keys
             );
             if !v.rows_not_compared.is_empty() {
@@ -453,6 +480,29 @@ pub fn apply_human(r: &colocate_pg::apply::ApplyReport) {
         for f in &r.skipped {
             eprintln!("  [{}] {}", f.code, f.message);
         }
+    }
+    for u in &r.unenforced {
+        eprintln!("warning: {}", unenforced_line(u));
+    }
+}
+
+/// One key that does not hold, as apply's warnings say it.
+fn unenforced_line(u: &UnenforcedKey) -> String {
+    let key = inert(&u.key);
+    match u.state {
+        Unenforced::IntoDistributed => format!(
+            "foreign key {key} on {} leads from a table that is not distributed into a distributed one: it checks only the coordinator's shell (it did before this run)",
+            u.table
+        ),
+        Unenforced::NotValid => format!(
+            "foreign key {key} on {} is NOT VALID: rows it never checked may break it",
+            u.table
+        ),
+        Unenforced::Journaled(s) => format!(
+            "foreign key {key} on {} is {} in the journal",
+            u.table,
+            s.as_str()
+        ),
     }
 }
 
@@ -637,7 +687,8 @@ mod tests {
         });
     }
 
-    /// A small schema with every role, a blocker, a cycle, a conflict and an awkward name.
+    /// A small schema with every role, a blocker, a table held back by a blocked one, a cycle,
+    /// a conflict and an awkward name.
     fn sample() -> Plan {
         let tenant = [("tenant", "uuid"), ("id", "bigint")];
         let mut s = Schema {
@@ -714,6 +765,29 @@ mod tests {
         });
         s.add(lines);
         s.add(t("schema_migrations", &[("version", "text")], &["version"]));
+        // A blocked table (a trigger) keeping a key to a tenant table: projects waits for it.
+        s.add(t("projects", &tenant, &["tenant", "id"]));
+        let mut exports = t(
+            "project_exports",
+            &[
+                ("tenant", "uuid"),
+                ("id", "bigint"),
+                ("project_id", "bigint"),
+            ],
+            &["tenant", "id"],
+        );
+        fk(
+            &mut exports,
+            "project_exports_project_fkey",
+            &["tenant", "project_id"],
+            "projects",
+            &["tenant", "id"],
+        );
+        exports.triggers.push(Trigger {
+            name: "stamp".into(),
+            definition: "CREATE TRIGGER stamp ...".into(),
+        });
+        s.add(exports);
         let config = DistributionConfig {
             local: vec![Forced::WithReason {
                 table: "schema_migrations".into(),
