@@ -312,7 +312,9 @@ fn plain_postgres_toml_and_sql_sets_are_noops_that_say_so_and_roll_back() {
         &p.root().join("citus-sql").display().to_string(),
         &["--format", "sql", "--with-fixes"],
     );
-    assert_eq!(toml.len(), 6, "{toml:?}");
+    // Without the fixes every tenant table waits for tokens (blocked, and it keeps its key to
+    // tenants): the extension and the lookup table only.
+    assert_eq!(toml.len(), 2, "{toml:?}");
     assert!(toml.iter().all(|f| f.extension().unwrap() == "toml"));
     // The sql set starts with the fixes, after the toml set's versions.
     assert!(sql[0].to_string_lossy().ends_with("_citus_fixes.sql"));
@@ -324,7 +326,8 @@ fn plain_postgres_toml_and_sql_sets_are_noops_that_say_so_and_roll_back() {
     let dirs = ["base", "citus-toml", "citus-sql"];
     let dry = p.colocate(&dirs, &["migrate", "--dry-run"]).expect(0);
     assert!(
-        dry.stdout.contains("-- declarative step: distribute public.tenants by tenant as the root of a new colocation group"),
+        dry.stdout
+            .contains("-- declarative step: make public.countries reference table(s)"),
         "{}",
         dry.stdout
     );
@@ -519,8 +522,10 @@ fn converge(p: &Project, format: Format, with_fixes: bool) {
         _ => {
             let r = p.colocate(&dirs, &["migrate"]).expect(0);
             if format == Format::Toml {
-                assert!(
+                // Without the fixes tenants waits for tokens, which keeps its key to it.
+                assert_eq!(
                     r.stdout.contains("distributed: public.tenants"),
+                    with_fixes,
                     "{}",
                     r.stdout
                 );
@@ -546,27 +551,37 @@ fn converge(p: &Project, format: Format, with_fixes: bool) {
             2
         );
     } else {
+        // tokens and token_uses stay plain with their keys to tenants, so tenants waits for
+        // them and every tenant table waits for tenants: only the lookup table converted, and
+        // no key checks a coordinator's shell.
         assert_eq!(
             left,
             BTreeSet::from([
                 pair("audit_events", "has-triggers"),
                 pair("token_uses", "foreign-key-missing-distribution-column"),
                 pair("tokens", "key-missing-distribution-column"),
-                // The blocked tables stayed plain with keys into distributed tables: those
-                // keys check only the coordinator's shell, and check says so (#13 makes the
-                // planner hold such tables back instead).
-                pair("token_uses", "foreign-key-into-distributed"),
-                pair("tokens", "foreign-key-into-distributed"),
+                pair("tenants", "referenced-by-blocked-table"),
+                pair("users", "references-blocked-table"),
+                pair("teams", "references-blocked-table"),
+                pair("email_messages", "references-blocked-table"),
+                pair("invoices", "references-blocked-table"),
             ])
         );
     }
+    assert!(
+        !left
+            .iter()
+            .any(|(_, code)| code == "foreign-key-into-distributed"),
+        "{left:?}"
+    );
+    assert_eq!(p.keys_into_distributed(), Vec::<String>::new());
     assert_eq!(foreign_keys(p), keys, "every foreign key is kept");
     assert_eq!(count_rows(p), rows, "every row is kept");
     assert_eq!(
         p.count(
             "SELECT count(DISTINCT colocationid) FROM pg_dist_partition WHERE partmethod = 'h'"
         ),
-        1,
+        i64::from(with_fixes),
         "every distributed table in the root's group"
     );
     assert_eq!(
@@ -578,11 +593,10 @@ fn converge(p: &Project, format: Format, with_fixes: bool) {
         0
     );
     // The coordinator keeps no copy of rows that are in shards, except where a plain table
-    // still references the table (tokens, left out, references tenants).
-    let leftover = p.count(
-        "SELECT count(*) FROM pg_dist_partition WHERE pg_relation_size(logicalrelid) > 0 AND logicalrelid <> 'tenants'::regclass",
-    );
-    assert_eq!(leftover, 0);
+    // still references the table (without the fixes, users references countries).
+    let leftover =
+        p.count("SELECT count(*) FROM pg_dist_partition WHERE pg_relation_size(logicalrelid) > 0");
+    assert_eq!(leftover, i64::from(!with_fixes));
 
     // Run again: nothing changes. (knex, like colocate, would not run a migration twice; the
     // conversion files are idempotent anyway, and run again here to show it. The fixes are not
@@ -601,9 +615,8 @@ fn converge(p: &Project, format: Format, with_fixes: bool) {
             assert!(r.stdout.contains("nothing to apply"), "{}", r.stdout);
         }
     }
-    // Without fixes: the 3 blockers and the 2 keys from the plain tables they leave into
-    // distributed ones.
-    assert_eq!(drift(p).len(), if with_fixes { 1 } else { 5 });
+    // Without fixes: the 3 blockers and the 5 tables waiting for them.
+    assert_eq!(drift(p).len(), if with_fixes { 1 } else { 8 });
 
     // Undo the newest file only: its tables are plain again and the others stay in Citus;
     // running it again brings back every key, validated.
@@ -622,10 +635,15 @@ fn converge(p: &Project, format: Format, with_fixes: bool) {
         }
     }
     let partly = citus_tables(p);
-    assert!(
-        partly > 1 && partly < citus_before,
-        "{partly} Citus tables left of {citus_before}"
-    );
+    if with_fixes {
+        assert!(
+            partly > 1 && partly < citus_before,
+            "{partly} Citus tables left of {citus_before}"
+        );
+    } else {
+        // The newest file is the reference tables', the only conversion.
+        assert_eq!((partly, citus_before), (0, 1));
+    }
     assert_eq!(count_rows(p), rows, "every row is kept");
     match format {
         Format::Knex => {
@@ -650,8 +668,14 @@ fn converge(p: &Project, format: Format, with_fixes: bool) {
                 .expect(0);
             if format == Format::Toml {
                 // Each step undoes its own tables; keys to earlier steps' tables wait in the
-                // journal and come back as those steps are undone.
-                assert!(r.stdout.contains("kept in the journal"), "{}", r.stdout);
+                // journal and come back as those steps are undone (without the fixes only the
+                // lookup table was converted: there are none).
+                assert_eq!(
+                    r.stdout.contains("kept in the journal"),
+                    with_fixes,
+                    "{}",
+                    r.stdout
+                );
                 assert!(
                     !r.stdout
                         .contains("the cascade through foreign keys also undistributed"),
@@ -795,22 +819,25 @@ fn citus_a_step_with_a_blocker_fails_with_the_engine_s_message() {
         "20240201000001_distribute_tokens.toml",
         "[distribute]\ncolumn = \"tenant\"\ncolocate_with = \"tenants\"\ntables = [\"tokens\"]\n",
     );
+    p.write(
+        "steps",
+        "20240201000002_distribute_emails.toml",
+        "[distribute]\ncolumn = \"tenant_id\"\ncolocate_with = \"tenants\"\ntables = [\"email_messages\"]\n",
+    );
+    // tokens (blocked) and token_uses (blocked) keep their keys to tenants: the root's step is
+    // refused before it changes anything, since converting tenants would leave those keys
+    // checking only its coordinator's shell.
     let r: Run = p.colocate(&["base", "steps"], &["migrate"]).expect(2);
     let line = r.error_line();
     assert!(
-        line.contains("steps/20240201000001_distribute_tokens.toml: migration failed: apply stopped before changing anything: 1 blocker(s) or conflict(s) in the plan (public.tokens)"),
+        line.contains("steps/20240201000000_distribute_tenants.toml: migration failed: apply stopped before changing anything: 1 blocker(s) or conflict(s) in the plan (public.tenants)"),
         "{}",
         r.stderr
     );
     assert!(
-        r.stderr
-            .contains("[key-missing-distribution-column] primary key tokens_pkey (token)"),
-        "{}",
-        r.stderr
-    );
-    assert!(
-        r.stderr
-            .contains("note: this run applied 1 migration(s) before the failure"),
+        r.stderr.contains(
+            "[referenced-by-blocked-table] public.tenants is referenced by public.token_uses (token_uses_tenant_fkey), which stays plain because it is blocked (foreign-key-missing-distribution-column)"
+        ),
         "{}",
         r.stderr
     );
@@ -818,8 +845,16 @@ fn citus_a_step_with_a_blocker_fails_with_the_engine_s_message() {
         .hint_line()
         .unwrap()
         .contains("take those tables out of the step file"));
-    // The root's step is recorded; the failed one is not.
-    assert_eq!(p.versions(), [BASE_VERSION, "20240201000000"]);
+    // Nothing is recorded after the base migration; nothing was converted.
+    assert_eq!(p.versions(), [BASE_VERSION]);
+    assert_eq!(citus_tables(&p), 0);
+    for f in [
+        "20240201000000_distribute_tenants.toml",
+        "20240201000001_distribute_tokens.toml",
+        "20240201000002_distribute_emails.toml",
+    ] {
+        std::fs::remove_file(p.root().join("steps").join(f)).unwrap();
+    }
 
     // A step colocating with a root that is not distributed says so.
     p.write(
@@ -827,7 +862,6 @@ fn citus_a_step_with_a_blocker_fails_with_the_engine_s_message() {
         "20240301000000_emails.toml",
         "[distribute]\ncolumn = \"tenant_id\"\ncolocate_with = \"countries\"\ntables = [\"email_messages\"]\n",
     );
-    std::fs::remove_file(p.root().join("steps/20240201000001_distribute_tokens.toml")).unwrap();
     let r = p
         .colocate(&["base", "steps", "other"], &["migrate"])
         .expect(2);

@@ -499,6 +499,31 @@ impl Project {
             .collect()
     }
 
+    /// `table.key` of every foreign key from a table that is not distributed (plain, Citus
+    /// local or reference) into a distributed one, sorted: such a key checks only the
+    /// coordinator's shell of its target, and no run of colocate may leave one behind.
+    pub fn keys_into_distributed(&self) -> Vec<String> {
+        if self.count("SELECT count(*) FROM pg_extension WHERE extname = 'citus'") == 0 {
+            return Vec::new();
+        }
+        self.db
+            .connect()
+            .query(
+                "SELECT c.conrelid::regclass::text || '.' || c.conname FROM pg_constraint c \
+                 WHERE c.contype = 'f' AND c.conrelid <> c.confrelid \
+                   AND EXISTS (SELECT 1 FROM pg_dist_partition d \
+                               WHERE d.logicalrelid = c.confrelid AND d.partmethod = 'h') \
+                   AND NOT EXISTS (SELECT 1 FROM pg_dist_partition d \
+                                   WHERE d.logicalrelid = c.conrelid AND d.partmethod = 'h') \
+                 ORDER BY 1",
+                &[],
+            )
+            .expect("keys into distributed tables")
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
+    }
+
     /// Journal rows (`kind table name state`) not yet validated; empty without a journal.
     pub fn journal_open(&self) -> Vec<String> {
         if !self.table_exists("public.colocate_journal") {
