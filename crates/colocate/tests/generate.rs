@@ -1203,3 +1203,183 @@ fn citus_workers_sql_and_toml_sets_convert_a_63_character_table_name() {
         );
     }
 }
+
+// --- the integrity closure ---------------------------------------------------------------------
+
+/// fixtures/closure-schema: what a set converts and what it leaves plain, the blocked tables
+/// and those waiting for them, and the tables of the schema.
+const CLOSURE_LEFT: &[(&str, &str)] = &[
+    ("api_keys", "local-references-distributed"),
+    ("api_scopes", "referenced-by-blocked-table"),
+    ("import_batches", "referenced-by-blocked-table"),
+    ("import_errors", "references-blocked-table"),
+    ("import_rows", "has-triggers"),
+    ("token_kinds", "referenced-by-blocked-table"),
+    ("tokens", "key-missing-distribution-column"),
+];
+
+fn closure_fixture(file: &str) -> String {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fixtures/closure-schema")
+        .join(file);
+    std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+/// fixtures/closure-schema as the base migration, with its configuration.
+fn closure_project() -> Project {
+    let p = Project::new();
+    std::fs::write(
+        p.root().join("colocate.toml"),
+        closure_fixture("colocate.toml"),
+    )
+    .unwrap();
+    p.write(
+        "base",
+        BASE,
+        &migration(&closure_fixture("schema.sql"), None),
+    );
+    p.colocate(&["base"], &["migrate"]).expect(0);
+    p
+}
+
+/// Generate a set with blocked tables present, run it the way users do, and check the closure:
+/// the free tables converted (with the fixes, tokens and token_kinds too), every table waiting
+/// for a blocked one left plain with it, no key from a plain table into a distributed one,
+/// `check` reporting none, and the keys into the waiting tables still checking every row.
+fn closure_set(p: &Project, format: Format, with_fixes: bool) {
+    let tables: Vec<String> = p
+        .tables_in(&["public"])
+        .into_iter()
+        .filter(|t| !t.starts_with("public.colocate_"))
+        .collect();
+    let sums = p.checksums(&tables);
+    let keys = p.foreign_keys(&tables);
+    let out = format!("citus-{}", format.arg());
+    let mut extra = vec!["--format", format.arg()];
+    if with_fixes {
+        extra.push("--with-fixes");
+    }
+    let files = generate(
+        p,
+        &["base"],
+        &p.root().join(&out).display().to_string(),
+        &extra,
+    );
+    let first = std::fs::read_to_string(&files[0]).unwrap();
+    assert!(
+        first.contains("public.import_batches: referenced-by-blocked-table"),
+        "{first}"
+    );
+    match format {
+        Format::Knex => {
+            run_knex(p, &files, "up");
+        }
+        _ => {
+            p.colocate(&["base", out.as_str()], &["migrate"]).expect(0);
+        }
+    }
+
+    let citus = p.citus_tables();
+    let distributed: BTreeSet<&str> = citus
+        .iter()
+        .filter(|(_, c)| c.method == "h")
+        .map(|(t, _)| t.as_str())
+        .collect();
+    let mut want = BTreeSet::from([
+        "public.events",
+        "public.invoices",
+        "public.tenants",
+        "public.users",
+    ]);
+    if with_fixes {
+        want.extend(["public.token_kinds", "public.tokens"]);
+    }
+    assert_eq!(distributed, want);
+    assert_eq!(citus["public.countries"].repmodel, "t");
+    assert_eq!(p.keys_into_distributed(), Vec::<String>::new());
+    let left: BTreeSet<(String, String)> = CLOSURE_LEFT
+        .iter()
+        .filter(|(t, _)| !with_fixes || !t.starts_with("token"))
+        .map(|(t, c)| (t.to_string(), c.to_string()))
+        .collect();
+    assert_eq!(drift(p), left, "no foreign-key-into-distributed");
+    assert_eq!(p.checksums(&tables), sums, "every row kept");
+    if !with_fixes {
+        assert_eq!(p.foreign_keys(&tables), keys, "every key kept");
+    }
+    let mut c = p.db.connect();
+    for t in ["import_batches", "api_scopes"] {
+        let e = c.batch_execute(&format!("DELETE FROM {t}")).expect_err(t);
+        assert_eq!(
+            e.code(),
+            Some(&postgres::error::SqlState::FOREIGN_KEY_VIOLATION),
+            "{t}: {e}"
+        );
+    }
+}
+
+fn closure_single_node(format: Format, with_fixes: bool) {
+    let p = closure_project();
+    p.db.citus_single_node();
+    closure_set(&p, format, with_fixes);
+}
+
+fn closure_workers(format: Format, with_fixes: bool) {
+    let p = closure_project();
+    p.db.citus_with_workers();
+    closure_set(&p, format, with_fixes);
+}
+
+#[test]
+fn citus_single_node_toml_set_leaves_no_key_into_a_distributed_table() {
+    if skip_without_citus("citus_single_node_toml_set_leaves_no_key_into_a_distributed_table") {
+        return;
+    }
+    closure_single_node(Format::Toml, false);
+}
+
+#[test]
+fn citus_single_node_sql_set_with_fixes_leaves_no_key_into_a_distributed_table() {
+    if skip_without_citus(
+        "citus_single_node_sql_set_with_fixes_leaves_no_key_into_a_distributed_table",
+    ) {
+        return;
+    }
+    closure_single_node(Format::Sql, true);
+}
+
+#[test]
+fn citus_single_node_knex_set_leaves_no_key_into_a_distributed_table() {
+    if skip_without_citus("citus_single_node_knex_set_leaves_no_key_into_a_distributed_table") {
+        return;
+    }
+    closure_single_node(Format::Knex, false);
+}
+
+#[test]
+fn citus_workers_toml_set_with_fixes_leaves_no_key_into_a_distributed_table() {
+    if skip_without_citus(
+        "citus_workers_toml_set_with_fixes_leaves_no_key_into_a_distributed_table",
+    ) {
+        return;
+    }
+    closure_workers(Format::Toml, true);
+}
+
+#[test]
+fn citus_workers_sql_set_leaves_no_key_into_a_distributed_table() {
+    if skip_without_citus("citus_workers_sql_set_leaves_no_key_into_a_distributed_table") {
+        return;
+    }
+    closure_workers(Format::Sql, false);
+}
+
+#[test]
+fn citus_workers_knex_set_with_fixes_leaves_no_key_into_a_distributed_table() {
+    if skip_without_citus(
+        "citus_workers_knex_set_with_fixes_leaves_no_key_into_a_distributed_table",
+    ) {
+        return;
+    }
+    closure_workers(Format::Knex, true);
+}
