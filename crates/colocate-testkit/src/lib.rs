@@ -3,7 +3,7 @@
 //! The cluster's admin URL comes from `COLOCATE_TEST_URL`, or from the running cluster's state
 //! directory when the variable is unset (so a plain `cargo test` works after
 //! `scripts/pg-test-cluster start`). Tests that need Citus ask [`citus_available`] and skip with a
-//! printed reason when it is absent.
+//! printed reason when it is absent; tests that run real knex ask [`skip_without_knex`].
 
 pub mod proxy;
 
@@ -135,6 +135,89 @@ pub fn skip_without_fault_tier(test: &str) -> bool {
         eprintln!("SKIPPED {test}: the fault tier needs Citus and two workers on the test cluster");
     }
     !available
+}
+
+/// Where the knex tier's packages are: `$COLOCATE_KNEX_DIR` (an absolute path), or the
+/// repository's `.ci/knex`, where `scripts/install-deps` runs `npm ci` on the committed
+/// package.json and lock (real `knex` and `pg` from npm). The directory holds `node_modules`
+/// with both packages.
+pub fn knex_dir() -> PathBuf {
+    match std::env::var_os("COLOCATE_KNEX_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.ci/knex"),
+    }
+}
+
+/// Why knex cannot run here (node missing, or the packages not installed), or `None` when it can.
+pub fn knex_missing() -> Option<String> {
+    let node = std::process::Command::new("node").arg("--version").output();
+    if !matches!(&node, Ok(out) if out.status.success()) {
+        return Some("node is not installed (scripts/install-deps installs it from Debian)".into());
+    }
+    let modules = knex_dir().join("node_modules");
+    for package in ["knex", "pg"] {
+        if !modules.join(package).join("package.json").is_file() {
+            return Some(format!(
+                "npm package {package} is not installed in {} (scripts/install-deps runs npm ci there; or set COLOCATE_KNEX_DIR)",
+                modules.display()
+            ));
+        }
+    }
+    None
+}
+
+/// As [`skip_without_citus`] for the knex tier, which runs migrations with real knex from
+/// [`knex_dir`]; recorded as `knex-ran-*` / `knex-skipped-*`.
+pub fn skip_without_knex(test: &str) -> bool {
+    let missing = knex_missing();
+    record(
+        if missing.is_none() {
+            "knex-ran"
+        } else {
+            "knex-skipped"
+        },
+        test,
+    );
+    match missing {
+        None => false,
+        Some(why) => {
+            eprintln!("SKIPPED {test}: {why}");
+            true
+        }
+    }
+}
+
+/// For a test of both tiers (real knex on Citus): it runs only when both are there, and is
+/// recorded in both tiers as run, or in both as skipped, so neither count includes a test that
+/// did not run.
+pub fn skip_without_citus_and_knex(test: &str) -> bool {
+    let mut missing = Vec::new();
+    if !citus_available() {
+        missing.push("the citus extension is not installed on the test cluster".to_string());
+    }
+    missing.extend(knex_missing());
+    let (citus, knex) = if missing.is_empty() {
+        ("ran", "knex-ran")
+    } else {
+        ("skipped", "knex-skipped")
+    };
+    record(citus, test);
+    record(knex, test);
+    if missing.is_empty() {
+        return false;
+    }
+    eprintln!("SKIPPED {test}: {}", missing.join("; "));
+    true
+}
+
+/// Mark `test` as `{mark}-{test}` under `$COLOCATE_TIER_DIR` (set by `scripts/test`).
+fn record(mark: &str, test: &str) {
+    if let Ok(dir) = std::env::var("COLOCATE_TIER_DIR") {
+        let _ = std::fs::write(
+            std::path::Path::new(&dir).join(format!("{mark}-{test}")),
+            "",
+        );
+    }
 }
 
 pub(crate) fn port_of(url: &str) -> u16 {
