@@ -5,6 +5,8 @@
 // Each test binary uses a different part of this module.
 #![allow(dead_code)]
 
+pub mod knex;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -545,6 +547,12 @@ impl Project {
     /// `pg_dump --schema-only` of this database with the same major version as the server,
     /// without colocate's journal (and its sequence) and without the random `\restrict` keys of newer pg_dumps.
     pub fn schema_dump(&self) -> String {
+        self.schema_dump_without(&[])
+    }
+
+    /// As [`Project::schema_dump`], leaving out the tables (and sequences) matching each
+    /// pg_dump pattern in `exclude` as well (another runner's history, e.g. `public.knex_migrations*`).
+    pub fn schema_dump_without(&self, exclude: &[&str]) -> String {
         let bin = std::env::var("COLOCATE_PG_BIN")
             .unwrap_or_else(|_| "/usr/lib/postgresql/15/bin".to_string());
         let mut cmd = std::process::Command::new(Path::new(&bin).join("pg_dump"));
@@ -556,8 +564,9 @@ impl Project {
                 "--schema-only",
                 "--exclude-table=public.colocate_journal",
                 "--exclude-table=public.colocate_journal_id_seq",
-                "--dbname",
             ])
+            .args(exclude.iter().map(|t| format!("--exclude-table={t}")))
+            .arg("--dbname")
             .arg(self.db.url())
             .output()
             .expect("run pg_dump");
