@@ -50,12 +50,11 @@ const BASE: &str = "server/migrations";
 const EE: &str = "ee/server/migrations";
 const CITUS: &str = "ee/server/migrations/citus";
 
-/// The application's chain: (directory, file, up, down). Base and enterprise timestamps
-/// interleave, so running the directories one after the other would fail (projects and
-/// audit_log reference users; sso_connections comes between them). A tenants root with a
-/// comment (which `undistribute_table` loses), a lookup table, tenant tables with composite keys
-/// and keys between them, a `bigserial` as knex's `bigIncrements` makes, a local table, and one
-/// blocker with an automatic fix: a unique key without the tenant.
+/// The application's chain: (directory, file, up, down), in timestamp order: base and enterprise
+/// files interleave, and knex_migrations' ids show that knex ran them in this order. A tenants
+/// root with a comment (which `undistribute_table` loses), a lookup table, tenant tables with
+/// composite keys and keys between them, a `bigserial` as knex's `bigIncrements` makes, a local
+/// table, and one blocker with an automatic fix: a unique key without the tenant.
 const CHAIN: &[(&str, &str, &str, &str)] = &[
     (
         BASE,
@@ -365,7 +364,9 @@ fn workflow(p: &Project, server: Server) {
     // Forward again (a release rolled back and redone), then the whole chain back.
     let r = p.knex(&["migrate:latest"]).expect(0);
     converged(p, &r.stdout);
+    assert_eq!(knex_ran(p), all);
     assert_eq!(p.checksums(&tables), sums);
+    assert_eq!(p.foreign_keys(&tables), keys);
     let r = p.knex(&["migrate:rollback", "--all"]).expect(0);
     assert!(knex_ran(p).is_empty(), "{}", r.all());
     same_schema(p, &empty, "after rolling everything back");
