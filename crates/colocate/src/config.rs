@@ -23,6 +23,9 @@ pub struct Config {
     /// Where the file was found (set after reading).
     #[serde(skip)]
     pub path: Option<PathBuf>,
+    /// Where the search for a file started when none was found (the defaults apply).
+    #[serde(skip)]
+    pub searched_from: Option<PathBuf>,
 }
 
 /// A user error in the configuration: exit 2 with a hint.
@@ -59,7 +62,10 @@ impl Config {
                 .find(|p| p.is_file()),
         };
         let Some(path) = path else {
-            return Ok(Config::default());
+            return Ok(Config {
+                searched_from: Some(cwd.to_path_buf()),
+                ..Config::default()
+            });
         };
         let text = std::fs::read_to_string(&path).map_err(|e| ConfigError {
             message: format!("{}: cannot read: {e}", path.display()),
@@ -171,6 +177,29 @@ impl Config {
             (true, Some(p)) => p.parent().unwrap_or(Path::new(".")).to_path_buf(),
             _ => cwd.to_path_buf(),
         }
+    }
+
+    /// Which configuration a command plans with, said on stderr before it reports, so a run
+    /// in the wrong directory does not silently plan with the built-in defaults.
+    pub fn describe(&self) -> String {
+        match (&self.path, &self.searched_from) {
+            (Some(p), _) => format!("config: {}", p.display()),
+            (None, Some(from)) => format!(
+                "config: no {FILE_NAME} in {} or its parents: the built-in defaults apply (root {}, columns {})",
+                from.display(),
+                self.distribution.root,
+                self.distribution.columns.join(", ")
+            ),
+            (None, None) => "config: the built-in defaults apply".into(),
+        }
+    }
+
+    /// The same for JSON: `{"path": "...", "defaults": false}`.
+    pub fn source_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "path": self.path.as_ref().map(|p| p.display().to_string()),
+            "defaults": self.path.is_none(),
+        })
     }
 
     pub fn history_table(&self) -> &str {

@@ -346,3 +346,38 @@ DROP TABLE victim; --" (tenant, id));
     let distributed = p.count("SELECT count(*) FROM pg_dist_partition WHERE partmethod = 'h'");
     assert_eq!(distributed, 3, "{}", r.stdout);
 }
+
+/// Which configuration a plan used is said on stderr and in JSON: a run in a directory without
+/// `colocate.toml` no longer plans with the built-in defaults without a word.
+#[test]
+fn plan_and_check_say_which_configuration_they_used() {
+    let p = Project::new();
+    p.db.connect().batch_execute(SCHEMA).unwrap();
+    let mut cmd = p.cmd();
+    cmd.args(["plan", "--format", "json"]);
+    let r = run(cmd);
+    assert!(
+        r.stderr.contains("config: no colocate.toml in ")
+            && r.stderr
+                .contains("or its parents: the built-in defaults apply (root tenants, columns tenant, tenant_id)"),
+        "{}",
+        r.stderr
+    );
+    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["config"]["defaults"], true);
+    assert_eq!(v["config"]["path"], Value::Null);
+
+    std::fs::write(p.root().join("colocate.toml"), CONFIG).unwrap();
+    let file = p.root().join("colocate.toml").display().to_string();
+    let mut cmd = p.cmd();
+    cmd.args(["check", "--format", "json"]);
+    let r = run(cmd);
+    assert!(
+        r.stderr.lines().any(|l| l == format!("config: {file}")),
+        "{}",
+        r.stderr
+    );
+    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["config"]["path"], file.as_str());
+    assert_eq!(v["config"]["defaults"], false);
+}

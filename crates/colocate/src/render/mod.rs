@@ -13,10 +13,18 @@ use serde::Serialize;
 pub const JSON_VERSION: u32 = 1;
 
 pub fn json<T: Serialize>(command: &str, value: &T) {
+    json_with(command, value, &[]);
+}
+
+/// [`json`] with more top-level fields (`config` for the commands that plan).
+pub fn json_with<T: Serialize>(command: &str, value: &T, extra: &[(&str, serde_json::Value)]) {
     let mut v = serde_json::to_value(value).unwrap_or(serde_json::Value::Null);
     if let serde_json::Value::Object(map) = &mut v {
         map.insert("version".into(), JSON_VERSION.into());
         map.insert("command".into(), command.into());
+        for (k, x) in extra {
+            map.insert((*k).into(), x.clone());
+        }
     }
     println!(
         "{}",
