@@ -220,6 +220,9 @@ pub enum PlanFormat {
     Dot,
     /// Mermaid flowchart of the same graph.
     Mermaid,
+    /// For a pull-request comment: the summary, blocked tables, findings with their fixes and
+    /// the steps, names escaped.
+    Markdown,
 }
 
 #[derive(Debug, Args)]

@@ -367,6 +367,17 @@ fn plan_and_check_say_which_configuration_they_used() {
     assert_eq!(v["config"]["defaults"], true);
     assert_eq!(v["config"]["path"], Value::Null);
 
+    // The same plan as a pull-request comment, names escaped for Markdown.
+    let mut cmd = p.cmd();
+    cmd.args(["plan", "--format", "markdown"]);
+    let md = run(cmd);
+    assert!(
+        md.stdout.starts_with("### colocate plan\n\n**"),
+        "{}",
+        md.stdout
+    );
+    assert!(md.stdout.contains("email\\_messages"), "{}", md.stdout);
+
     std::fs::write(p.root().join("colocate.toml"), CONFIG).unwrap();
     let file = p.root().join("colocate.toml").display().to_string();
     let mut cmd = p.cmd();

@@ -28,6 +28,7 @@ pub fn plan(g: &Global, a: &PlanArgs) -> Result<u8> {
         PlanFormat::Sql => print!("{}", r::sql(&p)),
         PlanFormat::Dot => print!("{}", r::dot(&p)),
         PlanFormat::Mermaid => print!("{}", r::mermaid(&p)),
+        PlanFormat::Markdown => print!("{}", render::markdown::markdown(&p)),
     }
     Ok(if p.has_problems() {
         EXIT_FINDINGS

@@ -2,6 +2,7 @@
 //! top-level `version`). Results go to stdout; progress and warnings to stderr.
 
 pub mod history;
+pub mod markdown;
 pub mod plan;
 
 use std::fmt::Write as _;

@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use super::{push_table, table};
 
-fn citus_line(p: &Plan) -> String {
+pub(super) fn citus_line(p: &Plan) -> String {
     match (&p.citus.installed, p.citus.available) {
         (Some(v), _) => format!(
             "Citus {v} installed, {} worker(s) registered",
@@ -42,11 +42,10 @@ fn state_label(t: &TablePlan) -> &'static str {
 }
 
 /// The human plan.
-pub fn human_text(p: &Plan) -> String {
-    let mut out = String::new();
+/// The plan in one line: tables by role and by state.
+pub(super) fn summary(p: &Plan) -> String {
     let count = |f: &dyn Fn(&TablePlan) -> bool| p.tables.iter().filter(|t| f(t)).count();
-    let _ = writeln!(
-        out,
+    format!(
         "{} tables: {} distributed (incl. root), {} reference, {} local; {} blocked, {} conflicting, {} to convert, {} done",
         p.tables.len(),
         count(&|t| matches!(t.role, Role::Root | Role::Distributed)),
@@ -56,7 +55,12 @@ pub fn human_text(p: &Plan) -> String {
         count(&|t| t.state == State::Conflict),
         count(&|t| t.state == State::Pending && t.role != Role::Local),
         count(&|t| t.state == State::Done && t.role != Role::Local),
-    );
+    )
+}
+
+pub fn human_text(p: &Plan) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{}", summary(p));
     let _ = writeln!(out, "{}", citus_line(p));
     if let Some(g) = p.groups.first() {
         let _ = writeln!(
@@ -801,6 +805,11 @@ mod tests {
     #[test]
     fn human_snapshot() {
         insta::assert_snapshot!(human_text(&sample()));
+    }
+
+    #[test]
+    fn markdown_snapshot() {
+        insta::assert_snapshot!(crate::render::markdown::markdown(&sample()));
     }
 
     #[test]
