@@ -9,6 +9,10 @@ use sha2::{Digest, Sha256};
 
 use crate::migration::{Migration, MigrationId, MigrationSet, Section};
 
+/// The history table's comment: it marks the table as colocate's own, so planning leaves it
+/// out whatever its configured name.
+pub const HISTORY_COMMENT: &str = "applied migrations, kept by colocate; do not edit by hand";
+
 /// The state a history row is in. Only migrations that run outside a transaction can stop half
 /// way; their row records how many statements already ran so the next run neither repeats nor
 /// skips one.

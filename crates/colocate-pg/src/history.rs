@@ -82,7 +82,7 @@ impl HistoryTable {
         sql.push_str(&format!(
             include_str!("sql/create_history.sql"),
             table = self.sql(),
-            comment = escape_literal("applied migrations, kept by colocate; do not edit by hand"),
+            comment = escape_literal(colocate_core::history::HISTORY_COMMENT),
         ));
         c.batch_execute(&sql)
             .map_err(|e| PgError::query(format!("create history table {}", self.display()), &e))

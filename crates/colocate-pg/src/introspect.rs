@@ -44,6 +44,15 @@ pub struct IntrospectStats {
     pub elapsed: Duration,
 }
 
+/// The comments that mark colocate's own tables (its history and journal tables, whatever
+/// their configured names): introspection leaves them out.
+fn own_tables() -> Vec<String> {
+    vec![
+        colocate_core::history::HISTORY_COMMENT.to_string(),
+        colocate_core::journal::COMMENT.to_string(),
+    ]
+}
+
 /// Read the live schema of the connected database, restricted to `filter`'s schemas.
 pub fn introspect(c: &mut Client, filter: &SchemaFilter) -> Result<Schema, PgError> {
     introspect_with_stats(c, filter).map(|(schema, _)| schema)
@@ -176,7 +185,7 @@ fn read(q: &mut Catalog, filter: &SchemaFilter) -> Result<Raw, PgError> {
         .query(
             "tables and views",
             RELATIONS_SQL,
-            &[&filter.include, &filter.exclude, &shards],
+            &[&filter.include, &filter.exclude, &shards, &own_tables()],
         )?
         .iter()
         .map(|r| {

@@ -1,5 +1,7 @@
 -- Every table and view introspection reads, with what folding partitions and inheritance needs.
--- $1 include (empty: every schema), $2 exclude, $3 oids of Citus shards placed on this node. Partitions are returned whatever their own
+-- $1 include (empty: every schema), $2 exclude, $3 oids of Citus shards placed on this node, $4 the
+-- comments colocate gives its own tables (history, journal): those are colocate's, not the
+-- application's, and are never planned. Partitions are returned whatever their own
 -- schema: they belong to their root, and the caller keeps those whose root was selected.
 SELECT c.oid,
        n.nspname AS schema,
@@ -37,6 +39,7 @@ WHERE c.relkind IN ('r', 'p', 'v', 'm')
        OR ((cardinality($1::text[]) = 0 OR n.nspname = ANY ($1::text[]))
            AND NOT n.nspname = ANY ($2::text[])))
   AND NOT c.oid = ANY ($3::oid[])
+  AND NOT coalesce(obj_description(c.oid, 'pg_class'), '') = ANY ($4::text[])
   -- objects an extension created are the extension's business, not the application's
   AND NOT EXISTS (SELECT 1
                   FROM pg_depend d
