@@ -286,7 +286,11 @@ impl DeclarativeStep {
                 "create extension citus where the server offers it".to_string()
             }
             DeclarativeStep::Reference { tables } => {
-                format!("make {} reference table(s)", names(tables))
+                format!(
+                    "make {} {}",
+                    crate::words::noun(tables.len(), "reference table"),
+                    names(tables)
+                )
             }
             DeclarativeStep::Distribute {
                 column,

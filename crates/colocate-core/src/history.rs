@@ -266,13 +266,30 @@ fn entry(
     }
 }
 
+fn pending_older(n: usize) -> String {
+    format!(
+        "{} {}",
+        crate::words::count(n, "pending migration"),
+        crate::words::verb(n, "is", "are")
+    )
+}
+
+fn no_down(n: usize) -> String {
+    format!(
+        "{} {}",
+        crate::words::count(n, "migration"),
+        crate::words::verb(n, "has", "have")
+    )
+}
+
 /// Why `migrate` or `rollback` refuses to start. Nothing has run when one of these is returned.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum Refusal {
     #[error("target version {0} is not in any migration directory")]
     UnknownTarget(MigrationId),
     #[error(
-        "{count} pending migration(s) are older than the newest applied one ({newest}), first {first}"
+        "{} older than the newest applied one ({newest}), first {first}",
+        pending_older(*count)
     )]
     OutOfOrder {
         count: usize,
@@ -282,11 +299,13 @@ pub enum Refusal {
     #[error("migration {0} stopped part way and its file is no longer in any migration directory")]
     PartialMissing(String),
     #[error(
-        "migration {name} stopped after {done} statement(s) and the statements that ran have changed in the file since"
+        "migration {name} stopped after {} and the statements that ran have changed in the file since",
+        crate::words::count(*done, "statement")
     )]
     PartialChanged { name: String, done: usize },
     #[error(
-        "migration {name} stopped after {done} statement(s) outside a transaction, but its file now runs it in one"
+        "migration {name} stopped after {} outside a transaction, but its file now runs it in one",
+        crate::words::count(*done, "statement")
     )]
     PartialNowTransactional { name: String, done: usize },
     #[error(
@@ -297,7 +316,7 @@ pub enum Refusal {
         "migration {0} stopped part way; run `colocate migrate` to finish it before rolling back"
     )]
     PartialBlocksRollback(String),
-    #[error("cannot roll back: {} migration(s) have no down part ({})", .0.len(), .0.join(", "))]
+    #[error("cannot roll back: {} no down part ({})", no_down(.0.len()), .0.join(", "))]
     NoDown(Vec<String>),
     #[error("cannot roll back {0}: its file is in none of the migration directories")]
     RollbackMissing(String),

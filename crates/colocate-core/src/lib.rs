@@ -20,6 +20,7 @@ pub mod split;
 pub mod sqltext;
 pub mod step;
 pub mod undistribute;
+pub mod words;
 
 pub use migration::{
     parse_file_name, Checksum, IdError, Migration, MigrationError, MigrationId, MigrationSet,

@@ -189,8 +189,10 @@ pub fn up(
     }
     if !converted.is_empty() {
         let verb = match step {
-            DeclarativeStep::Reference { .. } => "made reference table(s)",
-            _ => "distributed",
+            DeclarativeStep::Reference { .. } => {
+                colocate_core::words::noun(converted.len(), "made reference table")
+            }
+            _ => "distributed".to_string(),
         };
         notes.push(format!("{verb}: {}", names(&converted)));
     }

@@ -288,8 +288,8 @@ pub enum ErrorKind {
     #[error("table {0} does not exist")]
     NoSuchTable(String),
     #[error(
-        "apply stopped before changing anything: {} blocker(s) or conflict(s) in the plan ({})",
-        findings.len(),
+        "apply stopped before changing anything: {} in the plan ({})",
+        problems(findings),
         summarize(findings)
     )]
     Blocked {
@@ -349,7 +349,7 @@ pub enum ErrorKind {
     #[error("{0} is not a Citus table")]
     NotCitus(QualifiedName),
     /// `undistribute` of a table joined by foreign keys to Citus tables not named.
-    #[error("{table} is joined by foreign keys to {} Citus table(s) not named: {}", others.len(), first_few(others, 8))]
+    #[error("{table} is joined by foreign keys to {} not named: {}", colocate_core::words::count(others.len(), "Citus table"), first_few(others, 8))]
     Connected {
         table: QualifiedName,
         others: Vec<QualifiedName>,
@@ -359,8 +359,9 @@ pub enum ErrorKind {
     RootNotDistributed { root: QualifiedName },
     /// A declarative step's down part dropping the extension while Citus tables remain.
     #[error(
-        "cannot drop extension citus: {} Citus table(s) remain ({})",
-        tables.len(),
+        "cannot drop extension citus: {} {} ({})",
+        colocate_core::words::count(tables.len(), "Citus table"),
+        colocate_core::words::verb(tables.len(), "remains", "remain"),
         first_few(tables, 5)
     )]
     CitusInUse { tables: Vec<String> },
@@ -380,6 +381,22 @@ fn first_few<T: fmt::Display>(items: &[T], n: usize) -> String {
     match items.len().saturating_sub(shown.len()) {
         0 => shown.join(", "),
         more => format!("{} and {more} more", shown.join(", ")),
+    }
+}
+
+/// `3 blockers and 1 conflict`: the plan's findings that stop a run, counted by kind.
+fn problems(findings: &[Finding]) -> String {
+    use colocate_core::plan::Severity;
+    use colocate_core::words::count;
+    let blockers = findings
+        .iter()
+        .filter(|f| f.severity == Severity::Blocker)
+        .count();
+    let conflicts = findings.len() - blockers;
+    match (blockers, conflicts) {
+        (b, 0) => count(b, "blocker"),
+        (0, c) => count(c, "conflict"),
+        (b, c) => format!("{} and {}", count(b, "blocker"), count(c, "conflict")),
     }
 }
 
@@ -576,7 +593,7 @@ mod tests {
         });
         assert_eq!(
             connected.to_string(),
-            "public.t0 is joined by foreign keys to 9 Citus table(s) not named: public.t1, public.t2, public.t3, public.t4, public.t5, public.t6, public.t7, public.t8 and 1 more"
+            "public.t0 is joined by foreign keys to 9 Citus tables not named: public.t1, public.t2, public.t3, public.t4, public.t5, public.t6, public.t7, public.t8 and 1 more"
         );
         assert!(connected.hint().unwrap().contains("--cascade"));
         let not_citus = PgError::from(ErrorKind::NotCitus(t[0].clone()));
@@ -590,7 +607,7 @@ mod tests {
         });
         assert_eq!(
             in_use.to_string(),
-            "cannot drop extension citus: 6 Citus table(s) remain (public.t0, public.t1, public.t2, public.t3, public.t4 and 1 more)"
+            "cannot drop extension citus: 6 Citus tables remain (public.t0, public.t1, public.t2, public.t3, public.t4 and 1 more)"
         );
         assert!(in_use.hint().unwrap().contains("colocate rollback"));
         let no_server = PgError::from(ErrorKind::NoServer("/usr/lib".into()));

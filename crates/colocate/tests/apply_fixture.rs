@@ -458,7 +458,7 @@ fn fixture_round_trip(p: &Project) {
     let r = colocate(p, &["apply"]).expect(2);
     let error = r.error_line();
     assert!(
-        error.contains("apply stopped before changing anything: 14 blocker(s) or conflict(s)"),
+        error.contains("apply stopped before changing anything: 14 blockers"),
         "{}",
         r.all()
     );
@@ -548,7 +548,7 @@ fn fixture_round_trip(p: &Project) {
     assert!(
         r.error_line()
             .starts_with("error: public.users is joined by foreign keys to ")
-            && r.error_line().contains("Citus table(s) not named: "),
+            && r.error_line().contains("Citus tables not named: "),
         "{}",
         r.stderr
     );
@@ -705,7 +705,7 @@ fn partly_distributed_with_a_wrong_column(p: &Project) {
     let r = colocate(p, &["apply"]).expect(2);
     assert!(
         r.error_line()
-            .contains("apply stopped before changing anything: 15 blocker(s) or conflict(s)"),
+            .contains("apply stopped before changing anything: 14 blockers and 1 conflict"),
         "{}",
         r.stderr
     );

@@ -185,7 +185,7 @@ fn editing_a_statement_that_already_ran_is_refused() {
     let r = p.colocate(&["m"], &["migrate"]).expect(2);
     let err = r.only_error();
     assert!(err.contains(FILE), "{err}");
-    assert!(err.contains("stopped after 2 statement(s)"), "{err}");
+    assert!(err.contains("stopped after 2 statements"), "{err}");
     assert!(err.contains("changed"), "{err}");
     assert!(
         r.hint_line()

@@ -139,8 +139,7 @@ fn skip_blocked(p: &Project) {
     // Without --skip-blocked: refused, naming every table left, the waiting ones included.
     let r = p.colocate(&[], &["apply"]).expect(2);
     assert!(
-        r.error_line()
-            .contains("7 blocker(s) or conflict(s) in the plan"),
+        r.error_line().contains("7 blockers in the plan"),
         "{}",
         r.stderr
     );

@@ -339,7 +339,7 @@ fn converge(p: &Project, workers: bool) {
     let mut distributed = reported(&migrated, "distributed: ");
     distributed.sort();
     assert_eq!(distributed, tables, "{migrated}");
-    assert_eq!(reported(&migrated, "made reference table(s): "), REFERENCE);
+    assert_eq!(reported(&migrated, "made reference tables: "), REFERENCE);
     assert!(
         p.coordinator_leftovers().is_empty(),
         "{:?}",

@@ -243,7 +243,7 @@ fn plain_postgres_toml_and_sql_sets_are_noops_that_say_so_and_roll_back() {
     let dry = p.colocate(&dirs, &["migrate", "--dry-run"]).expect(0);
     assert!(
         dry.stdout
-            .contains("-- declarative step: make public.countries reference table(s)"),
+            .contains("-- declarative step: make reference table public.countries"),
         "{}",
         dry.stdout
     );
@@ -449,8 +449,7 @@ fn converge(p: &Project, format: Format, with_fixes: bool) {
                     r.stdout
                 );
                 assert!(
-                    r.stdout
-                        .contains("made reference table(s): public.countries"),
+                    r.stdout.contains("made reference table: public.countries"),
                     "{}",
                     r.stdout
                 );
@@ -749,7 +748,7 @@ fn citus_a_step_with_a_blocker_fails_with_the_engine_s_message() {
     let r: Run = p.colocate(&["base", "steps"], &["migrate"]).expect(2);
     let line = r.error_line();
     assert!(
-        line.contains("steps/20240201000000_distribute_tenants.toml: migration failed: apply stopped before changing anything: 1 blocker(s) or conflict(s) in the plan (public.tenants)"),
+        line.contains("steps/20240201000000_distribute_tenants.toml: migration failed: apply stopped before changing anything: 1 blocker in the plan (public.tenants)"),
         "{}",
         r.stderr
     );
@@ -843,7 +842,7 @@ fn citus_the_extension_step_drops_only_what_it_created_and_not_while_citus_table
         .colocate(&["base", "steps"], &["rollback", "--yes"])
         .expect(2);
     assert!(
-        r.error_line().contains("steps/20240201000000_citus.toml: rollback failed: cannot drop extension citus: 1 Citus table(s) remain (feature_flags)"),
+        r.error_line().contains("steps/20240201000000_citus.toml: rollback failed: cannot drop extension citus: 1 Citus table remains (feature_flags)"),
         "{}",
         r.stderr
     );

@@ -177,7 +177,7 @@ fn citus_single_node_undistribute_a_connected_table_needs_cascade_and_keeps_the_
     let r = colocate(&p, &["undistribute", "users", "--yes"]).expect(2);
     assert_eq!(
         r.only_error(),
-        "error: public.users is joined by foreign keys to 5 Citus table(s) not named: \
+        "error: public.users is joined by foreign keys to 5 Citus tables not named: \
          public.activity, public.comments, public.countries, public.teams, public.tenants"
     );
     assert_eq!(

@@ -32,8 +32,9 @@ fn check(ctx: &Context, t: &Table, out: &mut Vec<Finding>) {
         Severity::Blocker,
         &t.name,
         format!(
-            "{} has trigger(s) {}: Citus refuses to convert tables with triggers",
+            "{} has {} {}: Citus refuses to convert tables with triggers",
             t.name,
+            crate::words::noun(names.len(), "trigger"),
             names.join(", ")
         ),
         Some(format!(

@@ -28,8 +28,9 @@ fn check(ctx: &Context, t: &Table, out: &mut Vec<Finding>) {
         Severity::Warning,
         &t.name,
         format!(
-            "{} has identity column(s) {}: undistribute_table and alter_distributed_table refuse such tables",
+            "{} has identity {} {}: undistribute_table and alter_distributed_table refuse such tables",
             t.name,
+            crate::words::noun(identity.len(), "column"),
             identity.join(", ")
         ),
         None,
