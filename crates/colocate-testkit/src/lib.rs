@@ -398,6 +398,16 @@ impl Server {
     /// The Citus package installed but not in `shared_preload_libraries`: the ordinary laptop
     /// with the package and an unconfigured server.
     pub fn without_preload() -> Server {
+        Server::start(&["--no-preload"])
+    }
+
+    /// A coordinator and `workers` workers of their own (Citus preloaded where installed), for
+    /// a test that restarts servers, which the shared cluster's other tests must never see.
+    pub fn cluster(workers: usize) -> Server {
+        Server::start(&["--workers", &workers.to_string()])
+    }
+
+    fn start(args: &[&str]) -> Server {
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.subsec_nanos())
@@ -409,7 +419,8 @@ impl Server {
             COUNTER.fetch_add(1, Ordering::SeqCst)
         ));
         let out = std::process::Command::new(script())
-            .args(["start", "--no-preload"])
+            .arg("start")
+            .args(args)
             .env("COLOCATE_PG_STATE", &state)
             .env("COLOCATE_PG_PORT", "27432")
             .output()
@@ -420,14 +431,71 @@ impl Server {
         };
         assert!(
             out.status.success(),
-            "start a server without preload: {}",
+            "start a server ({args:?}): {}",
             String::from_utf8_lossy(&out.stderr)
         );
         server
     }
 
+    /// The coordinator's admin URL (database `postgres`).
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// The ports of every node, coordinator first.
+    pub fn ports(&self) -> Vec<u16> {
+        std::fs::read_to_string(self.state.join("ports"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect()
+    }
+
+    /// Stop node `i` (0: the coordinator) at once, as a crash does (`-m immediate`: no
+    /// checkpoint, every connection cut), then start it again and wait until it accepts
+    /// connections.
+    pub fn crash_and_restart(&self, i: usize) {
+        let data = self.state.join(format!("node{i}"));
+        let pg_ctl = std::env::var("COLOCATE_PG_BIN")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| PathBuf::from("/usr/lib/postgresql/15/bin"))
+            .join("pg_ctl");
+        let log = self.state.join(format!("node{i}.log"));
+        let run = |args: &[&str]| {
+            let root = std::fs::read_to_string("/proc/self/status")
+                .map(|s| {
+                    s.lines()
+                        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
+                })
+                .unwrap_or(false);
+            let mut c = if root {
+                let mut c = std::process::Command::new("runuser");
+                c.args(["-u", "postgres", "--"]).arg(&pg_ctl);
+                c
+            } else {
+                std::process::Command::new(&pg_ctl)
+            };
+            let out = c
+                .arg("-D")
+                .arg(&data)
+                .args(args)
+                .output()
+                .expect("run pg_ctl");
+            assert!(
+                out.status.success(),
+                "pg_ctl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        run(&["-m", "immediate", "stop"]);
+        run(&[
+            "-l",
+            log.to_str().unwrap_or_default(),
+            "-w",
+            "-t",
+            "60",
+            "start",
+        ]);
     }
 }
 
