@@ -31,9 +31,11 @@ const CONFIG: &str =
 
 const TABLES: &[&str] = &["tenants", "orders", "order_lines"];
 
-/// Rows and an order-independent checksum of each table, and the foreign keys with whether
-/// each is validated.
-fn state(url: &str) -> (BTreeMap<String, (i64, String)>, Vec<(String, String, bool)>) {
+/// Rows and an order-independent checksum of each table, and the foreign keys (table, name,
+/// validated).
+type State = (BTreeMap<String, (i64, String)>, Vec<(String, String, bool)>);
+
+fn state(url: &str) -> State {
     let mut c = connect(url);
     let sums = TABLES
         .iter()
@@ -124,7 +126,7 @@ fn crash_during_copy(test: &str, node: usize) {
     for var in CONNECTION_ENV {
         cmd.env_remove(var);
     }
-    let mut child = cmd
+    let child = cmd
         .current_dir(dir.path())
         .arg("--database-url")
         .arg(&url)
