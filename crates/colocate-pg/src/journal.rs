@@ -202,10 +202,7 @@ impl Journal {
         table: &QualifiedName,
         key: &str,
     ) -> Result<(), Cause> {
-        retrying(Retry::Validation, || {
-            c.batch_execute(&validate_key_sql(&table.sql(), key))
-                .map_err(|e| Cause::from_postgres(&e))
-        })?;
+        validate(c, &validate_key_sql(&table.sql(), key))?;
         c.execute(
             &self.sql().mark_key(State::Validated),
             &[&table.sql(), &key],
@@ -230,10 +227,7 @@ impl Journal {
             retrying(Retry::Locks, || self.re_add(c, d, exists, partitioned))?;
         }
         if was_valid(&d.definition) && !partitioned {
-            retrying(Retry::Validation, || {
-                c.batch_execute(&validate_key_sql(&d.table, &d.name))
-                    .map_err(|e| Cause::from_postgres(&e))
-            })?;
+            validate(c, &validate_key_sql(&d.table, &d.name))?;
         }
         c.execute(&sql.mark_row(State::Validated), &[&d.id])
             .map(|_| ())
@@ -348,6 +342,29 @@ enum Retry {
 
 /// Tries before a transient failure is reported.
 const ATTEMPTS: u32 = 3;
+
+/// Tries of a validation that meets a row whose parent it cannot see.
+const VALIDATION_ATTEMPTS: u32 = 5;
+
+/// `VALIDATE CONSTRAINT`, tried again while it fails on a row whose parent it cannot see yet:
+/// an application's transaction that wrote both may have committed on the coordinator while the
+/// second phase of its commit has not reached the parent's worker (Citus finishes it at
+/// recovery, by default within a minute). Before each new try, recover those transactions now
+/// rather than wait for the maintenance daemon. A real orphan row fails every try and is
+/// reported.
+fn validate(c: &mut Client, sql: &str) -> Result<(), Cause> {
+    let mut attempt = 1;
+    loop {
+        match c.batch_execute(sql).map_err(|e| Cause::from_postgres(&e)) {
+            Err(cause) if attempt < VALIDATION_ATTEMPTS && transient(&cause, Retry::Validation) => {
+                std::thread::sleep(std::time::Duration::from_millis(250 * u64::from(attempt)));
+                let _ = crate::topology::settle(c);
+                attempt += 1;
+            }
+            done => return done,
+        }
+    }
+}
 
 fn retrying<T>(what: Retry, mut f: impl FnMut() -> Result<T, Cause>) -> Result<T, Cause> {
     let mut attempt = 1;
