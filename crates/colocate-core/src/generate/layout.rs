@@ -5,6 +5,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::chain::FixId;
+use super::coverage::Coverage;
 use super::{GenerateError, GenerateOptions, SetFormat};
 use crate::graph::FkGraph;
 use crate::plan::{Finding, Plan, Role, Severity, State, TablePlan};
@@ -183,6 +185,23 @@ impl<'a> Selection<'a> {
         (!aligned).then(|| (sc.to_string(), tc.to_string()))
     }
 
+    /// The automatic fixes the fixes file applies, in its order of tables: every finding of a
+    /// fixable table that has a fix and does not only wait for another table.
+    pub(super) fn applied_fixes(&self) -> Vec<(FixId, &'a Finding)> {
+        let mut out = Vec::new();
+        for (t, fs) in &self.problems {
+            if !self.fixable.contains(*t) {
+                continue;
+            }
+            for f in fs {
+                if let (false, Some(fix)) = (f.code.waits_for_another_table(), &f.fix) {
+                    out.push((FixId::new(&f.table, f.code.as_str(), fix), *f));
+                }
+            }
+        }
+        out
+    }
+
     pub(super) fn left_out_lines(&self) -> Vec<String> {
         if self.left_out.is_empty() {
             return Vec::new();
@@ -264,21 +283,30 @@ struct Unit {
     column: String,
 }
 
+/// The files of the set, leaving out what the chain already covers (`cov`): the fixes file when
+/// it holds every fix, the extension, and the tables it converts.
 pub(super) fn layout(
     schema: &Schema,
     plan: &Plan,
     sel: &Selection,
+    cov: &Coverage,
     opts: &GenerateOptions,
 ) -> Result<Vec<File>, GenerateError> {
     let mut files = Vec::new();
-    if opts.with_fixes && !sel.fixable.is_empty() {
+    if opts.with_fixes && !sel.fixable.is_empty() && cov.needs_fixes(sel) {
         files.push(File::Fixes);
     }
-    files.push(File::Extension);
+    if !cov.extension {
+        files.push(File::Extension);
+    }
     let references: Vec<QualifiedName> = plan
         .tables
         .iter()
-        .filter(|t| t.role == Role::Reference && sel.included.contains(&t.name))
+        .filter(|t| {
+            t.role == Role::Reference
+                && sel.included.contains(&t.name)
+                && !cov.tables.contains(&t.name)
+        })
         .map(|t| t.name.clone())
         .collect();
     if !references.is_empty() {
@@ -293,7 +321,13 @@ pub(super) fn layout(
         .filter(|t| distributed_role(t.role) && sel.included.contains(&t.name))
         .map(|t| t.name.clone())
         .collect();
-    let units = units(schema, sel, root, &distributed);
+    // Layers over every table the plan distributes, so a table added since keeps the layer
+    // (and the file name) it would have in a whole set; then what the chain covers goes.
+    let mut units = units(schema, sel, root, &distributed);
+    for u in &mut units {
+        u.tables.retain(|t| !cov.tables.contains(t));
+    }
+    units.retain(|u| !u.tables.is_empty());
     if opts.format == SetFormat::Toml {
         for u in &units {
             let cols: BTreeSet<&str> = u.tables.iter().filter_map(|t| sel.column(t)).collect();
@@ -305,14 +339,19 @@ pub(super) fn layout(
             }
         }
     }
-    let (root_units, rest): (Vec<&Unit>, Vec<&Unit>) = units.iter().partition(|u| u.layer == 0);
-    let root_tables: Vec<QualifiedName> =
-        root_units.iter().flat_map(|u| u.tables.clone()).collect();
-    files.push(File::Distribute {
-        tables: root_first(order(schema, &root_tables, Some(root)).0, root),
-        root: true,
-        slug: "citus_distribute_root".into(),
-    });
+    // The root's unit, unless the chain distributes the root already (a table of its cycle
+    // left over then converts as any other, colocated with it).
+    let (root_units, rest): (Vec<&Unit>, Vec<&Unit>) =
+        units.iter().partition(|u| u.tables.contains(root));
+    if !root_units.is_empty() {
+        let root_tables: Vec<QualifiedName> =
+            root_units.iter().flat_map(|u| u.tables.clone()).collect();
+        files.push(File::Distribute {
+            tables: root_first(order(schema, &root_tables, Some(root)).0, root),
+            root: true,
+            slug: "citus_distribute_root".into(),
+        });
+    }
     // Groups of units, in order; each becomes one file (or, in toml, one per column run).
     let groups: Vec<(String, Vec<&Unit>)> = match opts.tables_per_file {
         None => {

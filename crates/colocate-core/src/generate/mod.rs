@@ -11,11 +11,20 @@
 //! `knex` (`.cjs` files raising that same SQL). Pure: plan, schema and options in, file names
 //! and contents out.
 //!
+//! Generation reads the chain it writes into ([`Chain`]: the declarative steps and the files
+//! generate wrote, in the output directory and the other migration directories, applied or
+//! pending) and writes only what the chain does not cover yet, after its newest migration:
+//! nothing when it covers the whole plan, and an error when it converts a table of the plan
+//! otherwise than the plan does (`coverage`). Each `.sql` and `.cjs` file says what it does in
+//! `colocate:covers` lines of its header, so the next run reads it back without parsing SQL.
+//!
 //! `layout` decides which tables go in and how they are laid into files, the same for every
 //! format; each format then has its own writer (`sql`, `knex`, `toml`) over the shared inputs
 //! of `writer`, so a change to one format's text stays in one file. This module keeps what
 //! callers see: the options, the errors and the entry point that numbers the files.
 
+mod chain;
+mod coverage;
 mod knex;
 mod layout;
 mod sql;
@@ -25,9 +34,13 @@ mod writer;
 use std::borrow::Cow;
 
 use crate::migration::MigrationId;
-use crate::plan::Plan;
+use crate::plan::{Plan, Role};
 use crate::schema::{QualifiedName, Schema};
 
+pub use chain::{Chain, ChainError, ChainFile, Conversion, Covered, FixId, MARKER};
+pub use coverage::Conflict;
+
+use coverage::Coverage;
 use layout::{layout, File, Selection};
 use writer::{Around, Writer};
 
@@ -76,6 +89,27 @@ pub enum GenerateError {
         "{0}: a backslash right before '?' cannot be written for knex, which turns every '?' into a bind parameter"
     )]
     KnexQuestionMark(String),
+    /// Files of the chain convert tables of the plan otherwise than the plan does.
+    #[error("{}", conflicts_message(.0))]
+    Conflicts(Vec<Conflict>),
+}
+
+fn conflicts_message(conflicts: &[Conflict]) -> String {
+    match conflicts {
+        [c] => format!(
+            "the chain converts {} differently from the plan: {c}",
+            c.table
+        ),
+        _ => format!(
+            "the chain converts {} tables differently from the plan: {}",
+            conflicts.len(),
+            conflicts
+                .iter()
+                .map(|c| format!("{}: {c}", c.table))
+                .collect::<Vec<_>>()
+                .join("; ")
+        ),
+    }
 }
 
 impl GenerateError {
@@ -85,15 +119,27 @@ impl GenerateError {
                 "use --format sql (or knex), where each table carries its own column"
             }
             GenerateError::KnexQuestionMark(_) => "use --format sql",
+            GenerateError::Conflicts(_) => {
+                "generate writes nothing while they disagree: change or remove the file (roll it back first if it ran), or set the table's role or column in colocate.toml to what the file does"
+            }
             _ => return None,
         };
         Some(hint.into())
     }
 }
 
-/// Write the plan as a migration set. `newest` is the newest version already in the migration
-/// directories (and the output directory); the first file gets `now` or the second after
-/// `newest`, whichever is later, and each next file the second after.
+/// What one run writes, and how much of the plan the chain covered already.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Generated {
+    pub files: Vec<GeneratedFile>,
+    /// Tables of the set that the chain converts already, as planned.
+    pub covered_tables: usize,
+    /// Files of the chain that cover part of the plan.
+    pub covering_files: usize,
+}
+
+/// Write the plan as a whole migration set, as into a directory and a chain without any of it:
+/// [`generate_over`] with an empty chain.
 pub fn generate(
     schema: &Schema,
     plan: &Plan,
@@ -101,11 +147,36 @@ pub fn generate(
     newest: Option<MigrationId>,
     now: MigrationId,
 ) -> Result<Vec<GeneratedFile>, GenerateError> {
+    generate_over(schema, plan, opts, &Chain::default(), newest, now).map(|g| g.files)
+}
+
+/// Write what of the plan `chain` does not cover yet as a migration set (no file when it covers
+/// everything). `newest` is the newest version already in the migration directories (and the
+/// output directory); the first file gets `now` or the second after `newest`, whichever is
+/// later, and each next file the second after. A table the chain converts otherwise than the
+/// plan is an error listing every such table with its file, and nothing is written.
+pub fn generate_over(
+    schema: &Schema,
+    plan: &Plan,
+    opts: &GenerateOptions,
+    chain: &Chain,
+    newest: Option<MigrationId>,
+    now: MigrationId,
+) -> Result<Generated, GenerateError> {
     if opts.tables_per_file == Some(0) {
         return Err(GenerateError::ZeroTablesPerFile);
     }
     let sel = Selection::new(schema, plan, opts.with_fixes);
-    let files = layout(schema, plan, &sel, opts)?;
+    let cov = Coverage::new(plan, &sel, chain).map_err(GenerateError::Conflicts)?;
+    let files = layout(schema, plan, &sel, &cov, opts)?;
+    let mut out = Generated {
+        files: Vec::with_capacity(files.len()),
+        covered_tables: cov.tables.len(),
+        covering_files: cov.files.len(),
+    };
+    if files.is_empty() {
+        return Ok(out);
+    }
     let mut id = match newest {
         Some(n) if n >= now => n
             .checked_next_second()
@@ -116,9 +187,16 @@ pub fn generate(
         schema,
         sel: &sel,
         shard_count: opts.shard_count,
+        chain_fixes: &cov.fixes,
     };
-    let mut out = Vec::with_capacity(files.len());
-    let mut converted: Vec<QualifiedName> = Vec::new();
+    // The chain's tables count as converted by earlier files: keys to them wait in the journal
+    // as keys to an earlier file's tables do, and the cleanup covers them too.
+    let mut converted: Vec<QualifiedName> = plan
+        .tables
+        .iter()
+        .filter(|t| cov.tables.contains(&t.name))
+        .map(|t| t.name.clone())
+        .collect();
     for (i, f) in files.iter().enumerate() {
         if i > 0 {
             id = id
@@ -135,14 +213,20 @@ pub fn generate(
         let earlier: Vec<QualifiedName> = converted.clone();
         converted.extend(f.tables().iter().cloned());
         let around = Around { earlier: &earlier };
+        let sql_file = || {
+            let mut file = w.sql_file(f, &header, &converted, &around);
+            file.header.push(chain::MARKER_INTRO.into());
+            file.header
+                .extend(covers(&w, f).iter().map(Covered::marker));
+            file
+        };
         let (ext, contents) = match (opts.format, f) {
-            (SetFormat::Toml, File::Fixes) | (SetFormat::Sql, _) => (
-                "sql",
-                w.sql_file(f, &header, &converted, &around).render_sql(),
-            ),
+            (SetFormat::Toml, File::Fixes) | (SetFormat::Sql, _) => {
+                ("sql", sql_file().render_sql())
+            }
             (SetFormat::Toml, _) => ("toml", w.toml_file(f, &header)),
             (SetFormat::Knex, _) => {
-                let file = w.sql_file(f, &header, &converted, &around);
+                let file = sql_file();
                 if file.backslash_question_mark() {
                     return Err(GenerateError::KnexQuestionMark(format!(
                         "{id}_{}.cjs",
@@ -152,12 +236,50 @@ pub fn generate(
                 ("cjs", file.render_knex())
             }
         };
-        out.push(GeneratedFile {
+        out.files.push(GeneratedFile {
             name: format!("{id}_{}.{ext}", f.slug()),
             contents,
         });
     }
     Ok(out)
+}
+
+/// What a file of the set does, as its markers say it.
+fn covers(w: &Writer<'_>, f: &File) -> Vec<Covered> {
+    match f {
+        File::Fixes => w
+            .sel
+            .applied_fixes()
+            .into_iter()
+            .map(|(id, _)| id)
+            .filter(|id| !w.chain_fixes.contains(id))
+            .map(Covered::Fix)
+            .collect(),
+        File::Extension => vec![Covered::Extension],
+        File::Reference(tables) => tables
+            .iter()
+            .map(|t| Covered::Table {
+                table: t.clone(),
+                conversion: Conversion::Reference,
+            })
+            .collect(),
+        File::Distribute { tables, .. } => tables
+            .iter()
+            .map(|t| {
+                let with = match (w.role(t), &w.sel.root) {
+                    (Role::Distributed, Some(root)) => root.clone(),
+                    _ => t.clone(),
+                };
+                Covered::Table {
+                    table: t.clone(),
+                    conversion: Conversion::Distributed {
+                        column: w.sel.column(t).unwrap_or_default().to_string(),
+                        with,
+                    },
+                }
+            })
+            .collect(),
+    }
 }
 
 #[cfg(test)]

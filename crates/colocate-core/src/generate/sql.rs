@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use postgres_protocol::escape::{escape_identifier, escape_literal};
 
+use super::chain::FixId;
 use super::layout::{dependents, order, wrap, File};
 use super::writer::{Around, Item, SqlFile, Writer};
 use crate::journal::plpgsql as journal;
@@ -340,6 +341,17 @@ END",
         for (t, fs) in &sel.problems {
             let fixable = sel.fixable.contains(*t);
             for f in fs {
+                if let (true, false, Some(fix)) =
+                    (fixable, f.code.waits_for_another_table(), &f.fix)
+                {
+                    if self
+                        .chain_fixes
+                        .contains(&FixId::new(&f.table, f.code.as_str(), fix))
+                    {
+                        // The chain applies it already (a file written before, not yet run).
+                        continue;
+                    }
+                }
                 match (fixable, f.code, &f.fix) {
                     (true, c, _) if c.waits_for_another_table() => {}
                     (true, Code::KeyMissingDistributionColumn, Some(fix)) => keys.push((f, fix)),
@@ -400,19 +412,24 @@ END",
         let sel = self.sel;
         let mut touched_fks: BTreeMap<(QualifiedName, String), &ForeignKey> = BTreeMap::new();
         let mut keys: Vec<(&Table, &Key)> = Vec::new();
+        // Only what this file's fixes change: a fix the chain applies already is undone there.
         for t in &sel.fixable {
             let Some(table) = self.schema.table(t) else {
                 continue;
             };
-            for k in sel.rebuilt_keys(table) {
-                keys.push((table, k));
-                for (src, fk) in dependents(self.schema, table, k) {
-                    touched_fks.insert((src.name.clone(), fk.name.clone()), fk);
+            if !self.chain_fixed(t, Code::KeyMissingDistributionColumn) {
+                for k in sel.rebuilt_keys(table) {
+                    keys.push((table, k));
+                    for (src, fk) in dependents(self.schema, table, k) {
+                        touched_fks.insert((src.name.clone(), fk.name.clone()), fk);
+                    }
                 }
             }
-            for fk in &table.foreign_keys {
-                if sel.unaligned(table, fk).is_some() {
-                    touched_fks.insert((t.clone(), fk.name.clone()), fk);
+            if !self.chain_fixed(t, Code::ForeignKeyMissingDistributionColumn) {
+                for fk in &table.foreign_keys {
+                    if sel.unaligned(table, fk).is_some() {
+                        touched_fks.insert((t.clone(), fk.name.clone()), fk);
+                    }
                 }
             }
         }

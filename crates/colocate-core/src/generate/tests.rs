@@ -1007,3 +1007,375 @@ fn the_fixes_down_part_removes_the_not_null_its_key_rebuild_added() {
         .unwrap();
     assert!(old_key < d.len() - 1, "after the old key is back");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Generating into a chain: what it covers is not written again
+
+/// The chain as `generate` reads it back from `files` written into `db/`.
+fn chain_of<'f>(files: impl IntoIterator<Item = &'f GeneratedFile>) -> Chain {
+    let files = files
+        .into_iter()
+        .filter_map(|f| {
+            ChainFile::read(&std::path::Path::new("db").join(&f.name), &f.contents).unwrap()
+        })
+        .collect();
+    Chain { files }
+}
+
+fn over(s: &Schema, o: &GenerateOptions, chain: &Chain, newest: &str) -> Generated {
+    let p = plan(s, &DistributionConfig::default());
+    generate_over(s, &p, o, chain, Some(id(newest)), id("20230101000000")).unwrap()
+}
+
+fn newest(files: &[GeneratedFile]) -> &str {
+    &files.last().unwrap().name[..14]
+}
+
+#[test]
+fn a_second_run_over_the_first_set_writes_nothing_in_every_format() {
+    for format in [SetFormat::Toml, SetFormat::Sql, SetFormat::Knex] {
+        for with_fixes in [false, true] {
+            for s in [layout(), small()] {
+                let o = GenerateOptions {
+                    with_fixes,
+                    tables_per_file: Some(2),
+                    ..opts(format)
+                };
+                let first = run(&s, o);
+                let chain = chain_of(&first);
+                // Every file says what it does, the fixes file included.
+                assert_eq!(chain.files.len(), first.len(), "{format:?} {with_fixes}");
+                let again = over(&s, &o, &chain, newest(&first));
+                assert_eq!(again.files, [], "{format:?} {with_fixes}");
+                assert_eq!(again.covering_files, first.len());
+                let tables = first
+                    .iter()
+                    .flat_map(|f| ChainFile::read(std::path::Path::new(&f.name), &f.contents))
+                    .flatten()
+                    .flat_map(|f| f.covers)
+                    .filter(|c| matches!(c, Covered::Table { .. }))
+                    .count();
+                assert_eq!(again.covered_tables, tables);
+                // Without the fixes asked for, the chain made with them covers more than the
+                // plan asks: still nothing to write.
+                let o = GenerateOptions {
+                    with_fixes: false,
+                    ..o
+                };
+                assert_eq!(over(&s, &o, &chain, newest(&first)).files, []);
+            }
+        }
+    }
+}
+
+/// [`layout`] with a table added since the first run: a lookup table and a tenant table that
+/// references it and users.
+fn grown() -> Schema {
+    let mut s = layout();
+    s.add(tbl("labels").col("code", "text").pk(&["code"]).0);
+    s.add(
+        tbl("notes")
+            .col("tenant", "uuid")
+            .col("id", "bigint")
+            .col("user_id", "bigint")
+            .col("label", "text")
+            .pk(&["tenant", "id"])
+            .fk(
+                "notes_user_fkey",
+                &["tenant", "user_id"],
+                "users",
+                &["tenant", "user_id"],
+            )
+            .fk("notes_label_fkey", &["label"], "labels", &["code"])
+            .0,
+    );
+    s
+}
+
+#[test]
+fn a_table_added_since_gets_only_its_own_files_after_the_chain() {
+    for format in [SetFormat::Toml, SetFormat::Sql, SetFormat::Knex] {
+        let first = run(&layout(), opts(format));
+        let chain = chain_of(&first);
+        let g = over(&grown(), &opts(format), &chain, newest(&first));
+        let ext = match format {
+            SetFormat::Toml => "toml",
+            SetFormat::Sql => "sql",
+            SetFormat::Knex => "cjs",
+        };
+        // The new lookup table, then the new tenant table in the layer it has in the whole
+        // plan (users' is 1): one second after the chain's newest file.
+        let after = id(newest(&first)).next_second();
+        assert_eq!(
+            names(&g.files),
+            [
+                format!("{after}_citus_reference_tables.{ext}"),
+                format!("{}_citus_distribute_layer_2.{ext}", after.next_second()),
+            ],
+            "{format:?}"
+        );
+        assert_eq!(g.covering_files, first.len());
+        assert_eq!(g.covered_tables, 6);
+        let read: Vec<Vec<Covered>> = chain_of(&g.files)
+            .files
+            .into_iter()
+            .map(|f| f.covers)
+            .collect();
+        assert_eq!(
+            read,
+            [
+                vec![Covered::Table {
+                    table: q("labels"),
+                    conversion: Conversion::Reference
+                }],
+                vec![Covered::Table {
+                    table: q("notes"),
+                    conversion: Conversion::Distributed {
+                        column: "tenant".into(),
+                        with: q("tenants")
+                    }
+                }],
+            ],
+            "{format:?}"
+        );
+        let all: String = g.files.iter().map(|f| f.contents.as_str()).collect();
+        assert!(!all.contains("create_distributed_table('\"public\".\"users\"'"));
+        if format == SetFormat::Sql {
+            // Distributed colocated with the root, which the chain converts.
+            assert!(
+                all.contains("colocate_with => '\"public\".\"tenants\"'"),
+                "{all}"
+            );
+        }
+        // And over both runs' files, nothing more.
+        let both = chain_of(first.iter().chain(&g.files));
+        assert_eq!(
+            over(&grown(), &opts(format), &both, newest(&g.files)).files,
+            []
+        );
+    }
+}
+
+#[test]
+fn the_chain_s_tables_count_as_earlier_files_in_what_a_new_file_writes() {
+    let first = run(&layout(), opts(SetFormat::Sql));
+    let g = over(
+        &grown(),
+        &opts(SetFormat::Sql),
+        &chain_of(&first),
+        newest(&first),
+    );
+    let notes = &g.files[1].contents;
+    // Its key to users (converted by the chain) comes back from the journal in the up part if
+    // an earlier rollback of this file journaled it, and waits there in the down part.
+    let m = Migration::parse(
+        std::path::Path::new("m"),
+        &std::path::Path::new("m").join(&g.files[1].name),
+        notes.as_bytes(),
+    )
+    .unwrap();
+    let up: Vec<&str> = m.up.statements.iter().map(|s| s.sql.as_str()).collect();
+    assert!(
+        up.iter()
+            .any(|s| s.contains("notes_user_fkey") && s.contains("ADD CONSTRAINT")),
+        "{notes}"
+    );
+    // The cleanup names the chain's tables too.
+    assert!(
+        up.last().unwrap().contains("'\"public\".\"users\"'"),
+        "{notes}"
+    );
+}
+
+#[test]
+fn a_table_the_chain_converts_differently_is_refused_naming_the_file() {
+    let s = layout();
+    let p = plan(&s, &DistributionConfig::default());
+    let step = |name: &str, text: &str| {
+        ChainFile::read(std::path::Path::new(name), text)
+            .unwrap()
+            .unwrap()
+    };
+    let chain = Chain {
+        files: vec![
+            step("db/20240101000000_ext.toml", "[citus]\nextension = true\n"),
+            step(
+                "db/20240101000001_users.toml",
+                "[distribute]\ncolumn = \"user_id\"\ncolocate_with = \"tenants\"\ntables = [\"users\"]\n",
+            ),
+            step(
+                "db/20240101000002_ref.toml",
+                "[reference]\ntables = [\"teams\", \"feature_flags\", \"gone\"]\n",
+            ),
+            step(
+                "db/20240101000003_mail.toml",
+                "[distribute]\ncolumn = \"tenant_id\"\ncolocate_with = \"users\"\ntables = [\"email_messages\"]\n",
+            ),
+        ],
+    };
+    let err = generate_over(
+        &s,
+        &p,
+        &opts(SetFormat::Sql),
+        &chain,
+        None,
+        id("20240101000000"),
+    )
+    .unwrap_err();
+    let GenerateError::Conflicts(conflicts) = &err else {
+        panic!("{err:?}");
+    };
+    let tables: Vec<&str> = conflicts.iter().map(|c| c.table.name.as_str()).collect();
+    // A table the plan does not know (`gone`) is not compared.
+    assert_eq!(
+        tables,
+        ["users", "teams", "feature_flags", "email_messages"]
+    );
+    assert_eq!(
+        conflicts[0].to_string(),
+        "db/20240101000001_users.toml distributes it by user_id, colocated with public.tenants, where the plan distributes it by tenant, colocated with public.tenants"
+    );
+    assert_eq!(
+        conflicts[2].to_string(),
+        "db/20240101000002_ref.toml makes it a reference table, where the plan keeps it local"
+    );
+    assert_eq!(
+        conflicts[3].to_string(),
+        "db/20240101000003_mail.toml distributes it by tenant_id, colocated with public.users, where the plan distributes it by tenant_id, colocated with public.tenants"
+    );
+    assert!(
+        err.to_string()
+            .starts_with("the chain converts 4 tables differently from the plan: public.users: db/20240101000001_users.toml distributes it by user_id"),
+        "{err}"
+    );
+    assert!(err.hint().is_some());
+    let one = Chain {
+        files: chain.files[1..2].to_vec(),
+    };
+    let err = generate_over(
+        &s,
+        &p,
+        &opts(SetFormat::Toml),
+        &one,
+        None,
+        id("20240101000000"),
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "the chain converts public.users differently from the plan: db/20240101000001_users.toml distributes it by user_id, colocated with public.tenants, where the plan distributes it by tenant, colocated with public.tenants"
+    );
+    // A root distributed in a group of its own in the chain, colocated in the plan.
+    let root = Chain {
+        files: vec![step(
+            "db/20240101000000_r.toml",
+            "[distribute]\ncolumn = \"tenant\"\ntables = [\"users\"]\n",
+        )],
+    };
+    let err = generate_over(
+        &s,
+        &p,
+        &opts(SetFormat::Toml),
+        &root,
+        None,
+        id("20240101000000"),
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string().ends_with("db/20240101000000_r.toml distributes it by tenant as the root of its colocation group, where the plan distributes it by tenant, colocated with public.tenants"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_chain_of_steps_written_by_hand_covers_what_it_says() {
+    // Declarative steps as a person would write them: the root and two tables in one file, no
+    // extension step (the chain converts tables, so the extension comes from elsewhere).
+    let s = layout();
+    let chain = Chain {
+        files: vec![ChainFile::read(
+            std::path::Path::new("db/20240101000000_citus.toml"),
+            "[distribute]\ncolumn = \"tenant\"\ncolocate_with = \"tenants\"\ntables = [\"tenants\", \"users\", \"teams\"]\n",
+        )
+        .unwrap()
+        .unwrap()],
+    };
+    let g = over(&s, &opts(SetFormat::Toml), &chain, "20240101000000");
+    assert_eq!(g.covered_tables, 3);
+    let tables = toml_tables(&g.files);
+    assert_eq!(
+        tables,
+        [
+            vec!["countries".to_string()],
+            vec!["email_messages".into()],
+            vec!["invoices".into()],
+        ]
+    );
+    assert!(!names(&g.files).iter().any(|n| n.contains("extension")));
+    assert!(!names(&g.files).iter().any(|n| n.contains("root")));
+}
+
+#[test]
+fn fixes_are_written_once() {
+    let s = schema();
+    let fixes = GenerateOptions {
+        with_fixes: true,
+        ..opts(SetFormat::Sql)
+    };
+    // A first run without the fixes converts the lookup table only; with them, a second run
+    // writes the fixes and the tables they unblock.
+    let first = run(&s, opts(SetFormat::Sql));
+    let second = over(&s, &fixes, &chain_of(&first), newest(&first));
+    assert!(second.files[0].name.ends_with("_citus_fixes.sql"));
+    assert!(!names(&second.files).iter().any(|n| n.contains("extension")));
+    let chain = chain_of(first.iter().chain(&second.files));
+    assert_eq!(over(&s, &fixes, &chain, newest(&second.files)).files, []);
+
+    // The fixes file alone in the chain (the rest removed, say): the rest is written, the
+    // fixes are not.
+    let whole = run(&s, fixes);
+    let only_fixes = chain_of(&whole[..1]);
+    let g = over(&s, &fixes, &only_fixes, newest(&whole));
+    assert!(
+        !names(&g.files).iter().any(|n| n.contains("fixes")),
+        "{:?}",
+        names(&g.files)
+    );
+    assert!(names(&g.files)[0].ends_with("_citus_extension.sql"));
+
+    // A new fix since (tokens' key widened, and token_uses' key now needs it too): only the new
+    // fix is written, and its down part puts back only what it changed.
+    let mut grown = s.clone();
+    grown.add(
+        tbl("token_notes")
+            .col("tenant", "uuid")
+            .col("id", "bigint")
+            .pk(&["id"])
+            .fk(
+                "token_notes_tenant_fkey",
+                &["tenant"],
+                "tenants",
+                &["tenant"],
+            )
+            .0,
+    );
+    let g = over(&grown, &fixes, &chain_of(&whole), newest(&whole));
+    let file = &g.files[0];
+    assert!(
+        file.name.ends_with("_citus_fixes.sql"),
+        "{:?}",
+        names(&g.files)
+    );
+    assert!(
+        file.contents.contains("token_notes_pkey"),
+        "{}",
+        file.contents
+    );
+    assert!(
+        !file.contents.contains("\"tokens_pkey\""),
+        "{}",
+        file.contents
+    );
+    let read = chain_of([file]);
+    assert_eq!(read.files[0].covers.len(), 1, "{}", file.contents);
+}
