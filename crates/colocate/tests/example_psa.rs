@@ -221,6 +221,17 @@ fn plain_postgres_runs_the_chain_with_citus_steps_as_noops_and_rolls_back_to_zer
     );
     // plan is clean: the chain fixed every blocker.
     psa(&p, &["plan"]).expect(0);
+    // generate reads the Citus track back: it covers the plan, so nothing is written.
+    let out = p.root().join("citus-track");
+    let r = psa(&p, &["generate", "--out", &out.display().to_string()]).expect(0);
+    assert!(
+        r.stderr
+            .lines()
+            .any(|l| l == "nothing to generate: the chain already covers the plan (10 files)"),
+        "{}",
+        r.stderr
+    );
+    assert!(!out.exists());
 
     let r = psa(&p, &["rollback", "--to", "0", "--yes"]).expect(0);
     assert!(

@@ -347,16 +347,35 @@ fn generate_creates_the_directory_and_a_second_set_follows_the_first() {
     let out = p.root().join("deep/new/dir");
     let first = generate(&p, &["base"], &out.display().to_string(), &[]);
     assert!(first.iter().all(|f| f.parent() == Some(out.as_path())));
-    // The files already in the output directory count: the next set comes after them, so a
-    // file is never overwritten.
+    // The files already in the output directory count: what they cover is not written again
+    // (in any format), and a set for what they do not cover comes after them.
+    let again = p
+        .colocate(
+            &["base"],
+            &[
+                "generate",
+                "--out",
+                &out.display().to_string(),
+                "--format",
+                "sql",
+            ],
+        )
+        .expect(0);
+    assert_eq!(again.stdout, "");
+    assert!(
+        again.stderr.starts_with("nothing to generate"),
+        "{}",
+        again.stderr
+    );
     let second = generate(
         &p,
         &["base"],
         &out.display().to_string(),
-        &["--format", "sql"],
+        &["--format", "sql", "--with-fixes"],
     );
     let version = |f: &PathBuf| f.file_name().unwrap().to_string_lossy()[..14].to_string();
     assert!(version(&second[0]) > version(first.last().unwrap()));
+    assert!(second[0].to_string_lossy().ends_with("_citus_fixes.sql"));
     assert_eq!(
         std::fs::read_dir(&out).unwrap().count(),
         first.len() + second.len()

@@ -1,12 +1,16 @@
-//! `generate`: introspect and plan like `plan`, then write the plan as a migration set into a
-//! directory (the files themselves are decided in `colocate_core::generate`).
+//! `generate`: introspect and plan like `plan`, read the chain already in the output directory
+//! and the migration directories, then write what of the plan it does not cover yet as a
+//! migration set into a directory (what is covered, and the files themselves, are decided in
+//! `colocate_core::generate`).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context, Result};
-use colocate_core::generate::{generate, GenerateOptions, GeneratedFile, SetFormat};
+use colocate_core::generate::{
+    generate_over, Chain, GenerateError, GenerateOptions, GeneratedFile, SetFormat,
+};
 use colocate_core::plan::plan as make_plan;
 use colocate_core::MigrationId;
 use colocate_pg::introspect::introspect;
@@ -43,6 +47,16 @@ pub fn run(g: &Global, a: &GenerateArgs) -> Result<u8> {
     let mut scanned = dirs.clone();
     scanned.push(a.out.clone());
     let newest = newest_version(&scanned);
+    // The chain it writes into, applied or pending: the output directory first, so a conflict
+    // names the file there when the same directory is also configured.
+    let mut chain_dirs = vec![a.out.clone()];
+    chain_dirs.extend(dirs.iter().cloned());
+    let chain = Chain::load(&chain_dirs).map_err(|e| ConfigError {
+        message: format!("cannot read the chain generate writes into: {e}"),
+        hint: Some(
+            "generate reads the declarative steps and the files it wrote to know what they cover: fix or move that file".into(),
+        ),
+    })?;
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -53,19 +67,38 @@ pub fn run(g: &Global, a: &GenerateArgs) -> Result<u8> {
         with_fixes: a.with_fixes,
         shard_count: dist.shard_count,
     };
-    let files = generate(
+    let generated = generate_over(
         &schema,
         &plan,
         &opts,
+        &chain,
         newest,
         MigrationId::from_unix_seconds(now),
     )
     .map_err(|e| ConfigError {
-        message: e.to_string(),
+        message: match &e {
+            GenerateError::Conflicts(_) => format!("{e}; nothing written"),
+            _ => e.to_string(),
+        },
         hint: e.hint().map(Into::into),
     })?;
+    let files = &generated.files;
+    if files.is_empty() {
+        eprintln!(
+            "nothing to generate: the chain already covers the plan ({})",
+            count(generated.covering_files, "file")
+        );
+        return Ok(EXIT_OK);
+    }
+    if generated.covering_files > 0 {
+        eprintln!(
+            "the chain already covers {} of the plan ({}): writing only the rest",
+            count(generated.covered_tables, "table"),
+            count(generated.covering_files, "file")
+        );
+    }
 
-    for path in write_all(&a.out, &files)? {
+    for path in write_all(&a.out, files)? {
         println!("{}", path.display());
     }
     let left_out = plan.tables.iter().filter(|t| t.blocked).count();
@@ -80,6 +113,15 @@ pub fn run(g: &Global, a: &GenerateArgs) -> Result<u8> {
         );
     }
     Ok(EXIT_OK)
+}
+
+/// `n` and `noun`, the noun in the plural unless `n` is 1.
+fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
 }
 
 /// Write the files into `dir` (created if missing). Every name is checked first, so a file
