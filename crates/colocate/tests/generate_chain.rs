@@ -384,6 +384,35 @@ fn a_file_converting_a_table_otherwise_is_refused_naming_it_and_nothing_is_writt
     );
 }
 
+#[test]
+fn files_of_an_earlier_generate_without_markers_cover_nothing_and_are_named() {
+    let p = project();
+    let out = p.root().join("citus");
+    let first = written(&generate(&p, &out.display().to_string(), Format::Sql, &[]).expect(0));
+    // As a generate before the markers wrote them.
+    for f in &first {
+        let text = std::fs::read_to_string(f).unwrap();
+        let old: String = text
+            .lines()
+            .filter(|l| {
+                !l.starts_with("-- colocate:covers ") && !l.starts_with("-- What this file")
+            })
+            .map(|l| format!("{l}\n"))
+            .collect();
+        std::fs::write(f, old).unwrap();
+    }
+    let r = generate(&p, &out.display().to_string(), Format::Sql, &[]).expect(0);
+    assert_eq!(written(&r).len(), first.len());
+    said(
+        &r,
+        &format!(
+            "note: {} files ({} first) were written by an earlier colocate generate, without the `colocate:covers` lines that say what they convert: they count as covering nothing",
+            first.len(),
+            first[0].display()
+        ),
+    );
+}
+
 // --- Citus -----------------------------------------------------------------------------------
 
 /// First run (with the fixes), migrate, a table added, second run, migrate: converged, `check`

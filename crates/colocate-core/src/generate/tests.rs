@@ -1019,7 +1019,10 @@ fn chain_of<'f>(files: impl IntoIterator<Item = &'f GeneratedFile>) -> Chain {
             ChainFile::read(&std::path::Path::new("db").join(&f.name), &f.contents).unwrap()
         })
         .collect();
-    Chain { files }
+    Chain {
+        files,
+        ..Chain::default()
+    }
 }
 
 fn over(s: &Schema, o: &GenerateOptions, chain: &Chain, newest: &str) -> Generated {
@@ -1197,6 +1200,7 @@ fn a_table_the_chain_converts_differently_is_refused_naming_the_file() {
             .unwrap()
     };
     let chain = Chain {
+        unmarked: Vec::new(),
         files: vec![
             step("db/20240101000000_ext.toml", "[citus]\nextension = true\n"),
             step(
@@ -1250,6 +1254,7 @@ fn a_table_the_chain_converts_differently_is_refused_naming_the_file() {
     );
     assert!(err.hint().is_some());
     let one = Chain {
+        unmarked: Vec::new(),
         files: chain.files[1..2].to_vec(),
     };
     let err = generate_over(
@@ -1267,6 +1272,7 @@ fn a_table_the_chain_converts_differently_is_refused_naming_the_file() {
     );
     // A root distributed in a group of its own in the chain, colocated in the plan.
     let root = Chain {
+        unmarked: Vec::new(),
         files: vec![step(
             "db/20240101000000_r.toml",
             "[distribute]\ncolumn = \"tenant\"\ntables = [\"users\"]\n",
@@ -1293,6 +1299,7 @@ fn a_chain_of_steps_written_by_hand_covers_what_it_says() {
     // extension step (the chain converts tables, so the extension comes from elsewhere).
     let s = layout();
     let chain = Chain {
+        unmarked: Vec::new(),
         files: vec![ChainFile::read(
             std::path::Path::new("db/20240101000000_citus.toml"),
             "[distribute]\ncolumn = \"tenant\"\ncolocate_with = \"tenants\"\ntables = [\"tenants\", \"users\", \"teams\"]\n",

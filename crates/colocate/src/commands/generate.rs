@@ -67,6 +67,20 @@ pub fn run(g: &Global, a: &GenerateArgs) -> Result<u8> {
         with_fixes: a.with_fixes,
         shard_count: dist.shard_count,
     };
+    // Files an earlier generate wrote before it marked what they do: say why they count for
+    // nothing, since the set written now converts their tables again.
+    match chain.unmarked.as_slice() {
+        [] => {}
+        [one] => eprintln!(
+            "note: {} was written by an earlier colocate generate, without the `colocate:covers` lines that say what it converts: it counts as covering nothing",
+            one.display()
+        ),
+        [first, ..] => eprintln!(
+            "note: {} files ({} first) were written by an earlier colocate generate, without the `colocate:covers` lines that say what they convert: they count as covering nothing",
+            chain.unmarked.len(),
+            first.display()
+        ),
+    }
     let generated = generate_over(
         &schema,
         &plan,
