@@ -1287,7 +1287,9 @@ fn citus_single_node_sql_set_with_fixes_leaves_no_key_into_a_distributed_table()
 
 #[test]
 fn citus_single_node_knex_set_leaves_no_key_into_a_distributed_table() {
-    if skip_without_citus("citus_single_node_knex_set_leaves_no_key_into_a_distributed_table") {
+    if skip_without_citus_and_knex(
+        "citus_single_node_knex_set_leaves_no_key_into_a_distributed_table",
+    ) {
         return;
     }
     closure_single_node(Format::Knex, false);
@@ -1313,7 +1315,7 @@ fn citus_workers_sql_set_leaves_no_key_into_a_distributed_table() {
 
 #[test]
 fn citus_workers_knex_set_with_fixes_leaves_no_key_into_a_distributed_table() {
-    if skip_without_citus(
+    if skip_without_citus_and_knex(
         "citus_workers_knex_set_with_fixes_leaves_no_key_into_a_distributed_table",
     ) {
         return;
