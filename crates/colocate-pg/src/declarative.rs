@@ -293,6 +293,7 @@ pub fn down(
             let message = format!("undistribute_table {}", names(tables));
             events(StepEvent::Progress { message: &message });
         }
+        UndistributeEvent::Done { .. } => {}
     })?;
     let mut notes = vec![format!("undistributed: {}", names(&citus))];
     let others: Vec<QualifiedName> = report

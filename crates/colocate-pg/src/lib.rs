@@ -6,6 +6,7 @@
 pub mod apply;
 pub mod baseline;
 pub mod connect;
+pub mod copy_progress;
 pub mod declarative;
 pub mod error;
 pub mod history;

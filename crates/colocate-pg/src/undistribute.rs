@@ -109,6 +109,13 @@ pub enum UndistributeEvent<'a> {
         total: usize,
         tables: &'a [QualifiedName],
     },
+    /// The group is local again (on a dry run: at once, nothing having run).
+    Done {
+        index: usize,
+        total: usize,
+        tables: &'a [QualifiedName],
+        elapsed: Duration,
+    },
 }
 
 pub fn undistribute(
@@ -199,6 +206,12 @@ fn run(
             .collect();
         sql.push_str(&calls.join("\n"));
         if opts.dry_run {
+            events(UndistributeEvent::Done {
+                index: i + 1,
+                total,
+                tables: &group,
+                elapsed: Duration::ZERO,
+            });
             report.groups.push(Group {
                 tables: group,
                 sql,
@@ -281,10 +294,17 @@ fn run(
             }
             .into());
         }
+        let elapsed = t0.elapsed();
+        events(UndistributeEvent::Done {
+            index: i + 1,
+            total,
+            tables: &group,
+            elapsed,
+        });
         report.groups.push(Group {
             tables: group,
             sql,
-            elapsed_ms: t0.elapsed().as_secs_f64() * 1000.0,
+            elapsed_ms: elapsed.as_secs_f64() * 1000.0,
         });
     }
     if !opts.dry_run {
