@@ -125,13 +125,18 @@ impl CopyWatch {
 
     /// Rows the current step has copied so far, once any copy of it has been seen.
     pub fn rows(&self) -> Option<u64> {
-        some(self.shared.rows.load(Ordering::Relaxed))
+        self.count().rows()
     }
 
     /// The planner's estimate of the current step's table's rows (`pg_class.reltuples`), when
     /// it has one.
     pub fn estimate(&self) -> Option<u64> {
-        some(self.shared.estimate.load(Ordering::Relaxed))
+        self.count().estimate()
+    }
+
+    /// A reader of the counts that can be handed to another thread (a progress bar's).
+    pub fn count(&self) -> CopyCount {
+        CopyCount(Arc::clone(&self.shared))
     }
 
     /// End the thread (after the poll it may be in, bounded by its statement timeout).
@@ -149,6 +154,22 @@ impl CopyWatch {
 
     fn lock(&self) -> MutexGuard<'_, State> {
         lock(&self.shared)
+    }
+}
+
+/// The counts of a [`CopyWatch`], readable from anywhere while it runs.
+#[derive(Clone)]
+pub struct CopyCount(Arc<Shared>);
+
+impl CopyCount {
+    /// See [`CopyWatch::rows`].
+    pub fn rows(&self) -> Option<u64> {
+        some(self.0.rows.load(Ordering::Relaxed))
+    }
+
+    /// See [`CopyWatch::estimate`].
+    pub fn estimate(&self) -> Option<u64> {
+        some(self.0.estimate.load(Ordering::Relaxed))
     }
 }
 

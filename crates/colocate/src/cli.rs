@@ -38,9 +38,14 @@ pub struct Global {
     #[arg(long, value_name = "FILE", global = true)]
     pub config: Option<PathBuf>,
 
-    /// Show each migration as it starts, on stderr.
+    /// Show progress as plain lines on stderr, a terminal included (where a progress bar is
+    /// shown otherwise). Elsewhere the lines are shown anyway.
     #[arg(short, long, global = true)]
     pub verbose: bool,
+
+    /// Show no progress: neither the progress bar on a terminal nor the lines elsewhere.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
 
     /// Answer yes to confirmations (needed for destructive steps when not on a terminal).
     #[arg(long, global = true)]

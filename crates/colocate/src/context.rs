@@ -1,5 +1,4 @@
-//! What every command shares: exit codes, the connection, confirmation of destructive runs and
-//! whether progress lines are shown.
+//! What every command shares: exit codes, the connection and confirmation of destructive runs.
 
 use std::io::{IsTerminal, Write};
 
@@ -41,9 +40,4 @@ pub fn confirm(g: &Global, what: &str) -> Result<()> {
         message: "cancelled: nothing was rolled back".into(),
         hint: None,
     })
-}
-
-/// Whether to show progress lines: on a terminal, or when asked with -v.
-pub fn show_progress(verbose: bool) -> bool {
-    verbose || std::io::stderr().is_terminal()
 }

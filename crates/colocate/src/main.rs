@@ -7,6 +7,7 @@ mod commands;
 mod config;
 mod context;
 mod errors;
+mod progress;
 mod render;
 
 use std::process::ExitCode;

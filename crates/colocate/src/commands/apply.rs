@@ -3,15 +3,40 @@
 
 use anyhow::Result;
 use colocate_core::schema::QualifiedName;
+use colocate_core::step::{Step, StepKind};
 use colocate_pg::apply::{ApplyEvent, ApplyOptions};
+use colocate_pg::copy_progress::Watched;
 use colocate_pg::undistribute::{UndistributeEvent, UndistributeOptions};
 use colocate_pg::Target;
 
 use crate::cli::{ApplyArgs, ApplyFormat, Format, Global, UndistributeArgs};
 use crate::config;
 use crate::config::ConfigError;
-use crate::context::{confirm, connect, show_progress, EXIT_OK};
+use crate::context::{confirm, connect, EXIT_OK};
+use crate::progress::Progress;
 use crate::render::{self, plan as r};
+
+/// The application names the runs connect with (the progress watch finds their sessions by
+/// them).
+const APPLY: &str = "colocate apply";
+const UNDISTRIBUTE: &str = "colocate undistribute";
+
+/// How progress names a step: its kind as users read it and its table.
+fn what(step: &Step) -> String {
+    match step.table() {
+        Some(t) => format!("{} {t}", step.kind().label()),
+        None => step.kind().label().to_string(),
+    }
+}
+
+/// What a step copies: a conversion copies its table into the shards (the whole table to
+/// every node, for a reference table).
+fn copies(step: &Step) -> Option<Watched> {
+    step.kind().converts().then(|| Watched {
+        table: step.table().cloned(),
+        replicated: step.kind() == StepKind::CreateReferenceTable,
+    })
+}
 
 pub fn apply(g: &Global, a: &ApplyArgs) -> Result<u8> {
     if a.format == ApplyFormat::Sql && !a.dry_run {
@@ -24,60 +49,57 @@ pub fn apply(g: &Global, a: &ApplyArgs) -> Result<u8> {
     }
     let config = config::load_from(g.config.as_deref())?;
     let target = Target::new(g.database_url.as_deref())?;
-    let mut client = target.connect("colocate apply")?;
+    let mut client = target.connect(APPLY)?;
     let opts = ApplyOptions {
         dry_run: a.dry_run,
         online: a.online,
         online_threshold: a.online_threshold,
         skip_blocked: a.skip_blocked,
         lock_timeout: a.lock.lock_timeout,
-        more_connections: Some(target),
+        more_connections: Some(target.clone()),
         ..ApplyOptions::default()
     };
-    let show = show_progress(g.verbose);
     let json = a.format == ApplyFormat::Json;
-    let started = std::time::Instant::now();
+    let mut progress = Progress::new(g, (!a.dry_run).then_some((&target, APPLY)));
     let mut on_event = |e: ApplyEvent<'_>| match e {
         ApplyEvent::Waiting { holder } => {
-            eprintln!("waiting for the converge lock, held by {holder}")
+            progress.say(&format!("waiting for the converge lock, held by {holder}"))
         }
         ApplyEvent::Start {
             index,
             total,
             step,
             online,
-        } if show && !json => {
-            let what = step.table().map(|t| t.to_string()).unwrap_or_default();
+        } => {
             let mode = if online { " (online)" } else { "" };
-            eprintln!(
-                "[{index}/{total}] {} {what}{mode}  ({:.1}s elapsed)",
-                step.kind().label(),
-                started.elapsed().as_secs_f64()
-            );
+            progress.start(index, total, format!("{}{mode}", what(step)), copies(step));
         }
         ApplyEvent::Done {
             index,
             total,
             step,
             elapsed,
-        } if json => {
-            let line = serde_json::json!({
-                "version": render::JSON_VERSION,
-                "event": "step",
-                "index": index,
-                "total": total,
-                "kind": step.kind(),
-                "table": step.table(),
-                "sql": step.sql(),
-                "elapsed_ms": elapsed.as_secs_f64() * 1000.0,
-            });
-            println!("{line}");
+        } => {
+            progress.done(elapsed);
+            if json {
+                let line = serde_json::json!({
+                    "version": render::JSON_VERSION,
+                    "event": "step",
+                    "index": index,
+                    "total": total,
+                    "kind": step.kind(),
+                    "table": step.table(),
+                    "sql": step.sql(),
+                    "elapsed_ms": elapsed.as_secs_f64() * 1000.0,
+                });
+                progress.suspend(|| println!("{line}"));
+            }
         }
-        ApplyEvent::Repair { what } => eprintln!("repair: {what}"),
-        _ => {}
+        ApplyEvent::Repair { what } => progress.say(&format!("repair: {what}")),
     };
     let report =
         colocate_pg::apply::apply(&mut client, &config.distribution, &opts, &mut on_event)?;
+    progress.finish();
     if json {
         let mut v = serde_json::to_value(&report)?;
         if let serde_json::Value::Object(m) = &mut v {
@@ -95,7 +117,7 @@ pub fn apply(g: &Global, a: &ApplyArgs) -> Result<u8> {
 
 pub fn undistribute(g: &Global, a: &UndistributeArgs) -> Result<u8> {
     let config = config::load_from(g.config.as_deref())?;
-    let mut client = connect(g, "colocate undistribute")?;
+    let mut client = connect(g, UNDISTRIBUTE)?;
     let mut opts = UndistributeOptions {
         tables: (!a.all).then(|| {
             a.tables
@@ -109,20 +131,27 @@ pub fn undistribute(g: &Global, a: &UndistributeArgs) -> Result<u8> {
         filter: config.distribution.schema_filter(),
         ..UndistributeOptions::default()
     };
-    let show = show_progress(g.verbose);
+    let target = Target::new(g.database_url.as_deref())?;
+    let mut progress = Progress::new(g, (!a.dry_run).then_some((&target, UNDISTRIBUTE)));
     let mut events = |e: UndistributeEvent<'_>| match e {
         UndistributeEvent::Waiting { holder } => {
-            eprintln!("waiting for the converge lock, held by {holder}")
+            progress.say(&format!("waiting for the converge lock, held by {holder}"))
         }
         UndistributeEvent::Start {
             index,
             total,
             tables,
-        } if show => {
+        } => {
             let names: Vec<String> = tables.iter().map(|t| t.to_string()).collect();
-            eprintln!("[{index}/{total}] undistribute {}", names.join(", "));
+            // Rows come back from the shards into each table in turn.
+            progress.start(
+                index,
+                total,
+                format!("undistribute {}", names.join(", ")),
+                Some(Watched::default()),
+            );
         }
-        _ => {}
+        UndistributeEvent::Done { elapsed, .. } => progress.done(elapsed),
     };
     let preview = colocate_pg::undistribute::undistribute(&mut client, &opts, &mut |e| {
         if let UndistributeEvent::Waiting { holder } = e {
@@ -145,6 +174,7 @@ pub fn undistribute(g: &Global, a: &UndistributeArgs) -> Result<u8> {
         opts.dry_run = false;
         colocate_pg::undistribute::undistribute(&mut client, &opts, &mut events)?
     };
+    progress.finish();
     match a.format {
         Format::Json => render::json("undistribute", &report),
         Format::Human => r::undistribute_human(&report),

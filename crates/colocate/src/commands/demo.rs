@@ -18,7 +18,9 @@ use colocate_pg::local::LocalServer;
 use colocate_pg::{topology, HistoryTable, MigrateOptions, Runner, Target};
 
 use crate::cli::{DemoArgs, Global};
+use crate::commands::migrate::on_event;
 use crate::context::{EXIT_FINDINGS, EXIT_OK};
+use crate::progress::Progress;
 use crate::render;
 
 mod embedded {
@@ -50,7 +52,7 @@ struct ExampleConfig {
     distribution: colocate_core::distribution::DistributionConfig,
 }
 
-pub fn run(_g: &Global, a: &DemoArgs) -> Result<u8> {
+pub fn run(g: &Global, a: &DemoArgs) -> Result<u8> {
     let started = Instant::now();
     eprintln!("starting a throwaway PostgreSQL on 127.0.0.1 ...");
     let server = LocalServer::start(a.keep, usize::from(a.workers))?;
@@ -88,7 +90,13 @@ pub fn run(_g: &Global, a: &DemoArgs) -> Result<u8> {
         HistoryTable::new(DEFAULT_HISTORY_TABLE),
         std::time::Duration::from_secs(30),
     );
-    let report = runner.migrate(&set, &MigrateOptions::default(), &mut |_| {})?;
+    let mut progress = Progress::new(g, Some((&target, "colocate demo")));
+    let report = runner.migrate(
+        &set,
+        &MigrateOptions::default(),
+        &mut on_event(&mut progress),
+    )?;
+    progress.finish();
     render::history::migrate(&report);
     println!();
     render::history::status(&runner.status(&set)?);

@@ -9,13 +9,15 @@ use anyhow::{bail, Context, Result};
 use colocate_core::history::RollbackScope;
 use colocate_core::{parse_file_name, MigrationId, MigrationSet};
 use colocate_pg::baseline::BaselineSource;
-use colocate_pg::{Event, HistoryTable, MigrateOptions, Runner};
+use colocate_pg::copy_progress::Watched;
+use colocate_pg::{Event, HistoryTable, MigrateOptions, Runner, Target};
 
 use crate::cli::{
     BaselineArgs, Format, Global, MigrateArgs, NewArgs, RollbackArgs, RollbackTo, StatusArgs,
 };
 use crate::config::{self, Config, ConfigError};
-use crate::context::{confirm, connect, show_progress, EXIT_FINDINGS, EXIT_OK};
+use crate::context::{confirm, connect, EXIT_FINDINGS, EXIT_OK};
+use crate::progress::Progress;
 use crate::render::{self, history as r};
 
 /// The configuration and the merged migration set.
@@ -33,38 +35,39 @@ fn load_with(g: &Global, loader: Loader) -> Result<(Config, MigrationSet)> {
     Ok((config, set))
 }
 
-fn progress(verbose: bool) -> impl FnMut(Event<'_>) {
-    let show = show_progress(verbose);
+/// The application names the runs connect with (the progress watch finds their sessions by
+/// them).
+const MIGRATE: &str = "colocate migrate";
+const ROLLBACK: &str = "colocate rollback";
+
+/// The runner's events, shown by `progress`. Any migration may copy rows (a `COPY`, a Citus
+/// conversion): each one, and each statement of a declarative step, is watched for copies.
+pub fn on_event(progress: &mut Progress) -> impl FnMut(Event<'_>) + '_ {
     move |e| match e {
         Event::Waiting { lock, holder } => {
-            eprintln!("waiting for the {lock}, held by {holder}")
+            progress.say(&format!("waiting for the {lock}, held by {holder}"))
         }
-        Event::Progress { migration, message } if show => {
-            eprintln!("      {}: {message}", migration.file_name())
-        }
+        Event::Progress { message, .. } => progress.detail(message, Some(Watched::default())),
         Event::Start {
             migration,
             index,
             total,
             resume_at,
-        } if show => {
+        } => {
+            let mut what = migration.file_name();
             if resume_at > 0 {
-                eprintln!(
-                    "[{index}/{total}] {} (resuming at statement {})",
-                    migration.file_name(),
-                    resume_at + 1
-                );
-            } else {
-                eprintln!("[{index}/{total}] {}", migration.file_name());
+                what.push_str(&format!(" (resuming at statement {})", resume_at + 1));
             }
+            progress.start(index, total, what, Some(Watched::default()));
         }
-        _ => {}
+        Event::Done { duration, .. } => progress.done(duration),
     }
 }
 
 pub fn migrate(g: &Global, a: &MigrateArgs) -> Result<u8> {
     let (config, set) = load(g)?;
-    let mut client = connect(g, "colocate migrate")?;
+    let target = Target::new(g.database_url.as_deref())?;
+    let mut client = target.connect(MIGRATE)?;
     let mut runner = Runner::new(
         &mut client,
         HistoryTable::new(config.history_table()),
@@ -75,7 +78,9 @@ pub fn migrate(g: &Global, a: &MigrateArgs) -> Result<u8> {
         allow_out_of_order: a.allow_out_of_order,
         dry_run: a.dry_run,
     };
-    let report = runner.migrate(&set, &opts, &mut progress(g.verbose))?;
+    let mut progress = Progress::new(g, (!a.dry_run).then_some((&target, MIGRATE)));
+    let report = runner.migrate(&set, &opts, &mut on_event(&mut progress))?;
+    progress.finish();
     r::changed_warning(&report.changed);
     match a.format {
         Format::Json => render::json("migrate", &report),
@@ -92,14 +97,17 @@ pub fn rollback(g: &Global, a: &RollbackArgs) -> Result<u8> {
         (None, Some(RollbackTo::Version(v))) => RollbackScope::To(Some(v)),
         (None, None) => RollbackScope::LastBatch,
     };
-    let mut client = connect(g, "colocate rollback")?;
+    let target = Target::new(g.database_url.as_deref())?;
+    let mut client = target.connect(ROLLBACK)?;
     let mut runner = Runner::new(
         &mut client,
         HistoryTable::new(config.history_table()),
         a.lock.lock_timeout,
     );
-    let preview = runner.rollback(&set, scope, true, &mut progress(g.verbose))?;
+    let mut progress = Progress::new(g, (!a.dry_run).then_some((&target, ROLLBACK)));
+    let preview = runner.rollback(&set, scope, true, &mut on_event(&mut progress))?;
     if a.dry_run || preview.reverted.is_empty() {
+        progress.finish();
         match a.format {
             Format::Json => render::json("rollback", &preview),
             Format::Human => r::rollback(&preview),
@@ -119,7 +127,8 @@ pub fn rollback(g: &Global, a: &RollbackArgs) -> Result<u8> {
             names.join(", ")
         ),
     )?;
-    let report = runner.rollback(&set, scope, false, &mut progress(g.verbose))?;
+    let report = runner.rollback(&set, scope, false, &mut on_event(&mut progress))?;
+    progress.finish();
     match a.format {
         Format::Json => render::json("rollback", &report),
         Format::Human => r::rollback(&report),
@@ -173,7 +182,9 @@ pub fn baseline(g: &Global, a: &BaselineArgs) -> Result<u8> {
         HistoryTable::new(config.history_table()),
         a.lock.lock_timeout,
     );
-    let report = runner.baseline(&set, &source, &mut progress(g.verbose))?;
+    let mut progress = Progress::new(g, None);
+    let report = runner.baseline(&set, &source, &mut on_event(&mut progress))?;
+    progress.finish();
     match a.format {
         Format::Json => render::json("baseline", &report),
         Format::Human => r::baseline(&report),

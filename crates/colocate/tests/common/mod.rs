@@ -121,10 +121,14 @@ impl Run {
     }
 }
 
-/// The binary with a clean environment (no connection settings inherited from the test run).
+/// Environment variables that would colour the output.
+pub const COLOUR_ENV: &[&str] = &["NO_COLOR", "CLICOLOR", "CLICOLOR_FORCE"];
+
+/// The binary with a clean environment (no connection settings nor colour inherited from the
+/// test run).
 pub fn command() -> assert_cmd::Command {
     let mut cmd = assert_cmd::Command::new(BIN);
-    for var in CONNECTION_ENV {
+    for var in CONNECTION_ENV.iter().chain(COLOUR_ENV) {
         cmd.env_remove(var);
     }
     cmd.timeout(TIMEOUT);
@@ -308,6 +312,8 @@ pub fn settings() -> insta::Settings {
     );
     s.add_filter(r"\(\d+(\.\d+)? ms\)", "([DURATION])");
     s.add_filter(r"\b\d+(\.\d+)? ms\b", "[DURATION]");
+    // Progress lines: `done in 2 ms`, `done in 7.9 s`.
+    s.add_filter(r"done in \d+(\.\d+)? m?s\b", "done in [DURATION]");
     s.add_filter(r"gave up after \d+(\.\d+)?s", "gave up after [SECONDS]s");
     s.add_filter(r"127\.0\.0\.1:\d+", "127.0.0.1:[PORT]");
     s.add_filter(r"\bpid \d+", "pid [PID]");
