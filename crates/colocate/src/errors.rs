@@ -1,5 +1,8 @@
 //! How errors reach the user: `error: …` on one line, then the server's detail and a hint
-//! naming what fixes it.
+//! naming what fixes it. Printed through anstream, which colours the prefixes only where
+//! stderr takes colour (see `style`).
+
+use anstream::eprintln;
 
 use std::borrow::Cow;
 
@@ -7,6 +10,7 @@ use colocate_core::MigrationError;
 use colocate_pg::{Direction, Done, ErrorKind, PgError};
 
 use crate::config::ConfigError;
+use crate::style;
 
 pub fn print(err: &anyhow::Error) {
     // The outermost context first, then the cause, on one line.
@@ -15,13 +19,13 @@ pub fn print(err: &anyhow::Error) {
         .map(|e| e.to_string())
         .collect::<Vec<_>>()
         .join(": ");
-    eprintln!("error: {message}");
+    eprintln!("{} {message}", style::error());
     let (detail, hint) = details(err);
     if let Some(d) = detail {
         eprintln!("detail: {d}");
     }
     if let Some(done) = completed(err) {
-        eprintln!("{done}");
+        eprintln!("{} {done}", style::note());
     }
     for e in err.chain().filter_map(|c| c.downcast_ref::<PgError>()) {
         if let ErrorKind::Blocked {
@@ -30,7 +34,7 @@ pub fn print(err: &anyhow::Error) {
         } = e.kind()
         {
             for f in findings {
-                eprintln!("  [{}] {}", f.code, f.message);
+                eprintln!("  [{}] {}", style::code(&f.code), f.message);
                 if let Some(fix) = &f.fix {
                     for line in fix.lines() {
                         eprintln!("      {line}");
@@ -39,21 +43,24 @@ pub fn print(err: &anyhow::Error) {
             }
             if *journal_open > 0 {
                 eprintln!(
-                    "note: {journal_open} foreign key(s) dropped by an interrupted run wait in colocate_journal; the next successful apply restores them"
+                    "{} {journal_open} foreign key(s) dropped by an interrupted run wait in colocate_journal; the next successful apply restores them",
+                    style::note()
                 );
             }
         }
         if let Some(keys) = e.keys() {
             if !keys.restored.is_empty() {
                 eprintln!(
-                    "note: put back {} foreign key(s) this run had dropped: {}",
+                    "{} put back {} foreign key(s) this run had dropped: {}",
+                    style::note(),
                     keys.restored.len(),
                     keys.restored.join(", ")
                 );
             }
             if !keys.still_down.is_empty() {
                 eprintln!(
-                    "note: {} foreign key(s) are NOT enforced until the next successful apply restores them from colocate_journal: {}",
+                    "{} {} foreign key(s) are NOT enforced until the next successful apply restores them from colocate_journal: {}",
+                    style::note(),
                     keys.still_down.len(),
                     keys.still_down.join(", ")
                 );
@@ -61,17 +68,18 @@ pub fn print(err: &anyhow::Error) {
         }
         if let Some(Done::Statements(done)) = e.done() {
             eprintln!(
-                "note: {} statement(s) of this run completed before the failure",
+                "{} {} statement(s) of this run completed before the failure",
+                style::note(),
                 done.len()
             );
         }
     }
     if let Some(h) = hint {
-        eprintln!("hint: {h}");
+        eprintln!("{} {h}", style::hint());
     }
 }
 
-/// What a failed run had already done: those migrations stay as they are.
+/// What a failed run had already done (a note): those migrations stay as they are.
 fn completed(err: &anyhow::Error) -> Option<String> {
     let (direction, completed) =
         err.chain()
@@ -84,10 +92,10 @@ fn completed(err: &anyhow::Error) -> Option<String> {
         Direction::Migrate => "applied",
     };
     if completed.is_empty() {
-        return Some(format!("note: this run {verb} nothing before the failure"));
+        return Some(format!("this run {verb} nothing before the failure"));
     }
     Some(format!(
-        "note: this run {verb} {} migration(s) before the failure, and they stay {verb}: {}",
+        "this run {verb} {} migration(s) before the failure, and they stay {verb}: {}",
         completed.len(),
         completed.join(", ")
     ))

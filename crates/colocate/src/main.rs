@@ -9,6 +9,7 @@ mod context;
 mod errors;
 mod progress;
 mod render;
+mod style;
 
 use std::process::ExitCode;
 

@@ -1,7 +1,8 @@
 //! What runs show while they work, and colour (issue 12, item 4): off a terminal, plain
 //! progress lines in order, one as each step starts and one as it ends with its duration, with
 //! no escape codes; none with `--quiet`; on a terminal (a pseudo-terminal here) a progress bar
-//! with the step, its table and the rows copied so far.
+//! with the step, its table and the rows copied so far; colour only with `CLICOLOR_FORCE`, and
+//! never with `NO_COLOR`.
 
 mod common;
 
@@ -175,6 +176,84 @@ fn apply_streams_its_steps_by_their_human_names() {
     assert!(events[..5].iter().all(|e| e["event"] == "step"));
     assert_eq!(events[5]["event"], "summary");
     assert_eq!(r.stderr.lines().count(), 10, "{}", r.stderr);
+}
+
+/// A run that fails before connecting: `error:` then `hint:`.
+fn failing(env: &[(&str, &str)]) -> String {
+    let mut cmd = common::command();
+    cmd.args(["--dir", "/nonexistent/colocate-migrations", "status"]);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    common::run(cmd).expect(2).stderr
+}
+
+#[test]
+fn colour_only_when_forced_and_never_with_no_color() {
+    let plain = failing(&[]);
+    assert!(plain.starts_with("error: "), "{plain:?}");
+    assert!(!plain.contains(ESC), "{plain:?}");
+
+    let forced = failing(&[("CLICOLOR_FORCE", "1")]);
+    assert!(
+        forced.starts_with("\u{1b}[1m\u{1b}[31merror:\u{1b}[0m "),
+        "{forced:?}"
+    );
+    assert!(forced.contains("\u{1b}[32mhint:\u{1b}[0m "), "{forced:?}");
+    assert_eq!(strip(&forced), plain);
+
+    assert_eq!(
+        failing(&[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "1")]),
+        plain
+    );
+    assert_eq!(failing(&[("CLICOLOR", "0")]), plain);
+}
+
+/// `text` without its escape codes.
+fn strip(text: &str) -> String {
+    let mut out = String::new();
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == ESC {
+            // CSI: ESC [ parameters final-byte
+            for d in chars.by_ref() {
+                if d.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[test]
+fn forced_colour_keeps_the_plan_table_aligned() {
+    let p = Project::new();
+    exec(
+        &p,
+        "CREATE TABLE tenants (tenant int PRIMARY KEY);
+         CREATE TABLE tickets (tenant int REFERENCES tenants, id int, PRIMARY KEY (tenant, id));
+         CREATE TABLE countries (code text PRIMARY KEY);",
+    );
+    std::fs::write(
+        p.root().join("colocate.toml"),
+        "[distribution]\nroot = \"tenants\"\ncolumns = [\"tenant\"]\n",
+    )
+    .unwrap();
+    let plain = p.colocate(&[], &["plan"]);
+    assert!(!plain.stdout.contains(ESC));
+    let mut cmd = p.cmd();
+    cmd.env("CLICOLOR_FORCE", "1").arg("plan");
+    let coloured = common::run(cmd);
+    assert_eq!(coloured.code, plain.code);
+    assert!(
+        coloured.stdout.contains(ESC) && coloured.stdout.contains("pending"),
+        "{:?}",
+        coloured.stdout
+    );
+    assert_eq!(strip(&coloured.stdout), plain.stdout);
 }
 
 /// Open a pseudo-terminal `cols` wide: (the side the test reads, the side the child writes).

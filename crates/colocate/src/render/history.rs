@@ -6,6 +6,7 @@ use colocate_pg::runner::RunItem;
 use colocate_pg::{MigrateReport, RollbackReport};
 
 use super::{print_table, table};
+use crate::style;
 
 fn dry_run_listing(verb: &str, items: &[RunItem]) {
     if items.is_empty() {
@@ -72,11 +73,12 @@ pub fn changed_warning(files: &[String]) {
         1 => ("1 applied migration has".to_string(), "it ran (its file's checksum differs from the one recorded), and is not run again"),
         n => (format!("{n} applied migrations have"), "they ran (their files' checksums differ from the ones recorded), and are not run again"),
     };
-    eprintln!(
-        "warning: {what} changed since {since}: {}",
+    anstream::eprintln!(
+        "{} {what} changed since {since}: {}",
+        style::warning(),
         files.join(", ")
     );
-    eprintln!("hint: undo the edit and put the change in a new migration (`colocate new`); `colocate status` marks such files `changed`");
+    anstream::eprintln!("{} undo the edit and put the change in a new migration (`colocate new`); `colocate status` marks such files `changed`", style::hint());
 }
 
 pub fn rollback(r: &RollbackReport) {
@@ -107,8 +109,9 @@ pub fn baseline(r: &BaselineReport) {
         r.already_recorded
     );
     if !r.unmatched.is_empty() {
-        eprintln!(
-            "warning: {} name(s) in the source table match no migration file: {}",
+        anstream::eprintln!(
+            "{} {} name(s) in the source table match no migration file: {}",
+            style::warning(),
             r.unmatched.len(),
             r.unmatched.join(", ")
         );

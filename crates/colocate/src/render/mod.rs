@@ -39,6 +39,10 @@ fn table(header: &[&str]) -> Table {
     t.load_preset(presets::NOTHING)
         .set_content_arrangement(ContentArrangement::Disabled)
         .set_header(header.to_vec());
+    // Cells coloured by `style::cell` are styled only when stdout takes colour.
+    if crate::style::stdout_colored() {
+        t.enforce_styling();
+    }
     t
 }
 

@@ -9,9 +9,11 @@ use colocate_core::plan::{
 };
 use colocate_core::schema::QualifiedName;
 use colocate_core::sqltext::{comment, inert};
+use comfy_table::Cell;
 use serde::Serialize;
 
 use super::{push_table, table};
+use crate::style;
 
 pub(super) fn citus_line(p: &Plan) -> String {
     match (&p.citus.installed, p.citus.available) {
@@ -89,10 +91,10 @@ pub fn human_text(p: &Plan) -> String {
         let mut t = table(&["TABLE", "COLUMN", "STATE", "REASON"]);
         for r in rows {
             t.add_row(vec![
-                r.name.to_string(),
-                r.column.clone().unwrap_or_default(),
-                state_label(r).to_string(),
-                r.reason.clone(),
+                Cell::new(&r.name),
+                Cell::new(r.column.clone().unwrap_or_default()),
+                style::cell(state_label(r), style::state_color(state_label(r))),
+                Cell::new(&r.reason),
             ]);
         }
         push_table(&mut out, &t);
@@ -115,11 +117,11 @@ pub fn human_text(p: &Plan) -> String {
                 .map(|q| q.to_string())
                 .unwrap_or_default();
             t.add_row(vec![
-                r.name.to_string(),
-                r.role.label().to_string(),
-                r.column.clone().unwrap_or_default(),
-                codes.join(", "),
-                waits_for,
+                Cell::new(&r.name),
+                style::cell(r.role.label(), style::role_color(r.role.label())),
+                Cell::new(r.column.clone().unwrap_or_default()),
+                Cell::new(codes.join(", ")),
+                Cell::new(waits_for),
             ]);
         }
         push_table(&mut out, &t);
@@ -375,7 +377,7 @@ pub fn apply_human(r: &colocate_pg::apply::ApplyReport) {
     if r.citus == CitusOutcome::Absent {
         println!("citus is not available on this server: nothing to apply (plain PostgreSQL)");
         if let Some(note) = r.note {
-            println!("note: {note}");
+            anstream::println!("{} {note}", style::note());
         }
         return;
     }
@@ -482,11 +484,11 @@ pub fn apply_human(r: &colocate_pg::apply::ApplyReport) {
             r.skipped.len()
         );
         for f in &r.skipped {
-            eprintln!("  [{}] {}", f.code, f.message);
+            anstream::eprintln!("  [{}] {}", style::code(&f.code), f.message);
         }
     }
     for u in &r.unenforced {
-        eprintln!("warning: {}", unenforced_line(u));
+        anstream::eprintln!("{} {}", style::warning(), unenforced_line(u));
     }
 }
 
@@ -593,7 +595,7 @@ pub fn check_human(r: &CheckReport) {
     if !r.citus_installed {
         println!("citus is not installed in this database: there is no topology to check");
         if let Some(note) = r.note {
-            println!("note: {note}");
+            anstream::println!("{} {note}", style::note());
         }
         return;
     }
@@ -603,7 +605,7 @@ pub fn check_human(r: &CheckReport) {
     }
     println!("{} difference(s) from the plan:", r.drift.len());
     for d in &r.drift {
-        println!("  [{}] {}", d.code, d.message);
+        anstream::println!("  [{}] {}", style::code(&d.code), d.message);
         if let Some(fix) = &d.fix {
             for line in fix.lines() {
                 println!("      {line}");
