@@ -83,11 +83,15 @@ impl Progress {
             Mode::Bar => {
                 let count = self.watch.as_ref().map(CopyWatch::count);
                 let bar = self.bar.get_or_insert_with(|| {
-                    bar(total, ProgressDrawTarget::stderr(), move || {
+                    let b = bar(total, ProgressDrawTarget::stderr(), move || {
                         count
                             .as_ref()
                             .map_or((None, None), |c| (c.rows(), c.estimate()))
-                    })
+                    });
+                    // Redrawn on its own while a step runs: the spinner turns, the time and
+                    // the rows copied go on.
+                    b.enable_steady_tick(Duration::from_millis(120));
+                    b
                 });
                 bar.set_length(total as u64);
                 bar.set_position(index.saturating_sub(1) as u64);

@@ -340,7 +340,13 @@ fn on_a_terminal_apply_draws_a_bar_with_rows_copied() {
         .filter_map(|s| s.split(" of ~").next())
         .filter_map(|s| s.trim().replace(',', "").parse().ok())
         .collect();
-    assert!(!copied.is_empty(), "no rows copied shown: {screen:?}");
+    // Redrawn while the step runs (not only when it ends): the count was seen growing.
+    let mut distinct = copied.clone();
+    distinct.dedup();
+    assert!(
+        distinct.len() >= 2,
+        "the count was not redrawn as it grew: {copied:?} in {screen:?}"
+    );
     assert!(
         copied.windows(2).all(|w| w[0] <= w[1]) && copied.iter().all(|n| *n <= 400_000),
         "{copied:?}"
