@@ -116,10 +116,14 @@ impl CopyWatch {
         self.shared.changed.notify_all();
     }
 
-    /// The step ended: stop polling until the next one.
+    /// The step ended: stop polling until the next one, and forget its counts (a poll still
+    /// under way cannot bring them back).
     pub fn idle(&self) {
         let mut st = self.lock();
+        st.generation += 1;
         st.step = None;
+        self.shared.rows.store(NONE, Ordering::Relaxed);
+        self.shared.estimate.store(NONE, Ordering::Relaxed);
         self.shared.changed.notify_all();
     }
 

@@ -77,6 +77,14 @@ impl Progress {
 
     /// Step `index` of `total` starts; `copies` says what it may copy, for the rows count.
     pub fn start(&mut self, index: usize, total: usize, what: String, copies: Option<Watched>) {
+        // Counting starts afresh before the bar names the step: never a step shown with the
+        // rows of the one before.
+        if let Some(w) = &self.watch {
+            match copies {
+                Some(c) => w.watch(c),
+                None => w.idle(),
+            }
+        }
         match self.mode {
             Mode::Quiet => {}
             Mode::Lines => eprintln!("[{index}/{total}] {what}"),
@@ -100,12 +108,6 @@ impl Progress {
                 bar.reset_elapsed();
             }
         }
-        if let Some(w) = &self.watch {
-            match copies {
-                Some(c) => w.watch(c),
-                None => w.idle(),
-            }
-        }
         self.current = Some(Current { index, total, what });
     }
 
@@ -114,6 +116,9 @@ impl Progress {
         let Some(cur) = &self.current else {
             return self.say(what);
         };
+        if let (Some(w), Some(c)) = (&self.watch, copies) {
+            w.watch(c);
+        }
         match self.mode {
             Mode::Quiet => {}
             Mode::Lines => eprintln!("      {}: {what}", cur.what),
@@ -126,9 +131,6 @@ impl Progress {
                     bar.reset_elapsed();
                 }
             }
-        }
-        if let (Some(w), Some(c)) = (&self.watch, copies) {
-            w.watch(c);
         }
     }
 
