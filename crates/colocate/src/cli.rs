@@ -14,6 +14,8 @@ use colocate_core::MigrationId;
     long_about = "Move a multi-tenant PostgreSQL schema onto Citus and keep it there.\n\n\
         colocate runs SQL migrations merged from several directories in timestamp order, \
         tracked in a history table with checksums and rollback.\n\n\
+        Progress goes to stderr: a progress bar on a terminal, plain lines elsewhere, none with \
+        --quiet. Colour follows NO_COLOR, CLICOLOR and CLICOLOR_FORCE.\n\n\
         Exit codes: 0 ok, 1 findings (pending or changed migrations with --check), 2 error."
 )]
 pub struct Cli {
@@ -38,8 +40,8 @@ pub struct Global {
     #[arg(long, value_name = "FILE", global = true)]
     pub config: Option<PathBuf>,
 
-    /// Show progress as plain lines on stderr, a terminal included (where a progress bar is
-    /// shown otherwise). Elsewhere the lines are shown anyway.
+    /// Show progress as plain lines on a terminal too, instead of the progress bar (off a
+    /// terminal the lines are shown anyway).
     #[arg(short, long, global = true)]
     pub verbose: bool,
 
