@@ -3,6 +3,7 @@
 //! stderr takes colour (see `style`).
 
 use anstream::eprintln;
+use colocate_core::words::{count, verb};
 
 use std::borrow::Cow;
 
@@ -43,34 +44,40 @@ pub fn print(err: &anyhow::Error) {
             }
             if *journal_open > 0 {
                 eprintln!(
-                    "{} {journal_open} foreign key(s) dropped by an interrupted run wait in colocate_journal; the next successful apply restores them",
-                    style::note()
+                    "{} {} dropped by an interrupted run {} in colocate_journal; the next successful apply restores them",
+                    style::note(),
+                    count(*journal_open, "foreign key"),
+                    verb(*journal_open, "waits", "wait")
                 );
             }
         }
         if let Some(keys) = e.keys() {
             if !keys.restored.is_empty() {
                 eprintln!(
-                    "{} put back {} foreign key(s) this run had dropped: {}",
+                    "{} put back {} this run had dropped: {}",
                     style::note(),
-                    keys.restored.len(),
+                    count(keys.restored.len(), "foreign key"),
                     keys.restored.join(", ")
                 );
             }
             if !keys.still_down.is_empty() {
                 eprintln!(
-                    "{} {} foreign key(s) are NOT enforced until the next successful apply restores them from colocate_journal: {}",
+                    "{} {} NOT enforced until the next successful apply restores them from colocate_journal: {}",
                     style::note(),
-                    keys.still_down.len(),
+                    format!(
+                        "{} {}",
+                        count(keys.still_down.len(), "foreign key"),
+                        verb(keys.still_down.len(), "is", "are")
+                    ),
                     keys.still_down.join(", ")
                 );
             }
         }
         if let Some(Done::Statements(done)) = e.done() {
             eprintln!(
-                "{} {} statement(s) of this run completed before the failure",
+                "{} {} of this run completed before the failure",
                 style::note(),
-                done.len()
+                count(done.len(), "statement")
             );
         }
     }
@@ -95,8 +102,13 @@ fn completed(err: &anyhow::Error) -> Option<String> {
         return Some(format!("this run {verb} nothing before the failure"));
     }
     Some(format!(
-        "this run {verb} {} migration(s) before the failure, and they stay {verb}: {}",
-        completed.len(),
+        "this run {verb} {} before the failure, and {} {verb}: {}",
+        count(completed.len(), "migration"),
+        if completed.len() == 1 {
+            "it stays"
+        } else {
+            "they stay"
+        },
         completed.join(", ")
     ))
 }

@@ -497,13 +497,13 @@ fn fixture_round_trip(p: &Project) {
     eprintln!("apply --skip-blocked: {:.1}s", t0.elapsed().as_secs_f64());
     assert!(
         r.stdout
-            .contains("verified: 190 converted table(s) as planned"),
+            .contains("verified: 190 converted tables as planned"),
         "{}",
         r.all()
     );
     assert!(
         r.stderr
-            .contains("left as they are (--skip-blocked): 14 finding(s)"),
+            .contains("left as they are (--skip-blocked): 14 findings"),
         "{}",
         r.stderr
     );
@@ -565,7 +565,7 @@ fn fixture_round_trip(p: &Project) {
     let r = run(cmd).expect(0);
     eprintln!("undistribute --all: {:.1}s", t0.elapsed().as_secs_f64());
     assert!(
-        r.stdout.contains("190 table(s) are local again"),
+        r.stdout.contains("190 tables are local again"),
         "{}",
         r.all()
     );

@@ -107,7 +107,7 @@ fn yes_undoes_the_last_batch_newest_first() {
     assert_eq!(lines.len(), 3, "{}", r.stdout);
     assert!(lines[0].starts_with("reverted  ") && lines[0].contains(&format!("{D}_d.sql")));
     assert!(lines[1].starts_with("reverted  ") && lines[1].contains(&format!("{C}_c.sql")));
-    assert_eq!(lines[2], "2 migration(s) rolled back");
+    assert_eq!(lines[2], "2 migrations rolled back");
     p.settings().bind(|| {
         insta::assert_snapshot!("rollback_last_batch", r.stdout);
     });
@@ -134,11 +134,7 @@ fn steps_1_undoes_only_the_newest() {
     let r = p
         .colocate(&["m"], &["rollback", "--yes", "--steps", "1"])
         .expect(0);
-    assert!(
-        r.stdout.contains("1 migration(s) rolled back"),
-        "{}",
-        r.stdout
-    );
+    assert!(r.stdout.contains("1 migration rolled back"), "{}", r.stdout);
     assert_eq!(trail(&p), "d");
     // d's rows are gone, c's table stays.
     assert!(p.table_exists("c"));
@@ -160,7 +156,7 @@ fn to_version_keeps_that_version() {
         .colocate(&["m"], &["rollback", "--yes", "--to", A])
         .expect(0);
     assert!(
-        r.stdout.contains("3 migration(s) rolled back"),
+        r.stdout.contains("3 migrations rolled back"),
         "{}",
         r.stdout
     );
@@ -252,7 +248,7 @@ fn dry_run_shows_the_down_sql_and_changes_nothing() {
     let r = p.colocate(&["m"], &["rollback", "--dry-run"]).expect(0);
     assert!(
         r.stdout
-            .starts_with("would roll back 2 migration(s) (dry run, nothing changed):"),
+            .starts_with("would roll back 2 migrations (dry run, nothing changed):"),
         "{}",
         r.stdout
     );
@@ -273,7 +269,7 @@ fn dry_run_shows_the_down_sql_and_changes_nothing() {
     let r = p
         .colocate(&["m"], &["rollback", "--dry-run", "--to", "0"])
         .expect(0);
-    assert!(r.stdout.contains("would roll back 4 migration(s)"));
+    assert!(r.stdout.contains("would roll back 4 migrations"));
     assert!(r.stdout.contains("DROP TABLE trail;"));
     assert_eq!(p.history(), before);
 }

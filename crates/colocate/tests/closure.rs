@@ -158,7 +158,7 @@ fn skip_blocked(p: &Project) {
     );
     assert!(
         r.stderr
-            .contains("left as they are (--skip-blocked): 7 finding(s)"),
+            .contains("left as they are (--skip-blocked): 7 findings"),
         "{}",
         r.stderr
     );

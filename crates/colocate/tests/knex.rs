@@ -417,7 +417,7 @@ fn adopt(p: &Project, knex_files: &[String], sql_port: &str) {
         .expect(0);
     assert!(
         r.stdout.contains(&format!(
-            "{} migration(s) marked applied as batch 1, 0 already recorded",
+            "{} migrations marked applied as batch 1, 0 already recorded",
             knex_files.len()
         )),
         "{}",

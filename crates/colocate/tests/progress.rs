@@ -90,7 +90,7 @@ fn quiet_shows_no_progress() {
     three(&p);
     let r = p.colocate(&["a", "b"], &["--quiet", "migrate"]).expect(0);
     assert_eq!(r.stderr, "");
-    assert!(r.stdout.contains("batch 1: 3 migration(s) applied"));
+    assert!(r.stdout.contains("batch 1: 3 migrations applied"));
     let r = p
         .colocate(&["a", "b"], &["rollback", "-q", "--yes"])
         .expect(0);

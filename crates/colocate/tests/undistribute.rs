@@ -196,11 +196,7 @@ fn citus_single_node_undistribute_a_connected_table_needs_cascade_and_keeps_the_
 
     // --cascade: the whole group, not the table that stands alone.
     let r = colocate(&p, &["undistribute", "users", "--cascade", "--yes"]).expect(0);
-    assert!(
-        r.stdout.contains("6 table(s) are local again"),
-        "{}",
-        r.all()
-    );
+    assert!(r.stdout.contains("6 tables are local again"), "{}", r.all());
     let left: Vec<String> = p.citus_tables().into_keys().collect();
     assert_eq!(
         left,
@@ -225,11 +221,7 @@ fn citus_single_node_undistribute_a_connected_table_needs_cascade_and_keeps_the_
     );
 
     let r = colocate(&p, &["undistribute", "--all", "--yes"]).expect(0);
-    assert!(
-        r.stdout.contains("2 table(s) are local again"),
-        "{}",
-        r.all()
-    );
+    assert!(r.stdout.contains("2 tables are local again"), "{}", r.all());
     assert!(
         r.stdout
             .contains("restored identity column \"public\".\"events_archive\".event_id"),
@@ -279,7 +271,7 @@ fn citus_single_node_undistribute_dry_run_and_unconfirmed_change_nothing() {
     let r = colocate(&p, &["undistribute", "--all"]).expect(2);
     assert_eq!(
         r.only_error(),
-        "error: refusing to undistribute 8 Citus table(s) back to local tables without confirmation"
+        "error: refusing to undistribute 8 Citus tables back to local tables without confirmation"
     );
     assert_eq!(p.citus_tables(), all);
     assert_eq!(p.schema_dump(), dump);

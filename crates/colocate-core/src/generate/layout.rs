@@ -207,8 +207,8 @@ impl<'a> Selection<'a> {
             return Vec::new();
         }
         let mut out = vec![format!(
-            "Left out, {} blocked table(s) (`colocate plan` shows each blocker with its fix):",
-            self.left_out.len()
+            "Left out, {} (`colocate plan` shows each blocker with its fix):",
+            crate::words::count(self.left_out.len(), "blocked table")
         )];
         for (t, why) in &self.left_out {
             out.push(format!("  {t}: {why}"));
@@ -262,16 +262,20 @@ impl File {
         match self {
             File::Fixes => "fix the blockers that have an automatic fix".into(),
             File::Extension => "enable the citus extension".into(),
-            File::Reference(t) => format!("create {} reference table(s)", t.len()),
+            File::Reference(t) => {
+                format!("create {}", crate::words::count(t.len(), "reference table"))
+            }
             File::Distribute { tables, root, .. } if *root && tables.len() == 1 => {
                 format!("distribute the root table {}", tables[0])
             }
             File::Distribute { tables, root, .. } if *root => format!(
-                "distribute the root table {} with the {} other table(s) of its foreign-key cycle",
+                "distribute the root table {} with the {} of its foreign-key cycle",
                 tables[0],
-                tables.len() - 1
+                crate::words::count_as(tables.len() - 1, "other table", "other tables")
             ),
-            File::Distribute { tables, .. } => format!("distribute {} table(s)", tables.len()),
+            File::Distribute { tables, .. } => {
+                format!("distribute {}", crate::words::count(tables.len(), "table"))
+            }
         }
     }
 }

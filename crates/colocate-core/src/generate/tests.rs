@@ -335,7 +335,7 @@ fn blocked_tables_are_left_out_and_named_in_the_first_file() {
     let first = &files[0].contents;
     assert!(
         first.contains(
-            "# Left out, 3 blocked table(s) (`colocate plan` shows each blocker with its fix):\n\
+            "# Left out, 3 blocked tables (`colocate plan` shows each blocker with its fix):\n\
              #   public.audit_events: has-triggers\n\
              #   public.token_uses: foreign-key-missing-distribution-column\n\
              #   public.tokens: key-missing-distribution-column\n"
@@ -354,7 +354,7 @@ fn blocked_tables_are_left_out_and_named_in_the_first_file() {
     let first = &files[0].contents;
     assert!(
         first.contains(
-            "# Left out, 8 blocked table(s) (`colocate plan` shows each blocker with its fix):\n\
+            "# Left out, 8 blocked tables (`colocate plan` shows each blocker with its fix):\n\
              #   public.audit_events: has-triggers\n\
              #   public.email_messages: references-blocked-table\n\
              #   public.invoices: references-blocked-table\n\

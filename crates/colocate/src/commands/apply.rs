@@ -176,7 +176,10 @@ pub fn undistribute(g: &Global, a: &UndistributeArgs) -> Result<u8> {
         let n: usize = preview.groups.iter().map(|g| g.tables.len()).sum();
         confirm(
             g,
-            &format!("undistribute {n} Citus table(s) back to local tables"),
+            &format!(
+                "undistribute {} back to local tables",
+                colocate_core::words::count(n, "Citus table")
+            ),
         )?;
         opts.dry_run = false;
         colocate_pg::undistribute::undistribute(&mut client, &opts, &mut events)?

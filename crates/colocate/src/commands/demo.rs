@@ -61,7 +61,11 @@ pub fn run(g: &Global, a: &DemoArgs) -> Result<u8> {
             "citus is installed: a coordinator{}",
             match server.worker_ports().len() {
                 0 => " that holds the shards itself".to_string(),
-                n => format!(" with {n} worker(s) on ports {:?}", server.worker_ports()),
+                n => format!(
+                    " with {} on ports {:?}",
+                    colocate_core::words::count(n, "worker"),
+                    server.worker_ports()
+                ),
             }
         );
     } else {
@@ -116,9 +120,9 @@ pub fn run(g: &Global, a: &DemoArgs) -> Result<u8> {
                 format!("{} shards", g.shard_count)
             };
             println!(
-                "  group {:>3}  {kind:<10}  {} table(s): {}",
+                "  group {:>3}  {kind:<10}  {}: {}",
                 g.colocation_id,
-                g.tables.len(),
+                colocate_core::words::count(g.tables.len(), "table"),
                 shorten(&g.tables)
             );
         }

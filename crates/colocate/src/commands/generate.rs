@@ -117,13 +117,15 @@ pub fn run(g: &Global, a: &GenerateArgs) -> Result<u8> {
     }
     let left_out = plan.tables.iter().filter(|t| t.blocked).count();
     eprintln!(
-        "wrote {} migration file(s) into {}",
-        files.len(),
+        "wrote {} into {}",
+        colocate_core::words::count(files.len(), "migration file"),
         a.out.display()
     );
     if left_out > 0 && !a.with_fixes {
         eprintln!(
-            "note: {left_out} blocked table(s) are left out (named at the top of the first file); --with-fixes writes the fixes that exist first"
+            "note: {} {} left out (named at the top of the first file); --with-fixes writes the fixes that exist first",
+            colocate_core::words::count(left_out, "blocked table"),
+            colocate_core::words::verb(left_out, "is", "are")
         );
     }
     Ok(EXIT_OK)

@@ -122,8 +122,8 @@ pub fn rollback(g: &Global, a: &RollbackArgs) -> Result<u8> {
     confirm(
         g,
         &format!(
-            "roll back {} migration(s): {}",
-            names.len(),
+            "roll back {}: {}",
+            colocate_core::words::count(names.len(), "migration"),
             names.join(", ")
         ),
     )?;

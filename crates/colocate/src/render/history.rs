@@ -1,6 +1,7 @@
 //! How the migration commands read: `migrate`, `rollback`, `baseline` and `status` as tables.
 
 use colocate_core::history::{Status, StatusReport};
+use colocate_core::words::{count, verb};
 use colocate_pg::baseline::BaselineReport;
 use colocate_pg::runner::RunItem;
 use colocate_pg::{MigrateReport, RollbackReport};
@@ -14,8 +15,8 @@ fn dry_run_listing(verb: &str, items: &[RunItem]) {
         return;
     }
     println!(
-        "would {verb} {} migration(s) (dry run, nothing changed):",
-        items.len()
+        "would {verb} {} (dry run, nothing changed):",
+        count(items.len(), "migration")
     );
     for i in items {
         let tx = if i.transaction {
@@ -56,9 +57,9 @@ pub fn migrate(r: &MigrateReport) {
     }
     let total: f64 = r.applied.iter().map(|i| i.duration_ms).sum();
     println!(
-        "batch {}: {} migration(s) applied in {:.1} ms",
+        "batch {}: {} applied in {:.1} ms",
         r.batch.unwrap_or_default(),
-        r.applied.len(),
+        count(r.applied.len(), "migration"),
         total
     );
 }
@@ -93,7 +94,7 @@ pub fn rollback(r: &RollbackReport) {
         println!("reverted  {}  ({:.1} ms)", i.file, i.duration_ms);
         notes(i);
     }
-    println!("{} migration(s) rolled back", r.reverted.len());
+    println!("{} rolled back", count(r.reverted.len(), "migration"));
 }
 
 pub fn baseline(r: &BaselineReport) {
@@ -101,8 +102,8 @@ pub fn baseline(r: &BaselineReport) {
         println!("marked applied  {}", i.file);
     }
     println!(
-        "{} migration(s) marked applied{}, {} already recorded",
-        r.marked.len(),
+        "{} marked applied{}, {} already recorded",
+        count(r.marked.len(), "migration"),
         r.batch
             .map(|b| format!(" as batch {b}"))
             .unwrap_or_default(),
@@ -110,9 +111,10 @@ pub fn baseline(r: &BaselineReport) {
     );
     if !r.unmatched.is_empty() {
         anstream::eprintln!(
-            "{} {} name(s) in the source table match no migration file: {}",
+            "{} {} in the source table {} no migration file: {}",
             style::warning(),
-            r.unmatched.len(),
+            count(r.unmatched.len(), "name"),
+            verb(r.unmatched.len(), "matches", "match"),
             r.unmatched.join(", ")
         );
     }

@@ -1,6 +1,7 @@
 //! How a plan reads: a human table grouped by role, the SQL `apply` runs, Graphviz and Mermaid
 //! graphs, and `check`'s drift list (human, JSON, GitHub annotations).
 
+use colocate_core::words::{count, verb};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
@@ -18,8 +19,8 @@ use crate::style;
 pub(super) fn citus_line(p: &Plan) -> String {
     match (&p.citus.installed, p.citus.available) {
         (Some(v), _) => format!(
-            "Citus {v} installed, {} worker(s) registered",
-            p.citus.workers
+            "Citus {v} installed, {} registered",
+            count(p.citus.workers, "worker")
         ),
         (None, true) => {
             "Citus is available but not created in this database (apply creates it)".into()
@@ -67,10 +68,10 @@ pub fn human_text(p: &Plan) -> String {
     if let Some(g) = p.groups.first() {
         let _ = writeln!(
             out,
-            "colocation group: {} ({}), {} table(s)",
+            "colocation group: {} ({}), {}",
             g.anchor,
             g.column_type,
-            g.tables.len()
+            count(g.tables.len(), "table")
         );
     }
     for (title, role) in [
@@ -213,7 +214,9 @@ pub fn sql(p: &Plan) -> String {
     if blockers > 0 {
         let _ = writeln!(
             out,
-            "\n-- {blockers} blocker(s) keep some tables out of this script: see `colocate plan`"
+            "\n-- {} {} some tables out of this script: see `colocate plan`",
+            count(blockers, "blocker"),
+            verb(blockers, "keeps", "keep")
         );
     }
     out
@@ -412,8 +415,8 @@ pub fn apply_human(r: &colocate_pg::apply::ApplyReport) {
             println!("nothing to apply: {settled}");
         } else {
             println!(
-                "-- apply --dry-run: {} statement(s), nothing changed",
-                r.steps.len()
+                "-- apply --dry-run: {}, nothing changed",
+                count(r.steps.len(), "statement")
             );
             for s in &r.steps {
                 println!("{}", s.sql);
@@ -440,8 +443,8 @@ pub fn apply_human(r: &colocate_pg::apply::ApplyReport) {
             );
         }
         println!(
-            "applied {} step(s) in {:.2} s ({:.2} s inside Citus functions)",
-            r.steps.len(),
+            "applied {} in {:.2} s ({:.2} s inside Citus functions)",
+            count(r.steps.len(), "step"),
             r.total_ms / 1000.0,
             r.citus_ms / 1000.0
         );
@@ -460,8 +463,9 @@ pub fn apply_human(r: &colocate_pg::apply::ApplyReport) {
                 format!(" ({unenforced} not enforced, see the warnings)")
             };
             println!(
-                "verified: {} converted table(s) as planned, {} foreign keys present{enforced}{rows}",
-                v.tables, v.foreign_keys
+                "verified: {} as planned, {} present{enforced}{rows}",
+                count(v.tables, "converted table"),
+                count(v.foreign_keys, "foreign key")
             );
             if !v.rows_not_compared.is_empty() {
                 let names: Vec<String> =
@@ -480,8 +484,8 @@ pub fn apply_human(r: &colocate_pg::apply::ApplyReport) {
     }
     if !r.skipped.is_empty() {
         eprintln!(
-            "left as they are (--skip-blocked): {} finding(s)",
-            r.skipped.len()
+            "left as they are (--skip-blocked): {}",
+            count(r.skipped.len(), "finding")
         );
         for f in &r.skipped {
             anstream::eprintln!("  [{}] {}", style::code(&f.code), f.message);
@@ -523,8 +527,8 @@ pub fn undistribute_human(r: &colocate_pg::undistribute::UndistributeReport) {
         }
         if !r.properties.is_empty() {
             println!(
-                "put back {} thing(s) undistribute_table does not carry over (left by an interrupted run)",
-                r.properties.len()
+                "put back {} undistribute_table does not carry over (left by an interrupted run)",
+                count(r.properties.len(), "thing")
             );
         }
         println!("nothing to undistribute: no Citus tables");
@@ -547,15 +551,17 @@ pub fn undistribute_human(r: &colocate_pg::undistribute::UndistributeReport) {
     }
     if !r.properties.is_empty() {
         println!(
-            "put back {} thing(s) undistribute_table does not carry over (comments, NOT VALID checks, column options, rules, grants on views)",
-            r.properties.len()
+            "put back {} undistribute_table does not carry over (comments, NOT VALID checks, column options, rules, grants on views)",
+            count(r.properties.len(), "thing")
         );
     }
     if !r.dry_run {
         let n: usize = r.groups.iter().map(|g| g.tables.len()).sum();
         println!(
-            "{n} table(s) are local again; row counts and foreign keys unchanged ({} rows)",
-            r.rows
+            "{} {} local again; row counts and foreign keys unchanged ({})",
+            count(n, "table"),
+            verb(n, "is", "are"),
+            count(r.rows as usize, "row")
         );
     }
 }
@@ -603,7 +609,7 @@ pub fn check_human(r: &CheckReport) {
         println!("converged: all {} tables are placed as planned", r.tables);
         return;
     }
-    println!("{} difference(s) from the plan:", r.drift.len());
+    println!("{} from the plan:", count(r.drift.len(), "difference"));
     for d in &r.drift {
         anstream::println!("  [{}] {}", style::code(&d.code), d.message);
         if let Some(fix) = &d.fix {
