@@ -51,7 +51,7 @@ pub fn apply(g: &Global, a: &ApplyArgs) -> Result<u8> {
     if a.online && !a.dry_run {
         // Said before anything runs, every time, until the cause is found (issue #11's note).
         anstream::eprintln!(
-            "{} --online: in colocate's own tests, rows the application wrote into a table while create_distributed_table_concurrently converted it were missing afterwards in 2 of about 25 runs under heavy machine load; until that is understood, pause the writes to the tables being converted, or convert without --online",
+            "{} --online: in colocate's own tests, rows the application wrote into a table while create_distributed_table_concurrently converted it were missing afterwards in 3 of about 14 runs under heavy machine load; until that is understood, pause the writes to the tables being converted, or convert without --online",
             crate::style::warning()
         );
     }
