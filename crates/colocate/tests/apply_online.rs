@@ -176,7 +176,7 @@ fn citus_two_workers_online_two_large_tables_linked_by_a_key_detach_it_once() {
 /// meets a child row whose parent's shard has not committed yet is tried again. Every
 /// committed row is there afterwards.
 #[test]
-#[ignore = "open (issue 11's note): under heavy machine load, rows written into a table while create_distributed_table_concurrently converts it were missing afterwards in 2 of about 25 runs (order_lines: 467 of 1,482; once orders, caught as a validation failure); the deadlock this test was written for is fixed (6 of 6 runs alone, and full runs)"]
+#[ignore = "open (issue 11's note): under heavy machine load, rows written into a table while create_distributed_table_concurrently converts it were missing afterwards in 3 of about 14 runs (order_lines: 467 of 1,482 once; orders twice, caught as a validation failure); the deadlock this test was written for is fixed (6 of 6 runs alone, and full runs)"]
 fn citus_two_workers_online_with_writes_into_root_parent_and_child_does_not_deadlock() {
     let Some(p) = linked_project(
         "citus_two_workers_online_with_writes_into_root_parent_and_child_does_not_deadlock",
