@@ -59,16 +59,7 @@ fn citus_created(p: &Project) -> bool {
 #[test]
 fn plain_postgres_without_citus_apply_is_a_no_op_and_says_so() {
     let p = project();
-    p.db.connect()
-        .batch_execute(
-            "SET allow_system_table_mods = on;
-             CREATE OR REPLACE VIEW pg_catalog.pg_available_extensions AS
-                 SELECT e.name, e.default_version, x.extversion AS installed_version, e.comment
-                 FROM pg_available_extensions() e(name, default_version, comment)
-                 LEFT JOIN pg_extension x ON e.name = x.extname
-                 WHERE e.name <> 'citus';",
-        )
-        .expect("hide citus from pg_available_extensions");
+    p.hide_citus();
     let url = p.db.url().to_string();
     let tables = p.tables_in(&["public"]);
     let sums = p.checksums(&tables);

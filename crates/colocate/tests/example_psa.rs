@@ -82,25 +82,6 @@ fn step_files() -> Vec<String> {
         .collect()
 }
 
-/// Same as generate.rs: a view in front of `pg_catalog` hides Citus from
-/// `pg_available_extensions` in this database, so colocate sees plain PostgreSQL.
-fn without_citus(p: &Project) {
-    let mut c = p.db.connect();
-    c.batch_execute(&format!(
-        "CREATE SCHEMA no_citus;
-         CREATE VIEW no_citus.pg_available_extensions AS
-             SELECT * FROM pg_catalog.pg_available_extensions WHERE name <> 'citus';
-         ALTER DATABASE \"{}\" SET search_path = \"$user\", public, no_citus, pg_catalog;",
-        p.db.name().replace('"', "\"\"")
-    ))
-    .unwrap();
-    assert_eq!(
-        p.count("SELECT count(*) FROM pg_available_extensions WHERE name = 'citus'"),
-        0,
-        "the database must look like plain PostgreSQL"
-    );
-}
-
 /// The user tables left besides the history table and the apply engine's journal.
 fn left_over(p: &Project) -> Vec<String> {
     p.table_names()
@@ -178,7 +159,7 @@ fn the_example_is_a_chain_of_reversible_migrations_with_a_generated_citus_track(
 #[test]
 fn plain_postgres_runs_the_chain_with_citus_steps_as_noops_and_rolls_back_to_zero() {
     let p = Project::new();
-    without_citus(&p);
+    p.hide_citus();
     let r = psa(&p, &["migrate"]).expect(0);
     let skipped = r
         .stdout

@@ -106,28 +106,6 @@ fn project() -> Project {
     p
 }
 
-/// Make this database look like PostgreSQL without Citus to every session colocate opens: the
-/// test cluster has Citus installed, so a view in front of `pg_catalog` hides it from
-/// `pg_available_extensions` (the catalog that says what the server offers). Where Citus is not
-/// installed at all, this changes nothing.
-fn without_citus(p: &Project) {
-    let mut c = p.db.connect();
-    c.batch_execute(&format!(
-        "CREATE SCHEMA no_citus;
-         CREATE VIEW no_citus.pg_available_extensions AS
-             SELECT * FROM pg_catalog.pg_available_extensions WHERE name <> 'citus';
-         ALTER DATABASE {} SET search_path = \"$user\", public, no_citus, pg_catalog;",
-        quote_ident(p.db.name())
-    ))
-    .unwrap();
-    let offered = p.count("SELECT count(*) FROM pg_available_extensions WHERE name = 'citus'");
-    assert_eq!(offered, 0, "the database must look like plain PostgreSQL");
-}
-
-fn quote_ident(s: &str) -> String {
-    format!("\"{}\"", s.replace('"', "\"\""))
-}
-
 fn generate(p: &Project, dirs: &[&str], out: &str, extra: &[&str]) -> Vec<PathBuf> {
     let mut args = vec!["generate", "--out", out];
     args.extend_from_slice(extra);
@@ -215,7 +193,7 @@ fn run_knex(p: &Project, files: &[PathBuf], direction: &str) -> Vec<String> {
 #[test]
 fn plain_postgres_toml_and_sql_sets_are_noops_that_say_so_and_roll_back() {
     let p = project();
-    without_citus(&p);
+    p.hide_citus();
     let toml = generate(
         &p,
         &["base"],
@@ -299,7 +277,7 @@ fn plain_postgres_knex_set_runs_under_knex() {
         return;
     }
     let p = project();
-    without_citus(&p);
+    p.hide_citus();
     let keys_before = foreign_keys(&p);
     let files = generate(
         &p,

@@ -257,24 +257,10 @@ fn a_table_added_since_gets_one_file_after_the_newest_migration() {
     }
 }
 
-/// Make this database look like PostgreSQL without Citus (as generate.rs does): the generated
-/// steps are then no-ops that say so, and still applied.
-fn without_citus(p: &Project) {
-    let name = p.db.name().replace('"', "\"\"");
-    p.db.connect()
-        .batch_execute(&format!(
-            "CREATE SCHEMA no_citus;
-             CREATE VIEW no_citus.pg_available_extensions AS
-                 SELECT * FROM pg_catalog.pg_available_extensions WHERE name <> 'citus';
-             ALTER DATABASE \"{name}\" SET search_path = \"$user\", public, no_citus, pg_catalog;"
-        ))
-        .unwrap();
-}
-
 #[test]
 fn files_migrate_applied_count_as_covered() {
     let p = project();
-    without_citus(&p);
+    p.hide_citus();
     for format in [Format::Toml, Format::Sql] {
         let dir = format!("citus-{}", format.arg());
         let out = p.root().join(&dir);

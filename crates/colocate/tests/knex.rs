@@ -143,26 +143,6 @@ enum Server {
     Citus,
 }
 
-/// Make the test database answer as one on a server without the Citus package (see
-/// apply_plain.rs): its own `pg_catalog.pg_available_extensions` view leaves citus out, for
-/// every session, knex's included.
-fn hide_citus(p: &Project) {
-    p.db.connect()
-        .batch_execute(
-            "SET allow_system_table_mods = on;
-             CREATE OR REPLACE VIEW pg_catalog.pg_available_extensions AS
-                 SELECT e.name, e.default_version, x.extversion AS installed_version, e.comment
-                 FROM pg_available_extensions() e(name, default_version, comment)
-                 LEFT JOIN pg_extension x ON e.name = x.extname
-                 WHERE e.name <> 'citus';",
-        )
-        .expect("hide citus from pg_available_extensions");
-    assert_eq!(
-        p.count("SELECT count(*) FROM pg_available_extensions WHERE name = 'citus'"),
-        0
-    );
-}
-
 fn dump(p: &Project) -> String {
     p.schema_dump_without(KNEX_TABLES)
 }
@@ -460,7 +440,7 @@ fn plain_postgres_knex_runs_the_merged_chain_and_the_citus_track_forward_and_bac
         return;
     }
     let p = Project::new();
-    hide_citus(&p);
+    p.hide_citus();
     workflow(&p, Server::Plain);
 }
 

@@ -146,6 +146,31 @@ pub fn run(mut cmd: assert_cmd::Command) -> Run {
 }
 
 impl Project {
+    /// Make this database answer as one on a server without the Citus package, for every
+    /// session (colocate's, psql's, knex's): the test cluster has Citus installed, so this
+    /// database's own `pg_catalog.pg_available_extensions` view (each database has its copy) is
+    /// redefined without citus. Where Citus is not installed at all, nothing changes.
+    pub fn hide_citus(&self) {
+        self.db
+            .connect()
+            .batch_execute(
+                "SET allow_system_table_mods = on;
+                 CREATE OR REPLACE VIEW pg_catalog.pg_available_extensions AS
+                     SELECT e.name, e.default_version, x.extversion AS installed_version, e.comment
+                     FROM pg_available_extensions() e(name, default_version, comment)
+                     LEFT JOIN pg_extension x ON e.name = x.extname
+                     WHERE e.name <> 'citus';",
+            )
+            .expect("hide citus from pg_available_extensions");
+        assert_eq!(
+            self.count("SELECT count(*) FROM pg_available_extensions WHERE name = 'citus'"),
+            0,
+            "the database must look like plain PostgreSQL"
+        );
+    }
+}
+
+impl Project {
     pub fn new() -> Project {
         Project {
             db: TestDb::new(),
