@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use colocate_core::plan::{Finding, Plan, Severity};
 
-use super::plan::{citus_line, summary};
+use super::plan::{blockers_of, citus_line, fix_label, summary};
 
 /// Text as Markdown shows it literally, on one line (a table cell stays one cell).
 fn text(s: &str) -> String {
@@ -49,17 +49,8 @@ pub fn markdown(p: &Plan) -> String {
         let _ = writeln!(out, "#### Blocked tables ({})\n", blocked.len());
         out.push_str("| table | would be | blockers | waits for |\n|---|---|---|---|\n");
         for t in blocked {
-            let mine: Vec<&Finding> = p
-                .findings
-                .iter()
-                .filter(|f| f.table == t.name && f.severity == Severity::Blocker)
-                .collect();
-            let codes: Vec<String> = mine.iter().map(|f| f.code.to_string()).collect();
-            let waits = mine
-                .iter()
-                .find_map(|f| f.waits_for.as_ref())
-                .map(|q| text(&q.to_string()))
-                .unwrap_or_default();
+            let (codes, waits) = blockers_of(p, t);
+            let waits = waits.map(|q| text(&q.to_string())).unwrap_or_default();
             let _ = writeln!(
                 out,
                 "| {} | {} | {} | {} |",
@@ -84,13 +75,7 @@ pub fn markdown(p: &Plan) -> String {
         for f in fs {
             let _ = writeln!(out, "- **{}** {}", text(f.code.as_str()), text(&f.message));
             if let Some(fix) = &f.fix {
-                let label = if f.waits_for.is_some() {
-                    "what clears it"
-                } else if f.manual {
-                    "suggested fix (needs a decision)"
-                } else {
-                    "fix"
-                };
+                let label = fix_label(f);
                 let _ = write!(
                     out,
                     "  <details><summary>{label}</summary>\n\n{}\n  </details>\n",

@@ -61,6 +61,31 @@ pub(super) fn summary(p: &Plan) -> String {
     )
 }
 
+/// A blocked table's blocker codes, and the blocked table it waits for, if it only waits.
+pub(super) fn blockers_of<'p>(
+    p: &'p Plan,
+    t: &TablePlan,
+) -> (Vec<String>, Option<&'p QualifiedName>) {
+    let mine: Vec<&Finding> = p
+        .findings
+        .iter()
+        .filter(|f| f.table == t.name && f.severity == Severity::Blocker)
+        .collect();
+    let codes = mine.iter().map(|f| f.code.to_string()).collect();
+    (codes, mine.iter().find_map(|f| f.waits_for.as_ref()))
+}
+
+/// What a finding's fix is, as its heading says.
+pub(super) fn fix_label(f: &Finding) -> &'static str {
+    if f.waits_for.is_some() {
+        "what clears it"
+    } else if f.manual {
+        "suggested fix (needs a decision)"
+    } else {
+        "fix"
+    }
+}
+
 pub fn human_text(p: &Plan) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{}", summary(p));
@@ -106,17 +131,8 @@ pub fn human_text(p: &Plan) -> String {
         // A table that only waits for another one names the table whose blockers hold it back.
         let mut t = table(&["TABLE", "WOULD BE", "COLUMN", "BLOCKERS", "WAITS FOR"]);
         for r in blocked {
-            let mine: Vec<&Finding> = p
-                .findings
-                .iter()
-                .filter(|f| f.table == r.name && f.severity == Severity::Blocker)
-                .collect();
-            let codes: Vec<String> = mine.iter().map(|f| f.code.to_string()).collect();
-            let waits_for = mine
-                .iter()
-                .find_map(|f| f.waits_for.as_ref())
-                .map(|q| q.to_string())
-                .unwrap_or_default();
+            let (codes, waits_for) = blockers_of(p, r);
+            let waits_for = waits_for.map(|q| q.to_string()).unwrap_or_default();
             t.add_row(vec![
                 Cell::new(&r.name),
                 style::cell(r.role.label(), style::role_color(r.role.label())),
@@ -140,13 +156,7 @@ pub fn human_text(p: &Plan) -> String {
         for f in fs {
             let _ = writeln!(out, "  [{}] {}", f.code, f.message);
             if let Some(fix) = &f.fix {
-                let label = if f.waits_for.is_some() {
-                    "what clears it"
-                } else if f.manual {
-                    "suggested fix (needs a decision)"
-                } else {
-                    "fix"
-                };
+                let label = fix_label(f);
                 let _ = writeln!(out, "    {label}:");
                 for line in fix.lines() {
                     let _ = writeln!(out, "      {line}");
