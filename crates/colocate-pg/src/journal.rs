@@ -124,7 +124,7 @@ impl Journal {
         table: &QualifiedName,
         fk: &ForeignKey,
     ) -> Result<i64, Cause> {
-        retrying(Retry::Locks, || self.drop_key_once(c, table, fk))
+        retrying(c, Retry::Locks, |c| self.drop_key_once(c, table, fk))
     }
 
     fn drop_key_once(
@@ -161,7 +161,7 @@ impl Journal {
         table: &QualifiedName,
         key: &ForeignKey,
     ) -> Result<(), Cause> {
-        retrying(Retry::Locks, || self.restore_key_once(c, table, key))
+        retrying(c, Retry::Locks, |c| self.restore_key_once(c, table, key))
     }
 
     fn restore_key_once(
@@ -224,7 +224,7 @@ impl Journal {
         let (exists, partitioned): (bool, bool) = (row.get(0), row.get(1));
         let sql = self.sql();
         if !exists || d.state == State::Dropped {
-            retrying(Retry::Locks, || self.re_add(c, d, exists, partitioned))?;
+            retrying(c, Retry::Locks, |c| self.re_add(c, d, exists, partitioned))?;
         }
         if was_valid(&d.definition) && !partitioned {
             validate(c, &validate_key_sql(&d.table, &d.name))?;
@@ -333,45 +333,54 @@ enum Retry {
     /// A transaction that drops or adds a key: again after a deadlock or serialization failure
     /// (the server rolled it back whole).
     Locks,
-    /// `VALIDATE CONSTRAINT`: also after a violation. On Citus, an application transaction that
-    /// writes a parent and its child rows commits on each shard's connection in turn, and a
-    /// validation scanning in between can see the child before its parent; a real orphan row
-    /// fails every attempt, and is reported.
+    /// `VALIDATE CONSTRAINT`: also after a violation on a row whose parent it cannot see yet.
+    /// An application's transaction that wrote both may have committed on the coordinator while
+    /// the second phase of its commit has not reached the parent's worker (Citus finishes it at
+    /// recovery, by default within a minute): before each new try, those transactions are
+    /// recovered now rather than by the maintenance daemon. A real orphan row fails every try
+    /// and is reported.
     Validation,
 }
 
-/// Tries before a transient failure is reported.
-const ATTEMPTS: u32 = 3;
+impl Retry {
+    /// Tries before the failure is reported.
+    const fn attempts(self) -> u32 {
+        match self {
+            Retry::Locks => 3,
+            Retry::Validation => 5,
+        }
+    }
 
-/// Tries of a validation that meets a row whose parent it cannot see.
-const VALIDATION_ATTEMPTS: u32 = 5;
-
-/// `VALIDATE CONSTRAINT`, tried again while it fails on a row whose parent it cannot see yet:
-/// an application's transaction that wrote both may have committed on the coordinator while the
-/// second phase of its commit has not reached the parent's worker (Citus finishes it at
-/// recovery, by default within a minute). Before each new try, recover those transactions now
-/// rather than wait for the maintenance daemon. A real orphan row fails every try and is
-/// reported.
-fn validate(c: &mut Client, sql: &str) -> Result<(), Cause> {
-    let mut attempt = 1;
-    loop {
-        match c.batch_execute(sql).map_err(|e| Cause::from_postgres(&e)) {
-            Err(cause) if attempt < VALIDATION_ATTEMPTS && transient(&cause, Retry::Validation) => {
-                std::thread::sleep(std::time::Duration::from_millis(250 * u64::from(attempt)));
-                let _ = crate::topology::settle(c);
-                attempt += 1;
-            }
-            done => return done,
+    /// The wait before try `attempt + 1`.
+    const fn pause_ms(self, attempt: u32) -> u64 {
+        match self {
+            Retry::Locks => 200 * attempt as u64,
+            Retry::Validation => 250 * attempt as u64,
         }
     }
 }
 
-fn retrying<T>(what: Retry, mut f: impl FnMut() -> Result<T, Cause>) -> Result<T, Cause> {
+/// `VALIDATE CONSTRAINT` (`sql`), tried again as [`Retry::Validation`] says.
+fn validate(c: &mut Client, sql: &str) -> Result<(), Cause> {
+    retrying(c, Retry::Validation, |c| {
+        c.batch_execute(sql).map_err(|e| Cause::from_postgres(&e))
+    })
+}
+
+/// Run `f`, again after a transient failure of kind `what`, up to its number of tries.
+fn retrying<T>(
+    c: &mut Client,
+    what: Retry,
+    mut f: impl FnMut(&mut Client) -> Result<T, Cause>,
+) -> Result<T, Cause> {
     let mut attempt = 1;
     loop {
-        match f() {
-            Err(cause) if attempt < ATTEMPTS && transient(&cause, what) => {
-                std::thread::sleep(std::time::Duration::from_millis(200 * u64::from(attempt)));
+        match f(c) {
+            Err(cause) if attempt < what.attempts() && transient(&cause, what) => {
+                std::thread::sleep(std::time::Duration::from_millis(what.pause_ms(attempt)));
+                if what == Retry::Validation {
+                    let _ = crate::topology::settle(c);
+                }
                 attempt += 1;
             }
             done => return done,
