@@ -28,6 +28,7 @@ use crate::error::{Cause, Done, ErrorKind, KeysAfterFailure, PgError};
 use crate::introspect::introspect;
 use crate::journal::{Dropped, Journal};
 use crate::lock::Lock;
+use crate::split_guard::Claim;
 use crate::topology::settle;
 use crate::verify::{all_keys, count_rows_many, verify, Before, Verification};
 use crate::wake::Waker;
@@ -526,7 +527,11 @@ fn run_online(
     for (t, fk) in detach {
         ids.push(journal.drop_key(c, t, fk)?);
     }
-    exec(c, &d.call())?;
+    // Alone on the server: Citus loses the writes of overlapping splits in two databases.
+    let claim = Claim::take(c)?;
+    let converted = exec(c, &d.call());
+    claim.release(c);
+    converted?;
     restore_detached(c, journal, ids)
 }
 

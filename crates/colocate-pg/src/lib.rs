@@ -15,6 +15,7 @@ mod journal;
 pub mod local;
 pub mod lock;
 pub mod runner;
+mod split_guard;
 pub mod topology;
 pub mod undistribute;
 pub mod verify;
