@@ -211,6 +211,48 @@ fn citus_two_workers_online_runs_in_two_databases_at_once_lose_no_writes() {
     every_write_there(&b, &wb, &tables, &keys);
 }
 
+/// A Citus split under way in another database of the server (its replication slot; here a
+/// stand-in of the same name) holds the online conversion back until it has ended, and the
+/// run then goes on.
+#[test]
+fn citus_two_workers_online_conversion_waits_for_a_split_in_another_database() {
+    let Some(p) =
+        linked_project("citus_two_workers_online_conversion_waits_for_a_split_in_another_database")
+    else {
+        return;
+    };
+    let tables = p.tables_in(&["public"]);
+    let keys = p.foreign_keys(&tables);
+    let other = Project::new();
+    let mut split = other.db.connect();
+    // Temporary: it goes when this session ends, also when the test fails.
+    split
+        .execute(
+            "SELECT pg_create_logical_replication_slot($1, 'pgoutput', true)",
+            &[&format!(
+                "citus_shard_split_slot_colocate_test_{}",
+                std::process::id()
+            )],
+        )
+        .unwrap();
+    let method = |t: &str| p.citus_tables().get(t).map(|c| c.method.clone());
+    let (r, orders_while_split) = thread::scope(|s| {
+        let run = s.spawn(|| colocate(&p, ONLINE));
+        let t0 = Instant::now();
+        // The root goes first (not online); the next step converts orders online.
+        while method("public.tenants").is_none() && t0.elapsed() < Duration::from_secs(120) {
+            thread::sleep(Duration::from_millis(50));
+        }
+        thread::sleep(Duration::from_secs(2));
+        let orders = method("public.orders");
+        drop(split);
+        (run.join().unwrap(), orders)
+    });
+    assert_eq!(orders_while_split, None, "orders waited for the split");
+    assert_eq!(r.code, Some(0), "{}", r.all());
+    converged(&p, &tables, &keys);
+}
+
 /// What an online run did while the application wrote.
 struct Written {
     run: Run,
