@@ -319,8 +319,21 @@ impl TestDb {
         )
         .expect("citus_set_coordinator_host");
         for p in registered {
-            c.execute("SELECT citus_add_node('127.0.0.1', $1)", &[&i32::from(*p)])
-                .expect("citus_add_node");
+            // Test databases registering the same workers at once can collide on a worker's
+            // shared catalog ("tuple concurrently updated", then "failure on connection marked
+            // as essential"); the call rolled back whole, so it is made again.
+            let mut tries = 0;
+            while let Err(e) =
+                c.execute("SELECT citus_add_node('127.0.0.1', $1)", &[&i32::from(*p)])
+            {
+                tries += 1;
+                let essential = e.as_db_error().is_some_and(|d| {
+                    d.message()
+                        .starts_with("failure on connection marked as essential")
+                });
+                assert!(essential && tries < 5, "citus_add_node: {e}");
+                std::thread::sleep(std::time::Duration::from_millis(100 * tries));
+            }
         }
         c
     }
