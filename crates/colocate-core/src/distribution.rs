@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::decision::Decisions;
 use crate::schema::{QualifiedName, SchemaFilter};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -34,6 +35,9 @@ pub struct DistributionConfig {
     /// Schemas never to read.
     #[serde(default)]
     pub exclude_schemas: Vec<String>,
+    /// The team's choices where every fix changes meaning (see [`crate::decision`]).
+    #[serde(default, skip_serializing_if = "Decisions::is_empty")]
+    pub decisions: Decisions,
 }
 
 fn default_root() -> String {
@@ -55,6 +59,7 @@ impl Default for DistributionConfig {
             tables: BTreeMap::new(),
             schemas: Vec::new(),
             exclude_schemas: Vec::new(),
+            decisions: Decisions::default(),
         }
     }
 }
@@ -236,7 +241,12 @@ impl ConfigProblem {
         for k in &self.path {
             match k {
                 Key::Name(n) if out.is_empty() => out.push_str(n),
-                Key::Name(n) if n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') => {
+                // TOML's bare keys: letters, digits, `_` and `-`.
+                Key::Name(n)
+                    if !n.is_empty()
+                        && n.chars()
+                            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') =>
+                {
                     out.push('.');
                     out.push_str(n);
                 }
@@ -412,6 +422,7 @@ impl DistributionConfig {
                 }
             }
         }
+        out.extend(self.decisions.validate());
         out
     }
 }

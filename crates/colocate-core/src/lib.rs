@@ -4,6 +4,7 @@
 //! in [`migration::MigrationSet::load`], so everything else is tested in milliseconds on
 //! hand-built values.
 
+pub mod decision;
 pub mod declarative;
 pub mod distribution;
 pub mod generate;

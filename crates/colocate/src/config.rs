@@ -215,6 +215,8 @@ fn line_of(text: &str, path: &[Key]) -> Option<usize> {
     enum Node<'a> {
         Item(&'a Item),
         Value(&'a Value),
+        /// One `[[table]]` of an array of tables.
+        Table(&'a toml_edit::Table),
     }
     let doc = toml_edit::ImDocument::parse(text).ok()?;
     let mut node = Node::Item(doc.as_item());
@@ -224,6 +226,9 @@ fn line_of(text: &str, path: &[Key]) -> Option<usize> {
                 Item::Value(v) => Node::Value(v.as_inline_table()?.get(n)?),
                 _ => Node::Item(i.get(n.as_str())?),
             },
+            (Node::Table(t), Key::Name(n)) => Node::Item(t.get(n.as_str())?),
+            (Node::Item(Item::ArrayOfTables(a)), Key::Index(i)) => Node::Table(a.get(*i)?),
+            (Node::Table(_), Key::Index(_)) => return None,
             (Node::Value(v), Key::Name(n)) => Node::Value(v.as_inline_table()?.get(n)?),
             (Node::Item(Item::Value(v)), Key::Index(i)) | (Node::Value(v), Key::Index(i)) => {
                 Node::Value(v.as_array()?.get(*i)?)
@@ -234,6 +239,7 @@ fn line_of(text: &str, path: &[Key]) -> Option<usize> {
     let span = match node {
         Node::Item(i) => i.span(),
         Node::Value(v) => v.span(),
+        Node::Table(t) => t.span(),
     }?;
     Some(text[..span.start.min(text.len())].matches('\n').count() + 1)
 }
