@@ -157,6 +157,9 @@ pub struct Column {
     /// The column's collation is deterministic (non-deterministic ones cannot distribute).
     #[serde(default = "yes")]
     pub deterministic_collation: bool,
+    /// Its default expression as the server prints it (`nextval('t_id_seq'::regclass)`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<String>,
 }
 
 fn yes() -> bool {
@@ -173,7 +176,32 @@ impl Column {
             generated: false,
             hashable: true,
             deterministic_collation: true,
+            default: None,
         }
+    }
+
+    /// Whether the database itself hands out this column's values, each different from every
+    /// other: an identity column, a sequence (`serial`, `nextval`), or a random UUID default. A
+    /// key on such a surrogate is unique across tenants by construction, so adding the tenant
+    /// column to it changes nothing the application can observe.
+    pub fn is_surrogate(&self) -> bool {
+        if self.identity.is_some() {
+            return true;
+        }
+        let Some(d) = self.default.as_deref() else {
+            return false;
+        };
+        let d = d.trim().to_ascii_lowercase();
+        d.starts_with("nextval(")
+            || [
+                "gen_random_uuid()",
+                "uuid_generate_v4()",
+                "public.uuid_generate_v4()",
+                "uuid_generate_v1mc()",
+                "uuid_generate_v1()",
+            ]
+            .iter()
+            .any(|f| d == *f)
     }
 }
 

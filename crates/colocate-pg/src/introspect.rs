@@ -236,6 +236,7 @@ fn read(q: &mut Catalog, filter: &SchemaFilter) -> Result<Raw, PgError> {
                 generated: r.get("generated"),
                 hashable: r.get("hashable"),
                 deterministic_collation: r.get("deterministic_collation"),
+                default: r.get("default_expr"),
             };
             (r.get("table_oid"), column)
         })

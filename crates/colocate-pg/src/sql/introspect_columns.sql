@@ -101,8 +101,10 @@ SELECT c.attrelid AS table_oid,
        NULLIF(c.attidentity::text, '') AS identity,
        c.attgenerated = 's' AS generated,
        COALESCE(h.ok, false) AS hashable,
-       COALESCE(coll.collisdeterministic, true) AS deterministic_collation
+       COALESCE(coll.collisdeterministic, true) AS deterministic_collation,
+       pg_get_expr(ad.adbin, ad.adrelid) AS default_expr
 FROM cols c
 LEFT JOIN hashable h ON h.oid = c.atttypid
 LEFT JOIN pg_collation coll ON coll.oid = c.attcollation
+LEFT JOIN pg_attrdef ad ON ad.adrelid = c.attrelid AND ad.adnum = c.attnum
 ORDER BY c.attrelid, c.attnum

@@ -17,19 +17,36 @@ fn check(ctx: &Context, t: &Table, out: &mut Vec<Finding>) {
     };
     for k in t.keys.iter().filter(|k| !k.includes(col)) {
         let (fix, manual) = key_fix(ctx.graph, t, k, col);
+        // Adding the tenant column keeps the key's meaning only where one of its columns is a
+        // surrogate the database hands out (unique across tenants by construction); on a
+        // natural or external value (a token, an email, a provider's id) it allows the same
+        // value in two tenants: a decision, never automatic.
+        let surrogate = k
+            .columns
+            .iter()
+            .flatten()
+            .any(|c| t.column(c).is_some_and(|c| c.is_surrogate()));
+        let meaning = if surrogate || manual {
+            String::new()
+        } else {
+            format!(
+                "; ({}) is not a surrogate id, so adding the tenant column makes it unique per tenant only, no longer across tenants: a decision (widen it, keep the table local, or drop the constraint)",
+                key_columns(k),
+            )
+        };
         out.push(Finding::new(
             Code::KeyMissingDistributionColumn,
             Severity::Blocker,
             &t.name,
             format!(
-                "{} {} ({}) does not include distribution column {}",
+                "{} {} ({}) does not include distribution column {}{meaning}",
                 key_label(k),
                 display_col(&k.name),
                 key_columns(k),
                 display_col(col)
             ),
             Some(fix),
-            manual,
+            manual || !surrogate,
         ));
     }
 }
