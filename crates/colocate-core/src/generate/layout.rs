@@ -9,14 +9,16 @@ use super::chain::FixId;
 use super::coverage::Coverage;
 use super::{GenerateError, GenerateOptions, SetFormat};
 use crate::graph::FkGraph;
-use crate::plan::{Finding, Plan, Role, Severity, State, TablePlan};
-use crate::schema::{CitusKind, ForeignKey, Key, QualifiedName, Schema, Table};
+use crate::plan::{Finding, Fix, Plan, Role, Severity, State, TablePlan};
+use crate::schema::{ForeignKey, QualifiedName, Schema};
 
 pub(super) struct Selection<'a> {
     /// Tables the set converts (reference, root, distributed).
     pub(super) included: BTreeSet<QualifiedName>,
     /// Blocked tables the fixes unblock (`--with-fixes`).
     pub(super) fixable: BTreeSet<QualifiedName>,
+    /// The fixes the set applies first (`--with-fixes`), each with its id.
+    pub(super) fixes: Vec<(FixId, &'a Fix)>,
     /// Tables left out, with why (their blocker codes).
     left_out: Vec<(QualifiedName, String)>,
     pub(super) root: Option<QualifiedName>,
@@ -26,7 +28,15 @@ pub(super) struct Selection<'a> {
 }
 
 impl<'a> Selection<'a> {
-    pub(super) fn new(schema: &Schema, plan: &'a Plan, with_fixes: bool) -> Selection<'a> {
+    /// What a set converts of `plan`. With fixes, `plan` is the plan of the schema once they
+    /// ran ([`Plan::fixed`]) and `fixes` are the planner's, against the schema as it is
+    /// (`before`): the tables that convert are those of that plan.
+    pub(super) fn new(
+        plan: &'a Plan,
+        before: &Schema,
+        fixes: &'a [Fix],
+        fixable: BTreeSet<QualifiedName>,
+    ) -> Selection<'a> {
         let tables: BTreeMap<&QualifiedName, &TablePlan> =
             plan.tables.iter().map(|t| (&t.name, t)).collect();
         let mut problems: BTreeMap<&QualifiedName, Vec<&Finding>> = BTreeMap::new();
@@ -46,17 +56,18 @@ impl<'a> Selection<'a> {
         let is_problem = |t: &TablePlan| problem.contains(&t.name);
         let mut sel = Selection {
             included: BTreeSet::new(),
-            fixable: BTreeSet::new(),
+            fixable,
+            fixes: fixes
+                .iter()
+                .map(|f| (FixId::new(&f.table, f.code.as_str(), &fix_text(before, f)), f))
+                .collect(),
             left_out: Vec::new(),
             root: None,
             tables,
             problems,
         };
-        if with_fixes {
-            sel.fixable = sel.fixable_tables(schema);
-        }
         for t in &plan.tables {
-            if t.role != Role::Local && (!is_problem(t) || sel.fixable.contains(&t.name)) {
+            if t.role != Role::Local && !is_problem(t) {
                 sel.included.insert(t.name.clone());
             }
         }
@@ -100,106 +111,9 @@ impl<'a> Selection<'a> {
         self.tables.get(t).and_then(|p| p.column.as_deref())
     }
 
-    /// Blocked tables whose blockers all have automatic fixes, and tables blocked only because
-    /// they wait for such a table (they reference it, or it references them); a table stays out
-    /// when a key rebuild of its would drop a foreign key that no applied fix re-creates, and a
-    /// distributed one when a table that stays plain references it (the integrity closure).
-    fn fixable_tables(&self, schema: &Schema) -> BTreeSet<QualifiedName> {
-        let graph = FkGraph::new(schema);
-        let distributed_now = |q: &QualifiedName| {
-            schema
-                .table(q)
-                .and_then(|t| t.citus.as_ref())
-                .is_some_and(|c| c.kind == CitusKind::Distributed)
-        };
-        let mut set: BTreeSet<QualifiedName> = self
-            .problems
-            .iter()
-            .filter(|(t, _)| self.role(t).is_some_and(|r| r != Role::Local))
-            .filter(|(_, fs)| {
-                fs.iter().all(|f| {
-                    f.severity == Severity::Blocker
-                        && (f.code.waits_for_another_table() || (!f.manual && f.fix.is_some()))
-                })
-            })
-            .map(|(t, _)| (*t).clone())
-            .collect();
-        loop {
-            let before = set.clone();
-            set.retain(|t| {
-                let Some(table) = schema.table(t) else {
-                    return false;
-                };
-                let targets_ok = table.foreign_keys.iter().all(|fk| {
-                    fk.ref_table == *t
-                        || !self.problems.contains_key(&fk.ref_table)
-                        || self.role(&fk.ref_table).is_none_or(|r| r == Role::Local)
-                        || before.contains(&fk.ref_table)
-                });
-                let dependents_ok = self.rebuilt_keys(table).iter().all(|k| {
-                    graph.key_dependents(t, k).iter().all(|(src, fk)| {
-                        before.contains(&src.name) && self.unaligned(src, fk).is_some()
-                    })
-                });
-                // Every table referencing a distributed one converts too (or already has).
-                let referrers_ok = !self.role(t).is_some_and(distributed_role)
-                    || graph.referencing(t).iter().all(|(src, _)| {
-                        src.name == *t
-                            || !self.problems.contains_key(&src.name)
-                            || before.contains(&src.name)
-                            || distributed_now(&src.name)
-                    });
-                targets_ok && dependents_ok && referrers_ok
-            });
-            if set == before {
-                return set;
-            }
-        }
-    }
-
-    /// Keys of a distributed table that lack its distribution column (what its
-    /// `key-missing-distribution-column` fixes rebuild).
-    pub(super) fn rebuilt_keys<'t>(&self, t: &'t Table) -> Vec<&'t Key> {
-        match (self.role(&t.name), self.column(&t.name)) {
-            (Some(Role::Root | Role::Distributed), Some(col)) => {
-                t.keys.iter().filter(|k| !k.includes(col)).collect()
-            }
-            _ => Vec::new(),
-        }
-    }
-
-    /// For a foreign key between distributed tables that does not pair their distribution
-    /// columns (what a `foreign-key-missing-distribution-column` fix re-creates): the pair.
-    pub(super) fn unaligned(&self, src: &Table, fk: &ForeignKey) -> Option<(String, String)> {
-        let distributed = |t: &QualifiedName| self.role(t).is_some_and(distributed_role);
-        if !distributed(&src.name) || !distributed(&fk.ref_table) {
-            return None;
-        }
-        let sc = self.column(&src.name)?;
-        let tc = self.column(&fk.ref_table)?;
-        let aligned = fk
-            .columns
-            .iter()
-            .zip(&fk.ref_columns)
-            .any(|(a, b)| a == sc && b == tc);
-        (!aligned).then(|| (sc.to_string(), tc.to_string()))
-    }
-
-    /// The automatic fixes the fixes file applies, in its order of tables: every finding of a
-    /// fixable table that has a fix and does not only wait for another table.
-    pub(super) fn applied_fixes(&self) -> Vec<(FixId, &'a Finding)> {
-        let mut out = Vec::new();
-        for (t, fs) in &self.problems {
-            if !self.fixable.contains(*t) {
-                continue;
-            }
-            for f in fs {
-                if let (false, Some(fix)) = (f.code.waits_for_another_table(), &f.fix) {
-                    out.push((FixId::new(&f.table, f.code.as_str(), fix), *f));
-                }
-            }
-        }
-        out
+    /// The fixes the set applies, with their ids.
+    pub(super) fn applied_fixes(&self) -> Vec<(FixId, &'a Fix)> {
+        self.fixes.clone()
     }
 
     pub(super) fn left_out_lines(&self) -> Vec<String> {
@@ -217,13 +131,14 @@ impl<'a> Selection<'a> {
     }
 }
 
-/// Foreign keys that use exactly the columns of `k` (a key rebuild drops them first).
-pub(super) fn dependents<'s>(
-    schema: &'s Schema,
-    t: &Table,
-    k: &Key,
-) -> Vec<(&'s Table, &'s ForeignKey)> {
-    FkGraph::new(schema).key_dependents(&t.name, k)
+/// A fix's SQL as one text, for its id: the statements of its changes against the schema as
+/// it is.
+pub(super) fn fix_text(before: &Schema, f: &Fix) -> String {
+    f.changes
+        .iter()
+        .flat_map(|c| crate::plan::fixsql::change_sql(before, c))
+        .collect::<Vec<_>>()
+        .join(";\n")
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -166,7 +166,18 @@ pub fn generate_over(
     if opts.tables_per_file == Some(0) {
         return Err(GenerateError::ZeroTablesPerFile);
     }
-    let sel = Selection::new(schema, plan, opts.with_fixes);
+    let before = schema;
+    // With fixes, the set converts the schema as it is once they ran.
+    let (schema, plan, fixes) = match (opts.with_fixes, &plan.fixed, &plan.fixed_schema) {
+        (true, Some(fixed), Some(model)) => (&**model, &**fixed, plan.fixes.as_slice()),
+        _ => (schema, plan, &[][..]),
+    };
+    let fixable = if opts.with_fixes {
+        before_fixable(plan, fixes)
+    } else {
+        Default::default()
+    };
+    let sel = Selection::new(plan, before, fixes, fixable);
     let cov = Coverage::new(plan, &sel, chain).map_err(GenerateError::Conflicts)?;
     let files = layout(schema, plan, &sel, &cov, opts)?;
     let mut out = Generated {
@@ -185,6 +196,7 @@ pub fn generate_over(
     };
     let w = Writer {
         schema,
+        before,
         sel: &sel,
         shard_count: opts.shard_count,
         chain_fixes: &cov.fixes,
@@ -242,6 +254,15 @@ pub fn generate_over(
         });
     }
     Ok(out)
+}
+
+/// The tables the fixes let convert: those a fix changes that the plan after them converts.
+fn before_fixable(fixed: &Plan, fixes: &[crate::plan::Fix]) -> std::collections::BTreeSet<QualifiedName> {
+    fixes
+        .iter()
+        .flat_map(|f| f.changes.iter().map(|c| c.table().clone()))
+        .filter(|t| fixed.table(t).is_some_and(|p| !p.blocked))
+        .collect()
 }
 
 /// What a file of the set does, as its markers say it.

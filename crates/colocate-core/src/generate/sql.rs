@@ -4,18 +4,15 @@
 //! parts, the fixes file, and their rendering as a dbmate migration. The knex format raises
 //! this same SQL.
 
-use std::collections::{BTreeMap, BTreeSet};
 
 use postgres_protocol::escape::{escape_identifier, escape_literal};
 
-use super::chain::FixId;
-use super::layout::{dependents, order, wrap, File};
+use super::layout::{order, wrap, File};
 use super::writer::{Around, Item, SqlFile, Writer};
 use crate::journal::plpgsql as journal;
-use crate::plan::{Code, Role};
+use crate::plan::Role;
 use crate::plpgsql::{do_block, in_citus, regclass, CITUS_INSTALLED};
-use crate::schema::{ForeignKey, Key, KeyKind, QualifiedName, Table};
-use crate::split::split_statements;
+use crate::schema::{ForeignKey, QualifiedName};
 use crate::sqltext::inert;
 use crate::step::CONVERSION_SETTINGS;
 
@@ -325,204 +322,67 @@ END",
         ))
     }
 
-    /// The fixes file: key rebuilds, then foreign keys re-created with the tenant column, then
-    /// the other automatic fixes; fixes that need a decision as comments. Its down part puts
-    /// every key and foreign key it touched back as it was.
+    /// The fixes file: the planner's fixes that the chain does not apply yet, as one script in
+    /// phases (see [`crate::plan::fixsql`]), each fix under the blocker it fixes and who
+    /// decided it; then the blockers left, as comments, with the choices of each decision still
+    /// open. Its down part puts back what the fixes changed. A script that fills added columns
+    /// commits batch by batch, so the file runs outside a transaction (every statement can run
+    /// again, and the runner resumes at the one that failed).
     fn fixes_file(&self, mut header: Vec<String>) -> SqlFile {
         header.push(
-            "Fixes that need a human decision are written below as comments and never applied."
+            "Fixes that need a decision are written below as comments and never applied: take them in colocate.toml ([distribution.decisions]), then generate again."
                 .into(),
         );
-        let sel = self.sel;
-        let mut keys = Vec::new();
-        let mut fks = Vec::new();
-        let mut other = Vec::new();
-        let mut manual: Vec<Item> = Vec::new();
-        for (t, fs) in &sel.problems {
-            let fixable = sel.fixable.contains(*t);
-            for f in fs {
-                if let (true, false, Some(fix)) =
-                    (fixable, f.code.waits_for_another_table(), &f.fix)
-                {
-                    if self
-                        .chain_fixes
-                        .contains(&FixId::new(&f.table, f.code.as_str(), fix))
-                    {
-                        // The chain applies it already (a file written before, not yet run).
-                        continue;
-                    }
+        let fixes: Vec<crate::plan::Fix> = self
+            .sel
+            .applied_fixes()
+            .into_iter()
+            .filter(|(id, _)| !self.chain_fixes.contains(id))
+            .map(|(_, f)| f.clone())
+            .collect();
+        let script = crate::plan::fixsql::script(self.before, self.schema, &fixes);
+        let to_items = |lines: &[(Vec<String>, String)]| {
+            let mut out = Vec::new();
+            for (comment, sql) in lines {
+                if !comment.is_empty() {
+                    out.push(Item::Comment(comment.clone()));
                 }
-                match (fixable, f.code, &f.fix) {
-                    (true, c, _) if c.waits_for_another_table() => {}
-                    (true, Code::KeyMissingDistributionColumn, Some(fix)) => keys.push((f, fix)),
-                    (true, Code::ForeignKeyMissingDistributionColumn, Some(fix)) => {
-                        fks.push((f, fix))
-                    }
-                    (true, _, Some(fix)) => other.push((f, fix)),
-                    (_, c, _) if c.waits_for_another_table() => manual.push(Item::Comment(vec![
-                        format!("{} [{}]: {}", f.table, f.code, f.message),
-                        String::new(),
-                    ])),
-                    (_, _, None) => manual.push(Item::Comment(vec![
-                        format!("{} [{}]: {}", f.table, f.code, f.message),
-                        String::new(),
-                    ])),
-                    (false, _, Some(fix)) => {
-                        let why = if f.manual {
-                            "needs a decision"
-                        } else {
-                            "not applied: the table has blockers that need a decision"
-                        };
-                        let mut lines =
-                            vec![format!("{} [{}] ({why}): {}", f.table, f.code, f.message)];
-                        lines.extend(fix.lines().map(|l| format!("  {l}")));
-                        lines.push(String::new());
-                        manual.push(Item::Comment(lines));
-                    }
+                if !sql.is_empty() {
+                    out.push(Item::Statement(sql.clone()));
                 }
             }
-        }
+            out
+        };
         let mut file = SqlFile {
             header,
-            transaction: true,
-            up: Vec::new(),
-            down: Vec::new(),
+            transaction: !script.batched,
+            up: to_items(&script.up),
+            down: to_items(&script.down),
         };
-        for (f, fix) in keys.iter().chain(&fks).chain(&other) {
-            file.up.push(Item::Comment(vec![format!(
-                "{} [{}]: {}",
-                f.table, f.code, f.message
-            )]));
-            file.up.extend(fix_items(fix));
+        let mut manual: Vec<Item> = Vec::new();
+        for fs in self.sel.problems.values() {
+            for f in fs {
+                if f.code.waits_for_another_table() {
+                    continue;
+                }
+                let mut lines = vec![format!("{} [{}]: {}", f.table, f.code, f.message)];
+                if let Some(fix) = &f.fix {
+                    lines.extend(fix.lines().map(|l| {
+                        format!("  {}", l.trim_start().trim_start_matches("--").trim())
+                    }));
+                }
+                lines.push(String::new());
+                manual.push(Item::Comment(lines));
+            }
         }
         if !manual.is_empty() {
             file.up.push(Item::Comment(vec![
-                "Not applied (fix these by hand, then generate again):".into(),
+                "Not applied (decide or fix these, then generate again):".into(),
                 String::new(),
             ]));
             file.up.extend(manual);
         }
-        file.down = self.restore_fixed();
         file
     }
-
-    /// Down part of the fixes: drop the foreign keys the fixes re-created, put the rebuilt keys
-    /// back, then re-add the foreign keys as they were.
-    fn restore_fixed(&self) -> Vec<Item> {
-        let sel = self.sel;
-        let mut touched_fks: BTreeMap<(QualifiedName, String), &ForeignKey> = BTreeMap::new();
-        let mut keys: Vec<(&Table, &Key)> = Vec::new();
-        // Only what this file's fixes change: a fix the chain applies already is undone there.
-        for t in &sel.fixable {
-            let Some(table) = self.schema.table(t) else {
-                continue;
-            };
-            if !self.chain_fixed(t, Code::KeyMissingDistributionColumn) {
-                for k in sel.rebuilt_keys(table) {
-                    keys.push((table, k));
-                    for (src, fk) in dependents(self.schema, table, k) {
-                        touched_fks.insert((src.name.clone(), fk.name.clone()), fk);
-                    }
-                }
-            }
-            if !self.chain_fixed(t, Code::ForeignKeyMissingDistributionColumn) {
-                for fk in &table.foreign_keys {
-                    if sel.unaligned(table, fk).is_some() {
-                        touched_fks.insert((t.clone(), fk.name.clone()), fk);
-                    }
-                }
-            }
-        }
-        let mut out = vec![Item::Comment(vec![
-            "Puts back every key and foreign key the fixes changed, as they were.".into(),
-            String::new(),
-        ])];
-        for (t, name) in touched_fks.keys() {
-            out.push(Item::Statement(format!(
-                "ALTER TABLE {} DROP CONSTRAINT IF EXISTS {}",
-                t.sql(),
-                escape_identifier(name)
-            )));
-        }
-        for (t, k) in &keys {
-            match k.kind {
-                KeyKind::UniqueIndex => {
-                    out.push(Item::Statement(format!(
-                        "DROP INDEX IF EXISTS {}",
-                        QualifiedName::new(t.name.schema.clone(), k.name.clone()).sql()
-                    )));
-                    out.push(Item::Statement(k.definition.clone()));
-                }
-                _ => {
-                    out.push(Item::Statement(format!(
-                        "ALTER TABLE {} DROP CONSTRAINT IF EXISTS {}",
-                        t.name.sql(),
-                        escape_identifier(&k.name)
-                    )));
-                    out.push(Item::Statement(format!(
-                        "ALTER TABLE {} ADD CONSTRAINT {} {}",
-                        t.name.sql(),
-                        escape_identifier(&k.name),
-                        k.definition
-                    )));
-                }
-            }
-        }
-        for ((t, name), fk) in &touched_fks {
-            out.push(Item::Statement(format!(
-                "ALTER TABLE {} ADD CONSTRAINT {} {}",
-                t.sql(),
-                escape_identifier(name),
-                fk.definition
-            )));
-        }
-        out.extend(self.nullable_again(&keys));
-        out
-    }
-
-    /// A primary key rebuilt with a nullable distribution column made that column `NOT NULL`
-    /// (PostgreSQL does so for every primary key column, and keeps it when the key goes): the
-    /// down part, having put the old key back, makes it nullable again. A column that was
-    /// `NOT NULL` before stays so.
-    fn nullable_again(&self, keys: &[(&Table, &Key)]) -> Vec<Item> {
-        let mut done: BTreeSet<&QualifiedName> = BTreeSet::new();
-        let mut out = Vec::new();
-        for (t, k) in keys {
-            if k.kind != KeyKind::PrimaryKey || !done.insert(&t.name) {
-                continue;
-            }
-            let Some(col) = self.sel.column(&t.name) else {
-                continue;
-            };
-            if t.columns.iter().any(|c| c.name == col && !c.not_null) {
-                out.push(Item::Statement(format!(
-                    "ALTER TABLE {} ALTER COLUMN {} DROP NOT NULL",
-                    t.name.sql(),
-                    escape_identifier(col)
-                )));
-            }
-        }
-        out
-    }
 }
 
-/// A fix's SQL as statements, its comment lines kept as comments.
-fn fix_items(fix: &str) -> Vec<Item> {
-    let mut out = Vec::new();
-    let comments: Vec<String> = fix
-        .lines()
-        .filter_map(|l| l.trim_start().strip_prefix("--"))
-        .map(|c| c.trim().to_string())
-        .collect();
-    if !comments.is_empty() {
-        out.push(Item::Comment(comments));
-    }
-    match split_statements(fix) {
-        Ok(stmts) => out.extend(stmts.into_iter().map(|s| Item::Statement(s.sql))),
-        // The planner writes complete statements; should one not split, keep it whole.
-        Err(_) => out.push(Item::Statement(
-            fix.trim().trim_end_matches(';').to_string(),
-        )),
-    }
-    out
-}

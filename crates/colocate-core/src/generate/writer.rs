@@ -6,11 +6,14 @@ use std::collections::BTreeSet;
 
 use super::chain::FixId;
 use super::layout::Selection;
-use crate::plan::{Code, Role};
+use crate::plan::Role;
 use crate::schema::{QualifiedName, Schema};
 
 pub(super) struct Writer<'a> {
+    /// The schema the set converts: with fixes, as it is once they ran.
     pub(super) schema: &'a Schema,
+    /// The schema as it is now, which the fixes change.
+    pub(super) before: &'a Schema,
     pub(super) sel: &'a Selection<'a>,
     pub(super) shard_count: Option<u32>,
     /// Fixes the chain applies already: the fixes file leaves them out.
@@ -38,17 +41,5 @@ pub(super) struct Around<'a> {
 impl Writer<'_> {
     pub(super) fn role(&self, t: &QualifiedName) -> Role {
         self.sel.role(t).unwrap_or(Role::Local)
-    }
-
-    /// Whether the chain applies every fix of `code` for `t` already (and there is one).
-    pub(super) fn chain_fixed(&self, t: &QualifiedName, code: Code) -> bool {
-        let of: Vec<FixId> = self
-            .sel
-            .applied_fixes()
-            .into_iter()
-            .filter(|(_, f)| f.table == *t && f.code == code)
-            .map(|(id, _)| id)
-            .collect();
-        !of.is_empty() && of.iter().all(|id| self.chain_fixes.contains(id))
     }
 }

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use super::fixes::display_col;
+use super::change::Decided;
 use super::{Code, Finding, Role, Severity};
 use crate::distribution::{Decision, DistributionConfig, ForcedRole};
 use crate::schema::{CitusKind, QualifiedName, Schema, Table};
@@ -37,11 +38,13 @@ impl Classification {
 pub(super) fn classify(
     schema: &Schema,
     config: &DistributionConfig,
+    decided: &Decided,
     findings: &mut Vec<Finding>,
 ) -> Classification {
     let mut c = Classifier {
         schema,
         config,
+        decided,
         decisions: config.decisions(),
         out: Classification {
             root: None,
@@ -61,6 +64,8 @@ pub(super) fn classify(
 struct Classifier<'a> {
     schema: &'a Schema,
     config: &'a DistributionConfig,
+    /// Roles decided in `distribution.decisions` (kept local, made a reference table).
+    decided: &'a Decided,
     decisions: BTreeMap<QualifiedName, Decision>,
     out: Classification,
     findings: &'a mut Vec<Finding>,
@@ -115,6 +120,9 @@ impl Classifier<'_> {
     fn candidate(&self, t: &Table) -> Option<String> {
         if let Some(c) = self.decisions.get(&t.name).and_then(|d| d.column.clone()) {
             return Some(c);
+        }
+        if let Some(c) = self.decided.columns.get(&t.name) {
+            return Some(c.clone());
         }
         self.config
             .columns
@@ -204,6 +212,10 @@ impl Classifier<'_> {
                     }
                     Some((ForcedRole::Distributed, d)) => {
                         (Role::Distributed, format!("forced by {}", because(d)))
+                    }
+                    None if self.decided.roles.contains_key(&t.name) => {
+                        let (role, why) = &self.decided.roles[&t.name];
+                        (*role, why.clone())
                     }
                     None => match &column {
                         Some(c) => (

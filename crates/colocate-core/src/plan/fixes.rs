@@ -3,8 +3,7 @@
 
 use postgres_protocol::escape::{escape_identifier, escape_literal};
 
-use crate::graph::FkGraph;
-use crate::schema::{FkAction, ForeignKey, Key, KeyKind, QualifiedName, Table};
+use crate::schema::{Key, KeyKind, QualifiedName, Table};
 use crate::sqltext::comment;
 
 /// A column name as a person reads it.
@@ -38,129 +37,6 @@ pub(super) fn key_columns(k: &Key) -> String {
         })
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-/// SQL that rebuilds a key with the distribution column first. Foreign keys that use the key
-/// are dropped first (their own findings re-create them with the tenant column).
-pub(super) fn key_fix(graph: &FkGraph, t: &Table, k: &Key, col: &str) -> (String, bool) {
-    let mut cols = vec![escape_identifier(col)];
-    let mut has_expr = false;
-    for c in &k.columns {
-        match c {
-            Some(c) => cols.push(escape_identifier(c)),
-            None => has_expr = true,
-        }
-    }
-    let name = escape_identifier(&k.name);
-    let table = t.name.sql();
-    let mut sql = String::new();
-    let dependents = graph.key_dependents(&t.name, k);
-    for (s, fk) in &dependents {
-        sql.push_str(&format!(
-            "ALTER TABLE {} DROP CONSTRAINT IF EXISTS {}; -- re-created with the tenant column by its own fix\n",
-            s.name.sql(),
-            escape_identifier(&fk.name)
-        ));
-    }
-    match k.kind {
-        KeyKind::PrimaryKey => sql.push_str(&format!(
-            "ALTER TABLE {table} DROP CONSTRAINT {name}, ADD CONSTRAINT {name} PRIMARY KEY ({});",
-            cols.join(", ")
-        )),
-        KeyKind::Unique => sql.push_str(&format!(
-            "ALTER TABLE {table} DROP CONSTRAINT {name}, ADD CONSTRAINT {name} UNIQUE ({});",
-            cols.join(", ")
-        )),
-        KeyKind::UniqueIndex if !has_expr => {
-            let pred = k
-                .predicate
-                .as_ref()
-                .map(|p| format!(" WHERE {p}"))
-                .unwrap_or_default();
-            sql.push_str(&format!(
-                "DROP INDEX {};\nCREATE UNIQUE INDEX {name} ON {table} ({}){pred};",
-                QualifiedName::new(t.name.schema.clone(), k.name.clone()).sql(),
-                cols.join(", ")
-            ))
-        }
-        KeyKind::UniqueIndex => sql.push_str(&format!(
-            "{}\n{}",
-            comment(&format!(
-                "the index has expressions: re-create it with {} as its first column",
-                escape_identifier(col)
-            )),
-            comment(&k.definition)
-        )),
-        KeyKind::Exclusion => sql.push_str(&format!(
-            "{}\n{}",
-            comment(&format!(
-                "add `{} WITH =` to the exclusion constraint (needs the btree_gist extension)",
-                escape_identifier(col)
-            )),
-            comment(&k.definition)
-        )),
-    }
-    let manual = has_expr || k.kind == KeyKind::Exclusion;
-    (sql, manual)
-}
-
-/// SQL that re-creates a foreign key with the distribution columns paired first.
-pub(super) fn fk_fix(
-    t: &Table,
-    fk: &ForeignKey,
-    sc: &str,
-    tc: &str,
-    target: Option<&Table>,
-) -> String {
-    let mut cols = vec![escape_identifier(sc)];
-    let mut rcols = vec![escape_identifier(tc)];
-    for (a, b) in fk.columns.iter().zip(&fk.ref_columns) {
-        if a == sc || b == tc {
-            continue;
-        }
-        cols.push(escape_identifier(a));
-        rcols.push(escape_identifier(b));
-    }
-    let mut actions = String::new();
-    if fk.on_delete != FkAction::NoAction {
-        actions.push_str(&format!(" ON DELETE {}", fk.on_delete.sql()));
-        if !fk.on_delete_columns.is_empty() {
-            actions.push_str(&format!(" ({})", idents(&fk.on_delete_columns)));
-        }
-    }
-    if fk.on_update != FkAction::NoAction {
-        actions.push_str(&format!(" ON UPDATE {}", fk.on_update.sql()));
-    }
-    let needs_key = target.is_some_and(|tt| {
-        !tt.keys.iter().any(|k| {
-            matches!(
-                k.kind,
-                KeyKind::PrimaryKey | KeyKind::Unique | KeyKind::UniqueIndex
-            ) && k.predicate.is_none()
-                && k.includes(tc)
-                && fk.ref_columns.iter().all(|c| k.includes(c))
-        })
-    });
-    let pre = if needs_key {
-        format!(
-            "{}\n",
-            comment(&format!(
-                "after {} has a key on ({}) (see its key-missing-distribution-column fix)",
-                fk.ref_table,
-                rcols.join(", ")
-            ))
-        )
-    } else {
-        String::new()
-    };
-    format!(
-        "{pre}ALTER TABLE {t} DROP CONSTRAINT IF EXISTS {n}, ADD CONSTRAINT {n} FOREIGN KEY ({c}) REFERENCES {r} ({rc}){actions};",
-        t = t.name.sql(),
-        n = escape_identifier(&fk.name),
-        c = cols.join(", "),
-        r = fk.ref_table.sql(),
-        rc = rcols.join(", "),
-    )
 }
 
 /// Advice (made inert as a comment), then the statement that drops the key: the fix when the

@@ -52,6 +52,7 @@ pub(super) fn table_plans(
                     State::Pending
                 },
                 partitions: t.partitions.clone(),
+                fixable: false,
             }
         })
         .collect()
@@ -141,6 +142,8 @@ pub(super) fn diff(
         if let Some((code, msg, fix)) = conflict {
             t.state = State::Conflict;
             findings.push(Finding {
+                decision: None,
+                automatic: None,
                 code,
                 severity: Severity::Conflict,
                 table: t.name.clone(),

@@ -21,27 +21,33 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
+use crate::decision::{Choice, DecisionKind};
 use crate::distribution::DistributionConfig;
 use crate::graph::FkGraph;
 use crate::schema::{CitusState, QualifiedName, Schema};
 
+mod change;
 mod classify;
 mod closure;
 mod code;
 mod drift;
 mod fixes;
+pub mod fixsql;
 mod integrity;
 mod live;
+mod resolve;
 mod rules;
 mod steps;
 #[cfg(test)]
 pub(crate) mod testutil;
 
 pub use crate::step::{Step, StepKind, PARALLEL_MODE};
+pub use change::Change;
 pub use code::Code;
 pub use drift::{Drift, DriftCode};
 pub use fixes::display_col;
 pub use integrity::{AfterRun, BrokenKey};
+pub use resolve::{By, Fix, OpenCase, OpenDecision};
 
 /// The JSON plan format's version.
 pub const PLAN_VERSION: u32 = 1;
@@ -106,6 +112,53 @@ pub struct Finding {
     /// back, directly or through other tables. Fixing that table's blockers clears it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub waits_for: Option<QualifiedName>,
+    /// For a blocker whose every fix changes what the schema means: the decision it asks for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decision: Option<Case>,
+    /// The changes that fix it without a decision (they keep what the schema means).
+    #[serde(skip)]
+    pub(crate) automatic: Option<Vec<Change>>,
+}
+
+/// One case of a decision: the kind, the table (the finding's), the constraint when the case is
+/// one, and what each choice would change (or why it cannot be taken here).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Case {
+    pub kind: DecisionKind,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub constraint: Option<String>,
+    /// The choices that can be taken here, in the kind's order.
+    pub choices: Vec<Choice>,
+    #[serde(skip)]
+    pub(crate) options: Vec<(Choice, Result<Vec<Change>, String>)>,
+}
+
+impl Case {
+    pub(crate) fn new(
+        kind: DecisionKind,
+        constraint: Option<&str>,
+        options: Vec<(Choice, Result<Vec<Change>, String>)>,
+    ) -> Case {
+        Case {
+            kind,
+            constraint: constraint.map(str::to_string),
+            choices: options
+                .iter()
+                .filter(|(_, o)| o.is_ok())
+                .map(|(c, _)| *c)
+                .collect(),
+            options,
+        }
+    }
+
+    /// What `choice` changes here, or why it cannot be taken.
+    pub(crate) fn changes(&self, choice: Choice) -> Result<&[Change], String> {
+        match self.options.iter().find(|(c, _)| *c == choice) {
+            Some((_, Ok(ch))) => Ok(ch),
+            Some((_, Err(why))) => Err(why.clone()),
+            None => Err(format!("{} does not offer {choice} here", self.kind)),
+        }
+    }
 }
 
 impl Finding {
@@ -125,7 +178,21 @@ impl Finding {
             fix,
             manual,
             waits_for: None,
+            decision: None,
+            automatic: None,
         }
+    }
+
+    /// Fixed without a decision by `changes`.
+    pub(crate) fn fixed_by(mut self, changes: Vec<Change>) -> Finding {
+        self.automatic = Some(changes);
+        self
+    }
+
+    /// A decision the team takes in configuration.
+    pub(crate) fn deciding(mut self, case: Case) -> Finding {
+        self.decision = Some(case);
+        self
     }
 
     /// A blocker saying the table waits for `origin`, whose own blockers hold it back.
@@ -200,6 +267,9 @@ pub struct TablePlan {
     pub state: State,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub partitions: Vec<QualifiedName>,
+    /// Blocked now, and converted once the fixes run (`generate --with-fixes`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub fixable: bool,
 }
 
 /// A group of tables placed together.
@@ -211,7 +281,7 @@ pub struct ColocationGroup {
     pub tables: Vec<QualifiedName>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Plan {
     pub version: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -226,6 +296,23 @@ pub struct Plan {
     /// Foreign keys that do not hold for every row now; `check` fails on each.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub unenforced: Vec<UnenforcedKey>,
+    /// The blockers' fixes, automatic or decided, in the order the fixed point found them;
+    /// only those of tables that convert once they run (and keys dropped so that they can).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub fixes: Vec<Fix>,
+    /// Decisions still open, most unblocking first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub decisions: Vec<OpenDecision>,
+    /// The plan of the schema as it is once the fixes ran (what `generate --with-fixes`
+    /// converts), when there are fixes.
+    #[serde(skip)]
+    pub fixed: Option<Box<Plan>>,
+    /// The model of the schema once the fixes ran (with [`Plan::fixed`]).
+    #[serde(skip)]
+    pub fixed_schema: Option<Box<Schema>>,
+    /// Rounds the fixed point took (1: nothing to fix).
+    #[serde(skip)]
+    pub fix_rounds: usize,
 }
 
 /// A foreign key that does not hold for every row: integrity no one may lose silently.
@@ -340,25 +427,81 @@ impl Plan {
     }
 }
 
-/// Plan the distribution of `schema` under `config`.
+/// Plan the distribution of `schema` under `config`: the fixes to a fixed point first
+/// ([`resolve`]), then the plan of the schema as it is (what `apply` converts now) and of the
+/// schema as it will be once the fixes ran (what `generate --with-fixes` converts).
 pub fn plan(schema: &Schema, config: &DistributionConfig) -> Plan {
+    let resolution = resolve::resolve(schema, config);
+    // The schema as it is knows the roles decisions set, not the columns fixes add.
+    let now = change::Decided {
+        columns: BTreeMap::new(),
+        ..resolution.decided.clone()
+    };
+    let mut current = plan_of(schema, config, &now);
+    current.fix_rounds = resolution.rounds;
+    current.findings.extend(resolution.warnings.iter().cloned());
+    sort_findings(&mut current.findings);
+    if resolution.fixes.is_empty() {
+        current.decisions =
+            resolve::open_decisions(schema, config, &resolution, &current.findings);
+        return current;
+    }
+    let fixed = plan_of(&resolution.model, config, &resolution.decided);
+    let converts = |q: &QualifiedName| {
+        fixed
+            .table(q)
+            .is_some_and(|t| !t.blocked && t.state != State::Conflict)
+    };
+    // Only what lets a table convert is written: the changes of tables that convert, and the
+    // keys a table staying plain drops so that the tables it referenced can.
+    current.fixes = resolution
+        .fixes
+        .iter()
+        .filter_map(|fix| {
+            let changes: Vec<Change> = fix
+                .changes
+                .iter()
+                .filter(|c| {
+                    converts(c.table())
+                        || matches!(c, Change::DropForeignKey { .. } | Change::SetRole { .. })
+                            && fixed.table(c.table()).is_some_and(|t| !t.blocked)
+                })
+                .cloned()
+                .collect();
+            (!changes.is_empty()).then(|| Fix {
+                changes,
+                ..fix.clone()
+            })
+        })
+        .collect();
+    for t in &mut current.tables {
+        t.fixable = t.blocked && converts(&t.name);
+    }
+    current.decisions = resolve::open_decisions(schema, config, &resolution, &fixed.findings);
+    current.fixed = Some(Box::new(fixed));
+    current.fixed_schema = Some(Box::new(resolution.model));
+    current
+}
+
+fn sort_findings(findings: &mut [Finding]) {
+    findings.sort_by(|a, b| {
+        (&a.table, a.severity, a.code, &a.message).cmp(&(&b.table, b.severity, b.code, &b.message))
+    });
+}
+
+/// One plan of one state of the schema, with the roles and settings decided.
+fn plan_of(schema: &Schema, config: &DistributionConfig, decided: &change::Decided) -> Plan {
     let graph = FkGraph::new(schema);
-    let mut findings = Vec::new();
-    let classes = classify::classify(schema, config, &mut findings);
-    rules::check(
-        &rules::Context::new(schema, &graph, &classes),
-        &mut findings,
-    );
+    let (classes, mut findings) = resolve::analyse(schema, config, decided);
     let blocked: BTreeSet<QualifiedName> = findings
         .iter()
         .filter(|f| f.severity == Severity::Blocker)
         .map(|f| f.table.clone())
         .collect();
+    describe_fixes(schema, &mut findings);
     let mut tables = live::table_plans(schema, &classes, &blocked);
     live::diff(classes.root.as_ref(), &mut tables, &mut findings);
-    findings.sort_by(|a, b| {
-        (&a.table, a.severity, a.code, &a.message).cmp(&(&b.table, b.severity, b.code, &b.message))
-    });
+    sort_findings(&mut findings);
     let steps = steps::steps(schema, config, &graph, &classes, &tables);
     let groups = groups(schema, &classes, &tables);
     Plan {
@@ -371,6 +514,63 @@ pub fn plan(schema: &Schema, config: &DistributionConfig) -> Plan {
         groups,
         edges: graph.edges(),
         unenforced: unenforced(schema),
+        fixes: Vec::new(),
+        decisions: Vec::new(),
+        fixed: None,
+        fixed_schema: None,
+        fix_rounds: 0,
+    }
+}
+
+/// Each blocker's fix as a person reads it: the SQL of its changes when they are automatic;
+/// for a decision, the line of `colocate.toml` that takes it and what each choice does.
+fn describe_fixes(schema: &Schema, findings: &mut [Finding]) {
+    for f in findings {
+        if let Some(changes) = &f.automatic {
+            // Foreign keys off first and back last, so a key they use can be rebuilt.
+            let (mut off, mut body, mut on) = (Vec::new(), Vec::new(), Vec::new());
+            for c in changes {
+                let sql = fixsql::change_sql(schema, c);
+                match c {
+                    Change::RecreateForeignKey { .. } => {
+                        let mut it = sql.into_iter();
+                        off.extend(it.next());
+                        on.extend(it);
+                    }
+                    Change::DropForeignKey { .. } => off.extend(sql),
+                    _ => body.extend(sql),
+                }
+            }
+            let sql: Vec<String> = off
+                .into_iter()
+                .chain(body)
+                .chain(on)
+                .map(|s| format!("{s};"))
+                .collect();
+            f.fix = Some(sql.join("\n"));
+            f.manual = false;
+        } else if let Some(case) = &f.decision {
+            let mut lines = vec![format!(
+                "a decision ({}): write it in colocate.toml, e.g. [distribution.decisions] {} = {{ choice = \"{}\", reason = \"...\" }}",
+                case.kind,
+                case.kind,
+                case.choices.first().map(|c| c.as_str()).unwrap_or("...")
+            )];
+            for (choice, what) in case.kind.choices() {
+                match case.changes(*choice) {
+                    Ok(_) => lines.push(format!("  {choice}: {what}")),
+                    Err(why) => lines.push(format!("  {choice}: not here ({why})")),
+                }
+            }
+            f.fix = Some(
+                lines
+                    .iter()
+                    .map(|l| crate::sqltext::comment(l))
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            );
+            f.manual = true;
+        }
     }
 }
 

@@ -2,6 +2,7 @@
 //! "id"])`, the `tenants` root and its children, and lookups into the plan.
 
 pub(crate) use super::*;
+pub(crate) use crate::decision::{Choice, DecisionKind};
 pub(crate) use crate::distribution::{DistributionConfig, Forced, TableOverride};
 pub(crate) use crate::schema::{
     CitusKind, CitusState, CitusTable, Column, FkAction, ForeignKey, Key, KeyKind, Policy,
@@ -25,8 +26,19 @@ impl T {
         self.0.columns.push(Column::new(name, ty, true));
         self
     }
+    /// The tenant column and a surrogate `id` (a sequence hands it out).
     pub(crate) fn tenant(self) -> T {
-        self.col("tenant", "uuid").col("id", "bigint")
+        let seq = format!("nextval('{}_id_seq'::regclass)", self.0.name.name);
+        self.col("tenant", "uuid").col("id", "bigint").default("id", &seq)
+    }
+    /// A column's default expression.
+    pub(crate) fn default(mut self, name: &str, expr: &str) -> T {
+        for c in &mut self.0.columns {
+            if c.name == name {
+                c.default = Some(expr.into());
+            }
+        }
+        self
     }
     pub(crate) fn nullable(mut self, name: &str) -> T {
         for c in &mut self.0.columns {

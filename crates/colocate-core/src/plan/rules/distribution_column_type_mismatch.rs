@@ -2,11 +2,12 @@
 //! columns have the root's type.
 
 use super::{Context, Rule};
+use crate::decision::{Choice, DecisionKind};
+use crate::plan::change::Change;
 use crate::plan::fixes::display_col;
 use crate::plan::Role;
-use crate::plan::{Code, Finding, Severity};
+use crate::plan::{Case, Code, Finding, Severity};
 use crate::schema::Table;
-use postgres_protocol::escape::escape_identifier;
 
 pub(in crate::plan) const RULE: Rule = Rule {
     code: Code::DistributionColumnTypeMismatch,
@@ -20,24 +21,36 @@ fn check(ctx: &Context, t: &Table, out: &mut Vec<Finding>) {
     if c.type_name == rt || ctx.role(&t.name) == Some(Role::Root) {
         return;
     }
-    out.push(Finding::new(
-        Code::DistributionColumnTypeMismatch,
-        Severity::Blocker,
-        &t.name,
-        format!(
-            "{}.{} is {} but the root's column is {rt}: tables can only be colocated when the types match",
-            t.name,
-            display_col(col),
-            c.type_name
-        ),
-        Some(format!(
-            "ALTER TABLE {} ALTER COLUMN {} TYPE {rt} USING {}::{rt};",
-            t.name.sql(),
-            escape_identifier(col),
-            escape_identifier(col)
+    out.push(
+        Finding::new(
+            Code::DistributionColumnTypeMismatch,
+            Severity::Blocker,
+            &t.name,
+            format!(
+                "{}.{} is {} but the root's column is {rt}: tables can only be colocated when the types match",
+                t.name,
+                display_col(col),
+                c.type_name
+            ),
+            None,
+            true,
+        )
+        .deciding(Case::new(
+            DecisionKind::TenantColumnType,
+            None,
+            vec![
+                (
+                    Choice::Convert,
+                    Ok(vec![Change::ConvertColumn {
+                        table: t.name.clone(),
+                        column: col.to_string(),
+                        to: rt.to_string(),
+                    }]),
+                ),
+                (Choice::KeepLocal, ctx.keep_local(t)),
+            ],
         )),
-        true,
-    ));
+    );
 }
 
 #[cfg(test)]

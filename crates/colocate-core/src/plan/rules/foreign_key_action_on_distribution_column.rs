@@ -2,11 +2,11 @@
 //! delete for any key that includes the distribution column, even PostgreSQL 15's column list that
 //! leaves it out (EnsureSupportedFKeyOnDistKey), and SET NULL / SET DEFAULT / CASCADE on update.
 
-use postgres_protocol::escape::escape_identifier;
-
 use super::{Context, Rule};
-use crate::plan::fixes::{display_col, idents};
-use crate::plan::{Code, Finding, Severity};
+use crate::decision::{Choice, DecisionKind};
+use crate::plan::change::Change;
+use crate::plan::fixes::display_col;
+use crate::plan::{Case, Code, Finding, Severity};
 use crate::schema::{FkAction, Table};
 
 pub(in crate::plan) const RULE: Rule = Rule {
@@ -36,38 +36,53 @@ fn check(ctx: &Context, t: &Table, out: &mut Vec<Finding>) {
         if bad_update {
             which.push(format!("ON UPDATE {}", fk.on_update.sql()));
         }
-        let delete = if !bad_delete && fk.on_delete != FkAction::NoAction {
-            format!(" ON DELETE {}", fk.on_delete.sql())
-        } else {
-            String::new()
+        // NO ACTION in place of what Citus refuses; the other action stays as it was.
+        let no_action = Change::RecreateForeignKey {
+            table: t.name.clone(),
+            key: fk.name.clone(),
+            columns: fk.columns.clone(),
+            ref_columns: fk.ref_columns.clone(),
+            on_delete: if bad_delete {
+                FkAction::NoAction
+            } else {
+                fk.on_delete
+            },
+            on_update: if bad_update {
+                FkAction::NoAction
+            } else {
+                fk.on_update
+            },
+            on_delete_columns: if bad_delete {
+                Vec::new()
+            } else {
+                fk.on_delete_columns.clone()
+            },
         };
-        let update = if !bad_update && fk.on_update != FkAction::NoAction {
-            format!(" ON UPDATE {}", fk.on_update.sql())
-        } else {
-            String::new()
+        let drop = Change::DropForeignKey {
+            table: t.name.clone(),
+            key: fk.name.clone(),
         };
-        out.push(Finding::new(
-            Code::ForeignKeyActionOnDistributionColumn,
-            Severity::Blocker,
-            &t.name,
-            format!(
-                "foreign key {} of {} has {}, which Citus refuses on a key that includes distribution column {}",
-                display_col(&fk.name),
-                t.name,
-                which.join(" and "),
-                display_col(sc)
-            ),
-            Some(format!(
-                "-- decide first: the application must then do what the action did (e.g. clear the column)\n\
-                 ALTER TABLE {t} DROP CONSTRAINT {n}, ADD CONSTRAINT {n} FOREIGN KEY ({cols}) REFERENCES {r} ({rcols}){delete}{update};",
-                t = t.name.sql(),
-                n = escape_identifier(&fk.name),
-                cols = idents(&fk.columns),
-                r = fk.ref_table.sql(),
-                rcols = idents(&fk.ref_columns),
+        out.push(
+            Finding::new(
+                Code::ForeignKeyActionOnDistributionColumn,
+                Severity::Blocker,
+                &t.name,
+                format!(
+                    "foreign key {} of {} has {}, which Citus refuses on a key that includes distribution column {}",
+                    display_col(&fk.name),
+                    t.name,
+                    which.join(" and "),
+                    display_col(sc)
+                ),
+                None,
+                true,
+            )
+            .deciding(Case::new(
+                DecisionKind::KeyActionOnTenant,
+                Some(&fk.name),
+                vec![(Choice::NoAction, Ok(vec![no_action])), (Choice::DropKey, Ok(vec![drop]))],
             )),
-            true,
-        ));
+        );
     }
 }
 
@@ -115,13 +130,16 @@ mod tests {
         assert_eq!(codes(&p, "b"), [Code::ForeignKeyActionOnDistributionColumn]);
         assert_eq!(codes(&p, "c"), [Code::ForeignKeyActionOnDistributionColumn]);
         let f = p.findings.iter().find(|f| f.table == q("c")).unwrap();
-        let fix = f.fix.clone().unwrap();
         assert!(f.manual);
-        assert!(
-            fix.contains("REFERENCES \"public\".\"a\" (\"tenant\", \"id\");"),
-            "{fix}"
-        );
-        assert!(!fix.contains("SET NULL"), "{fix}");
+        let case = f.decision.as_ref().unwrap();
+        assert_eq!(case.kind, DecisionKind::KeyActionOnTenant);
+        assert_eq!(case.constraint.as_deref(), Some("c_a_fkey"));
+        assert_eq!(case.choices, [Choice::NoAction, Choice::DropKey]);
+        let Ok([Change::RecreateForeignKey { on_delete, .. }]) = case.changes(Choice::NoAction)
+        else {
+            panic!("{case:?}")
+        };
+        assert_eq!(*on_delete, FkAction::NoAction);
         assert_eq!(codes(&p, "d"), [Code::ForeignKeyActionOnDistributionColumn]);
         let f = p.findings.iter().find(|f| f.table == q("d")).unwrap();
         assert!(
@@ -129,10 +147,16 @@ mod tests {
             "{}",
             f.message
         );
-        let fix = f.fix.clone().unwrap();
-        assert!(
-            fix.contains("ON DELETE CASCADE") && !fix.contains("ON UPDATE"),
-            "{fix}"
-        );
+        // NO ACTION only where Citus refuses: the delete action stays.
+        let case = f.decision.as_ref().unwrap();
+        let Ok([Change::RecreateForeignKey {
+            on_delete,
+            on_update,
+            ..
+        }]) = case.changes(Choice::NoAction)
+        else {
+            panic!("{case:?}")
+        };
+        assert_eq!((*on_delete, *on_update), (FkAction::Cascade, FkAction::NoAction));
     }
 }

@@ -2,7 +2,8 @@
 //! their distribution columns.
 
 use super::{Context, Rule};
-use crate::plan::fixes::{display_col, fk_fix};
+use crate::plan::change::Change;
+use crate::plan::fixes::display_col;
 use crate::plan::{Code, Finding, Severity};
 use crate::schema::Table;
 
@@ -30,22 +31,51 @@ fn check(ctx: &Context, t: &Table, out: &mut Vec<Finding>) {
                 .collect::<Vec<_>>()
                 .join(", ")
         };
-        out.push(Finding::new(
+        let change = Change::aligned_key(&t.name, fk, sc, tc);
+        let Change::RecreateForeignKey { ref_columns, .. } = &change else {
+            unreachable!("aligned_key re-creates a foreign key")
+        };
+        // The target needs a key on exactly the new referenced columns; when its own key is
+        // rebuilt with the tenant column, that rebuild re-creates this key with it.
+        let mut wanted: Vec<&str> = ref_columns.iter().map(String::as_str).collect();
+        wanted.sort_unstable();
+        let target_has_key = ctx.schema.table(&fk.ref_table).is_some_and(|target| {
+            target.keys.iter().any(|k| {
+                let mut cols = k.column_names();
+                cols.sort_unstable();
+                k.predicate.is_none() && k.kind != crate::schema::KeyKind::Exclusion && cols == wanted
+            })
+        });
+        let finding = Finding::new(
             Code::ForeignKeyMissingDistributionColumn,
             Severity::Blocker,
             &t.name,
             format!(
-                "foreign key {} ({}) -> {} ({}) does not pair distribution columns {} and {}",
+                "foreign key {} ({}) -> {} ({}) does not pair distribution columns {} and {}{}",
                 display_col(&fk.name),
                 names(&fk.columns),
                 fk.ref_table,
                 names(&fk.ref_columns),
                 display_col(sc),
-                display_col(tc)
+                display_col(tc),
+                if target_has_key {
+                    String::new()
+                } else {
+                    format!(
+                        "; {} has no key on ({}) to re-create it against yet",
+                        fk.ref_table,
+                        names(ref_columns)
+                    )
+                }
             ),
-            Some(fk_fix(t, fk, sc, tc, ctx.schema.table(&fk.ref_table))),
-            false,
-        ));
+            None,
+            !target_has_key,
+        );
+        out.push(if target_has_key {
+            finding.fixed_by(vec![change])
+        } else {
+            finding
+        });
     }
 }
 

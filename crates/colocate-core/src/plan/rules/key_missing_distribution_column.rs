@@ -2,8 +2,10 @@
 //! exclusion constraint of a distributed table must include its distribution column.
 
 use super::{Context, Rule};
-use crate::plan::fixes::{display_col, key_columns, key_fix, key_label};
-use crate::plan::{Code, Finding, Severity};
+use crate::decision::{Choice, DecisionKind};
+use crate::plan::change::Change;
+use crate::plan::fixes::{display_col, key_columns, key_label};
+use crate::plan::{Case, Code, Finding, Severity};
 use crate::schema::Table;
 
 pub(in crate::plan) const RULE: Rule = Rule {
@@ -16,7 +18,7 @@ fn check(ctx: &Context, t: &Table, out: &mut Vec<Finding>) {
         return;
     };
     for k in t.keys.iter().filter(|k| !k.includes(col)) {
-        let (fix, manual) = key_fix(ctx.graph, t, k, col);
+        let widen = ctx.widen(t, k, col);
         // Adding the tenant column keeps the key's meaning only where one of its columns is a
         // surrogate the database hands out (unique across tenants by construction); on a
         // natural or external value (a token, an email, a provider's id) it allows the same
@@ -26,28 +28,58 @@ fn check(ctx: &Context, t: &Table, out: &mut Vec<Finding>) {
             .iter()
             .flatten()
             .any(|c| t.column(c).is_some_and(|c| c.is_surrogate()));
-        let meaning = if surrogate || manual {
-            String::new()
-        } else {
-            format!(
-                "; ({}) is not a surrogate id, so adding the tenant column makes it unique per tenant only, no longer across tenants: a decision (widen it, keep the table local, or drop the constraint)",
-                key_columns(k),
+        let base = format!(
+            "{} {} ({}) does not include distribution column {}",
+            key_label(k),
+            display_col(&k.name),
+            key_columns(k),
+            display_col(col)
+        );
+        let finding = |message: String, manual: bool| {
+            Finding::new(
+                Code::KeyMissingDistributionColumn,
+                Severity::Blocker,
+                &t.name,
+                message,
+                None,
+                manual,
             )
         };
-        out.push(Finding::new(
-            Code::KeyMissingDistributionColumn,
-            Severity::Blocker,
-            &t.name,
-            format!(
-                "{} {} ({}) does not include distribution column {}{meaning}",
-                key_label(k),
-                display_col(&k.name),
-                key_columns(k),
-                display_col(col)
-            ),
-            Some(fix),
-            manual || !surrogate,
-        ));
+        match widen {
+            Ok(changes) if surrogate => out.push(finding(base, false).fixed_by(changes)),
+            Err(why) if surrogate => out.push(finding(format!("{base}; {why}"), true)),
+            widen => {
+                let dependents = ctx.graph.key_dependents(&t.name, k);
+                let drop = if dependents.is_empty() {
+                    Ok(vec![Change::DropKey {
+                        table: t.name.clone(),
+                        key: k.name.clone(),
+                    }])
+                } else {
+                    Err(format!(
+                        "foreign keys use it ({})",
+                        dependents
+                            .iter()
+                            .map(|(s, fk)| format!("{} of {}", display_col(&fk.name), s.name))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ))
+                };
+                let message = format!(
+                    "{base}; ({}) is not a surrogate id, so adding the tenant column makes it unique per tenant only, no longer across tenants",
+                    key_columns(k),
+                );
+                out.push(finding(message, true).deciding(Case::new(
+                    DecisionKind::UniqueWithoutTenant,
+                    Some(&k.name),
+                    vec![
+                        (Choice::Widen, widen),
+                        (Choice::KeepLocal, ctx.keep_local(t)),
+                        (Choice::DropConstraint, drop),
+                    ],
+                )));
+            }
+        }
     }
 }
 
@@ -86,9 +118,14 @@ mod tests {
             fix.contains("ALTER TABLE \"public\".\"comments\" DROP CONSTRAINT IF EXISTS \"comments_ticket_fkey\""),
             "dependent keys dropped first: {fix}"
         );
-        assert!(fix.ends_with(
-            "ALTER TABLE \"public\".\"tickets\" DROP CONSTRAINT \"tickets_pkey\", ADD CONSTRAINT \"tickets_pkey\" PRIMARY KEY (\"tenant\", \"id\");"
-        ));
+        let key = fix.find(
+            "ALTER TABLE \"public\".\"tickets\" DROP CONSTRAINT IF EXISTS \"tickets_pkey\", ADD CONSTRAINT \"tickets_pkey\" PRIMARY KEY (\"tenant\", \"id\");"
+        ).unwrap();
+        // ...and re-created with the tenant column on both sides after it.
+        let again = fix
+            .find("ADD CONSTRAINT \"comments_ticket_fkey\" FOREIGN KEY (\"tenant\", \"ticket_id\") REFERENCES \"public\".\"tickets\" (\"tenant\", \"id\")")
+            .unwrap();
+        assert!(key < again, "{fix}");
         assert!(!pk.manual);
         // The referencing key is re-created with the tenant on both sides.
         let fk = p
@@ -97,9 +134,14 @@ mod tests {
             .find(|f| f.code == Code::ForeignKeyMissingDistributionColumn)
             .unwrap();
         assert_eq!(fk.table, q("comments"));
-        assert!(fk.fix.as_deref().unwrap().contains(
-            "FOREIGN KEY (\"tenant\", \"ticket_id\") REFERENCES \"public\".\"tickets\" (\"tenant\", \"id\")"
-        ));
+        // Its own fix waits for the key it needs; the key's rebuild above re-creates it.
+        assert_eq!(fk.fix, None);
+        assert!(
+            fk.message
+                .ends_with("public.tickets has no key on (tenant, id) to re-create it against yet"),
+            "{}",
+            fk.message
+        );
         let asset_codes = own_codes(&p, "assets");
         assert_eq!(
             asset_codes,
@@ -109,6 +151,19 @@ mod tests {
                 Code::KeyMissingDistributionColumn
             ]
         );
+        // A unique key on a natural value is a decision; with the surrogate id it is not.
+        let serial = p
+            .findings
+            .iter()
+            .find(|f| f.message.contains("assets_serial_key"))
+            .unwrap();
+        let case = serial.decision.as_ref().unwrap();
+        assert_eq!(case.kind, DecisionKind::UniqueWithoutTenant);
+        assert_eq!(
+            case.choices,
+            [Choice::Widen, Choice::KeepLocal, Choice::DropConstraint]
+        );
+        assert!(serial.message.contains("is not a surrogate id"), "{}", serial.message);
         let excl = p
             .findings
             .iter()

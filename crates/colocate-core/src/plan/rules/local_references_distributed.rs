@@ -2,9 +2,10 @@
 //! keep a foreign key to a distributed table.
 
 use super::{Context, Rule};
-use crate::plan::fixes::advice_or_drop_key;
+use crate::decision::{Choice, DecisionKind};
+use crate::plan::change::Change;
 use crate::plan::fixes::display_col;
-use crate::plan::{Code, Finding, Role, Severity};
+use crate::plan::{Case, Code, Finding, Role, Severity};
 use crate::schema::Table;
 
 pub(in crate::plan) const RULE: Rule = Rule {
@@ -23,9 +24,14 @@ fn check(ctx: &Context, t: &Table, out: &mut Vec<Finding>) {
             fk.ref_table,
             role.label()
         );
-        // A table with a tenant column is reference or local only because configuration says
-        // so: say that, and that the way out is to let it be distributed.
-        let (message, advice) = match ctx.tenant_column(&t.name) {
+        let drop = Change::DropForeignKey {
+            table: t.name.clone(),
+            key: fk.name.clone(),
+        };
+        let forced = ctx.reason(&t.name).is_some_and(|r| r.starts_with("forced by") || r.starts_with("kept ") || r.starts_with("made "));
+        let (message, case) = match ctx.tenant_column(&t.name) {
+            // A table with a tenant column is reference or local only because configuration
+            // says so: say that; keeping it so means dropping the key.
             Some(c) => (
                 format!(
                     "{} has tenant column {} but is a {} table ({}), and {tail}",
@@ -34,28 +40,64 @@ fn check(ctx: &Context, t: &Table, out: &mut Vec<Finding>) {
                     role.label(),
                     ctx.reason(&t.name).unwrap_or("by configuration"),
                 ),
-                format!(
-                    "let {} be distributed by {} (take it out of that setting), or drop the key:",
-                    t.name,
-                    display_col(c)
+                Case::new(
+                    DecisionKind::LocalReferencesDistributed,
+                    Some(&fk.name),
+                    vec![(Choice::DropKeys, Ok(vec![drop]))],
                 ),
             ),
+            None if forced => (
+                format!("{} has no tenant column but {tail}", t.name),
+                Case::new(
+                    DecisionKind::LocalReferencesDistributed,
+                    Some(&fk.name),
+                    vec![(Choice::DropKeys, Ok(vec![drop]))],
+                ),
+            ),
+            // A table without a tenant column that hangs off a tenant table: its rows belong
+            // to the parent row's tenant.
             None => (
                 format!("{} has no tenant column but {tail}", t.name),
-                format!(
-                    "add a tenant column to {} and include it in the key, or drop the key:",
-                    t.name
+                Case::new(
+                    DecisionKind::TenantLessChild,
+                    Some(&fk.name),
+                    vec![
+                        (Choice::AddTenantColumn, ctx.add_tenant_column(t, fk)),
+                        (
+                            Choice::ReferenceDropKey,
+                            Ok(vec![
+                                Change::SetRole {
+                                    table: t.name.clone(),
+                                    role: Role::Reference,
+                                },
+                                drop.clone(),
+                            ]),
+                        ),
+                        (
+                            Choice::LocalDropKey,
+                            Ok(vec![
+                                Change::SetRole {
+                                    table: t.name.clone(),
+                                    role: Role::Local,
+                                },
+                                drop,
+                            ]),
+                        ),
+                    ],
                 ),
             ),
         };
-        out.push(Finding::new(
-            Code::LocalReferencesDistributed,
-            Severity::Blocker,
-            &t.name,
-            message,
-            Some(advice_or_drop_key(&advice, t, &fk.name)),
-            true,
-        ));
+        out.push(
+            Finding::new(
+                Code::LocalReferencesDistributed,
+                Severity::Blocker,
+                &t.name,
+                message,
+                None,
+                true,
+            )
+            .deciding(case),
+        );
     }
 }
 
@@ -86,6 +128,17 @@ mod tests {
         );
         let f = &p.findings[0];
         assert!(f.message.starts_with("public.search_index has no tenant column but its foreign key search_ticket_fkey references distributed table public.tickets"), "{}", f.message);
+        // It hangs off a tenant table: the tenant-less-child decision, all three choices open.
+        let case = f.decision.as_ref().unwrap();
+        assert_eq!(case.kind, DecisionKind::TenantLessChild);
+        assert_eq!(
+            case.choices,
+            [
+                Choice::AddTenantColumn,
+                Choice::ReferenceDropKey,
+                Choice::LocalDropKey
+            ]
+        );
     }
 
     /// `reference = ["t01"]` for a table that has a tenant column: the message says the table
@@ -125,11 +178,10 @@ mod tests {
                 "{}",
                 f.message
             );
-            let fix = f.fix.as_deref().unwrap_or_default();
-            assert!(
-                fix.contains("let public.t01 be distributed by tenant"),
-                "{fix}"
-            );
+            // Kept a reference table by configuration: dropping the keys is the decision.
+            let case = f.decision.as_ref().unwrap();
+            assert_eq!(case.kind, DecisionKind::LocalReferencesDistributed);
+            assert_eq!(case.choices, [Choice::DropKeys]);
         }
     }
 }

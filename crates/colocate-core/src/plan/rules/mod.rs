@@ -4,10 +4,12 @@
 //! rule: a code in [`super::Code`], a file here with its check and tests, and its line in
 //! [`RULES`].
 
+use super::change::{Change, Decided};
 use super::classify::Classification;
+use super::fixes::display_col;
 use super::{Code, Finding, Role};
 use crate::graph::FkGraph;
-use crate::schema::{Column, ForeignKey, QualifiedName, Schema, Table};
+use crate::schema::{Column, ForeignKey, Key, KeyKind, QualifiedName, Schema, Table};
 
 mod distribution_column_collation;
 mod distribution_column_generated;
@@ -73,6 +75,8 @@ pub(super) struct Context<'p> {
     pub(super) schema: &'p Schema,
     pub(super) graph: &'p FkGraph<'p>,
     classes: &'p Classification,
+    /// What decisions settled beyond the schema (tables converted keeping their triggers).
+    pub(super) decided: &'p Decided,
     /// The type of the root's distribution column, which every distributed table must share.
     pub(super) root_type: Option<&'p str>,
 }
@@ -82,6 +86,7 @@ impl<'p> Context<'p> {
         schema: &'p Schema,
         graph: &'p FkGraph<'p>,
         classes: &'p Classification,
+        decided: &'p Decided,
     ) -> Context<'p> {
         let root_type = classes
             .root
@@ -93,8 +98,104 @@ impl<'p> Context<'p> {
             schema,
             graph,
             classes,
+            decided,
             root_type,
         }
+    }
+
+    /// The changes that keep `t` a local table: its role, and its foreign keys to tables the
+    /// plan distributes dropped (Citus refuses them, and left in place they would check the
+    /// coordinator's empty shell).
+    pub(super) fn keep_local(&self, t: &Table) -> Result<Vec<Change>, String> {
+        let mut out = vec![Change::SetRole {
+            table: t.name.clone(),
+            role: Role::Local,
+        }];
+        for fk in &t.foreign_keys {
+            if fk.ref_table != t.name && self.role(&fk.ref_table).is_some_and(|r| r.is_distributed())
+            {
+                out.push(Change::DropForeignKey {
+                    table: t.name.clone(),
+                    key: fk.name.clone(),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// The changes that rebuild key `k` of `t` with distribution column `col` first: the key,
+    /// and every foreign key that uses it re-created with the tenant column on both sides.
+    /// Refused where a referencing table has no tenant column to pair (its own decision comes
+    /// first), or where the key is an expression index or an exclusion constraint.
+    pub(super) fn widen(&self, t: &Table, k: &Key, col: &str) -> Result<Vec<Change>, String> {
+        if k.kind == KeyKind::Exclusion {
+            return Err("an exclusion constraint is rebuilt by hand (`tenant WITH =`, with btree_gist)".into());
+        }
+        if k.columns.iter().any(Option::is_none) {
+            return Err("an index on expressions is re-created by hand, with the tenant column first".into());
+        }
+        let mut out = vec![Change::WidenKey {
+            table: t.name.clone(),
+            key: k.name.clone(),
+            column: col.to_string(),
+        }];
+        for (src, fk) in self.graph.key_dependents(&t.name, k) {
+            let paired = self
+                .role(&src.name)
+                .filter(|r| r.is_distributed())
+                .and_then(|_| self.classes.column(&src.name));
+            match paired {
+                Some(sc) => out.push(Change::aligned_key(&src.name, fk, sc, col)),
+                None => {
+                    return Err(format!(
+                        "foreign key {} of {} uses it and has no tenant column to pair with it (decide {} first)",
+                        display_col(&fk.name),
+                        src.name,
+                        src.name
+                    ))
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The changes that give tenant-less `t` the tenant column of the parent one of its
+    /// foreign keys points at, filled from the parent row: the first such key by name, so every
+    /// finding of the table proposes the same one.
+    pub(super) fn add_tenant_column(&self, t: &Table, _fk: &ForeignKey) -> Result<Vec<Change>, String> {
+        let mut keys: Vec<&ForeignKey> = t.foreign_keys.iter().collect();
+        keys.sort_by(|a, b| a.name.cmp(&b.name));
+        for fk in keys {
+            if fk.ref_table == t.name || !self.role(&fk.ref_table).is_some_and(|r| r.is_distributed()) {
+                continue;
+            }
+            let Some(parent) = self.schema.table(&fk.ref_table) else {
+                continue;
+            };
+            let Some(pc) = self.classes.column(&fk.ref_table) else {
+                continue;
+            };
+            let Some(column) = parent.column(pc) else {
+                continue;
+            };
+            if t.column(pc).is_some() {
+                return Err(format!("{} has a column {} already", t.name, display_col(pc)));
+            }
+            return Ok(vec![Change::AddTenantColumn {
+                table: t.name.clone(),
+                column: pc.to_string(),
+                type_name: column.type_name.clone(),
+                via: fk.name.clone(),
+                parent: fk.ref_table.clone(),
+                parent_column: pc.to_string(),
+            }]);
+        }
+        Err("no foreign key to a distributed table with a tenant column to fill it from".into())
+    }
+
+    /// Whether a table converts keeping its triggers (`triggers = keep-unsafe`).
+    pub(super) fn unsafe_triggers(&self, q: &QualifiedName) -> bool {
+        self.decided.unsafe_triggers.contains(q)
     }
 
     pub(super) fn role(&self, q: &QualifiedName) -> Option<Role> {
