@@ -59,7 +59,12 @@ impl<'a> Selection<'a> {
             fixable,
             fixes: fixes
                 .iter()
-                .map(|f| (FixId::new(&f.table, f.code.as_str(), &fix_text(before, f)), f))
+                .map(|f| {
+                    (
+                        FixId::new(&f.table, f.code.as_str(), &fix_text(before, f)),
+                        f,
+                    )
+                })
                 .collect(),
             left_out: Vec::new(),
             root: None,

@@ -257,7 +257,10 @@ pub fn generate_over(
 }
 
 /// The tables the fixes let convert: those a fix changes that the plan after them converts.
-fn before_fixable(fixed: &Plan, fixes: &[crate::plan::Fix]) -> std::collections::BTreeSet<QualifiedName> {
+fn before_fixable(
+    fixed: &Plan,
+    fixes: &[crate::plan::Fix],
+) -> std::collections::BTreeSet<QualifiedName> {
     fixes
         .iter()
         .flat_map(|f| f.changes.iter().map(|c| c.table().clone()))

@@ -4,7 +4,6 @@
 //! parts, the fixes file, and their rendering as a dbmate migration. The knex format raises
 //! this same SQL.
 
-
 use postgres_protocol::escape::{escape_identifier, escape_literal};
 
 use super::layout::{order, wrap, File};
@@ -367,9 +366,11 @@ END",
                 }
                 let mut lines = vec![format!("{} [{}]: {}", f.table, f.code, f.message)];
                 if let Some(fix) = &f.fix {
-                    lines.extend(fix.lines().map(|l| {
-                        format!("  {}", l.trim_start().trim_start_matches("--").trim())
-                    }));
+                    lines.extend(
+                        fix.lines().map(|l| {
+                            format!("  {}", l.trim_start().trim_start_matches("--").trim())
+                        }),
+                    );
                 }
                 lines.push(String::new());
                 manual.push(Item::Comment(lines));
@@ -385,4 +386,3 @@ END",
         file
     }
 }
-

@@ -4,8 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use super::fixes::display_col;
 use super::change::Decided;
+use super::fixes::display_col;
 use super::{Code, Finding, Role, Severity};
 use crate::distribution::{Decision, DistributionConfig, ForcedRole};
 use crate::schema::{CitusKind, QualifiedName, Schema, Table};

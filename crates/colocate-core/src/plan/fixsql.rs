@@ -373,10 +373,7 @@ pub fn script(before: &Schema, after: &Schema, fixes: &[Fix]) -> Script {
     for (f, c) in &changes {
         if !c.is_ddl() {
             s.up.push((
-                vec![
-                    format!("{c}"),
-                    format!("  {}", fixes[*f].by.label()),
-                ],
+                vec![format!("{c}"), format!("  {}", fixes[*f].by.label())],
                 String::new(),
             ));
         }
@@ -406,8 +403,7 @@ pub fn script(before: &Schema, after: &Schema, fixes: &[Fix]) -> Script {
                     .map(key_cols)
                     .unwrap_or_default()
                 {
-                    if bt.column(&col).is_some_and(|c| !c.not_null)
-                        && b.kind == KeyKind::PrimaryKey
+                    if bt.column(&col).is_some_and(|c| !c.not_null) && b.kind == KeyKind::PrimaryKey
                     {
                         down.push((
                             Vec::new(),

@@ -442,8 +442,7 @@ pub fn plan(schema: &Schema, config: &DistributionConfig) -> Plan {
     current.findings.extend(resolution.warnings.iter().cloned());
     sort_findings(&mut current.findings);
     if resolution.fixes.is_empty() {
-        current.decisions =
-            resolve::open_decisions(schema, config, &resolution, &current.findings);
+        current.decisions = resolve::open_decisions(schema, config, &resolution, &current.findings);
         return current;
     }
     let fixed = plan_of(&resolution.model, config, &resolution.decided);

@@ -201,7 +201,10 @@ pub(super) fn resolve(schema: &Schema, config: &DistributionConfig) -> Resolutio
             .collect();
         found.retain(|fix| {
             !roled.contains(&fix.table)
-                || fix.changes.iter().any(|c| matches!(c, Change::SetRole { .. }))
+                || fix
+                    .changes
+                    .iter()
+                    .any(|c| matches!(c, Change::SetRole { .. }))
         });
         if found.is_empty() || rounds >= MAX_ROUNDS {
             break findings
@@ -265,8 +268,8 @@ fn unknown_names(schema: &Schema, config: &DistributionConfig) -> Vec<Finding> {
             continue;
         };
         if let Some(c) = &e.constraint {
-            let known = t.keys.iter().any(|k| &k.name == c)
-                || t.foreign_keys.iter().any(|f| &f.name == c);
+            let known =
+                t.keys.iter().any(|k| &k.name == c) || t.foreign_keys.iter().any(|f| &f.name == c);
             if !known {
                 out.push(Finding::new(
                     Code::ConfigUnknownTable,
@@ -292,8 +295,8 @@ pub struct OpenDecision {
     /// Each case: the table, the constraint when the case is one, and the tables it holds back
     /// (itself and those waiting for it).
     pub cases: Vec<OpenCase>,
-    /// Tables that would convert once this kind is decided with its first choice, directly and
-    /// by cascade.
+    /// Tables that would convert once this kind and every kind listed before it are decided
+    /// (with their first choice), directly and by cascade.
     pub unblocks: usize,
     /// The choices, in the kind's order.
     pub choices: Vec<Choice>,
@@ -307,9 +310,9 @@ pub struct OpenCase {
     pub holds: usize,
 }
 
-/// The decisions the final round still asks for, most unblocking first. Per kind, what it
-/// unblocks is measured by planning again with the kind decided (its first choice): at most one
-/// fixed point more per kind that is open.
+/// The decisions the final round still asks for, those holding back most tables first, each
+/// with what it unblocks together with those before it: measured by planning again with them
+/// decided (their first choice), at most one fixed point more per open kind (six at most).
 pub(super) fn open_decisions(
     schema: &Schema,
     config: &DistributionConfig,
@@ -338,29 +341,596 @@ pub(super) fn open_decisions(
             holds: 1 + waiting.get(&f.table).copied().unwrap_or(0),
         });
     }
+    // Ranked by the tables their cases hold back (each case's table and those waiting for
+    // it); then, down that list, what deciding each kind together with those above it unblocks:
+    // tables of one foreign-key component wait for every decision in it, so a kind alone may
+    // unblock nothing while the first few together unblock most of the schema.
     let mut out: Vec<OpenDecision> = by_kind
         .into_iter()
         .map(|(kind, mut cases)| {
             cases.sort_by(|a, b| b.holds.cmp(&a.holds).then(a.table.cmp(&b.table)));
-            let choice = kind.choices()[0].0;
-            let mut hypothetical = config.clone();
-            hypothetical.decisions.by_kind.insert(
-                kind,
-                crate::decision::Taken {
-                    choice,
-                    reason: String::new(),
-                },
-            );
-            let after = resolve(schema, &hypothetical);
-            let unblocks = resolution.blocked.len().saturating_sub(after.blocked.len());
             OpenDecision {
                 kind,
                 cases,
-                unblocks,
+                unblocks: 0,
                 choices: kind.choices().iter().map(|(c, _)| *c).collect(),
             }
         })
         .collect();
-    out.sort_by(|a, b| b.unblocks.cmp(&a.unblocks).then(a.kind.cmp(&b.kind)));
+    let held = |d: &OpenDecision| d.cases.iter().map(|c| c.holds).sum::<usize>();
+    out.sort_by(|a, b| held(b).cmp(&held(a)).then(a.kind.cmp(&b.kind)));
+    let mut hypothetical = config.clone();
+    for d in &mut out {
+        hypothetical.decisions.by_kind.insert(
+            d.kind,
+            crate::decision::Taken {
+                choice: d.kind.choices()[0].0,
+                reason: String::new(),
+            },
+        );
+        let after = resolve(schema, &hypothetical);
+        d.unblocks = resolution.blocked.len().saturating_sub(after.blocked.len());
+    }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::OpenDecision;
+    use crate::decision::{Decisions, Exception, Taken};
+    use crate::plan::testutil::*;
+
+    fn decided(kinds: &[(DecisionKind, Choice)]) -> DistributionConfig {
+        DistributionConfig {
+            decisions: Decisions {
+                by_kind: kinds
+                    .iter()
+                    .map(|(k, c)| {
+                        (
+                            *k,
+                            Taken {
+                                choice: *c,
+                                reason: format!("the team chose {c}"),
+                            },
+                        )
+                    })
+                    .collect(),
+                except: Vec::new(),
+            },
+            ..Default::default()
+        }
+    }
+
+    /// The tables the plan after the fixes converts (distributed or reference, not blocked).
+    fn converts(p: &Plan, name: &str) -> bool {
+        let fixed = p.fixed.as_deref().unwrap_or(p);
+        fixed
+            .table(&q(name))
+            .is_some_and(|t| !t.blocked && t.role != Role::Local)
+    }
+
+    fn changes(p: &Plan) -> Vec<&Change> {
+        p.fixes.iter().flat_map(|f| &f.changes).collect()
+    }
+
+    fn script(s: &Schema, p: &Plan) -> String {
+        let model = p.fixed_schema.as_deref().unwrap();
+        let sc = crate::plan::fixsql::script(s, model, &p.fixes);
+        sc.up
+            .iter()
+            .filter(|(_, sql)| !sql.is_empty())
+            .map(|(_, sql)| format!("{sql};"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// A tenant table keyed by a surrogate id, and one referencing it by that id alone.
+    fn tickets_and_comments(on_delete: FkAction) -> Schema {
+        schema(vec![
+            tenants(),
+            tbl("tickets").tenant().pk(&["id"]).fk(
+                "tickets_tenant_fkey",
+                &["tenant"],
+                "tenants",
+                &["tenant"],
+            ),
+            child("comments")
+                .col("ticket_id", "bigint")
+                .nullable("ticket_id")
+                .fk_actions(
+                    "comments_ticket_fkey",
+                    &["ticket_id"],
+                    "tickets",
+                    &["id"],
+                    on_delete,
+                    FkAction::NoAction,
+                ),
+        ])
+    }
+
+    #[test]
+    fn a_surrogate_key_and_the_keys_that_use_it_are_fixed_without_a_decision_to_a_fixed_point() {
+        let s = tickets_and_comments(FkAction::NoAction);
+        let p = run(&s);
+        assert!(p.table(&q("tickets")).unwrap().blocked, "blocked as it is");
+        assert!(p.table(&q("tickets")).unwrap().fixable);
+        assert!(p.table(&q("comments")).unwrap().fixable);
+        for t in ["tenants", "tickets", "comments"] {
+            assert!(converts(&p, t), "{t} converts after the fixes");
+        }
+        assert!(p.fixes.iter().all(|f| f.by == By::Automatic));
+        assert!(p.decisions.is_empty(), "{:?}", p.decisions);
+        // The last round found nothing more: the fixed point took one round to fix, one to see.
+        assert_eq!(p.fix_rounds, 2);
+        let sql = script(&s, &p);
+        let off = sql
+            .find("DROP CONSTRAINT IF EXISTS \"comments_ticket_fkey\"")
+            .unwrap();
+        let key = sql.find("PRIMARY KEY (\"tenant\", \"id\")").unwrap();
+        let on = sql
+            .find("ADD CONSTRAINT \"comments_ticket_fkey\" FOREIGN KEY (\"tenant\", \"ticket_id\") REFERENCES \"public\".\"tickets\" (\"tenant\", \"id\");")
+            .unwrap();
+        assert!(off < key && key < on, "{sql}");
+        // Planning the fixed schema again finds nothing to fix: no fix re-creates a blocker.
+        let again = run(p.fixed_schema.as_deref().unwrap());
+        assert!(
+            again.fixes.is_empty() && !again.has_problems(),
+            "{:?}",
+            again.findings
+        );
+    }
+
+    #[test]
+    fn a_key_re_created_with_the_tenant_keeps_no_refused_action_it_asks_its_decision() {
+        let s = tickets_and_comments(FkAction::SetNull);
+        let p = run(&s);
+        // Re-created with the tenant, ON DELETE SET NULL would be refused: a decision, open.
+        assert_eq!(p.decisions.len(), 1, "{:?}", p.decisions);
+        assert_eq!(p.decisions[0].kind, DecisionKind::KeyActionOnTenant);
+        assert_eq!(p.decisions[0].cases[0].table, q("comments"));
+        assert!(!converts(&p, "comments"));
+        assert!(
+            p.fixes.is_empty(),
+            "nothing is written while it waits: {:?}",
+            p.fixes
+        );
+
+        let p = plan(
+            &s,
+            &decided(&[(DecisionKind::KeyActionOnTenant, Choice::NoAction)]),
+        );
+        assert!(converts(&p, "comments") && converts(&p, "tickets"));
+        let sql = script(&s, &p);
+        // The key is written once, as it ends up: the tenant added, no refused action.
+        assert_eq!(
+            sql.matches("ADD CONSTRAINT \"comments_ticket_fkey\"")
+                .count(),
+            1,
+            "{sql}"
+        );
+        assert!(!sql.contains("SET NULL"), "{sql}");
+        let decided_fix = p
+            .fixes
+            .iter()
+            .find(|f| matches!(f.by, By::Decision { .. }))
+            .unwrap();
+        assert!(decided_fix
+            .by
+            .label()
+            .contains("key-action-on-tenant = no-action"));
+        assert!(decided_fix.by.label().contains("the team chose no-action"));
+        let again = run(p.fixed_schema.as_deref().unwrap());
+        assert!(!again.has_problems(), "{:?}", again.findings);
+
+        let p = plan(
+            &s,
+            &decided(&[(DecisionKind::KeyActionOnTenant, Choice::DropKey)]),
+        );
+        assert!(changes(&p).iter().any(
+            |c| matches!(c, Change::DropForeignKey { key, .. } if key == "comments_ticket_fkey")
+        ));
+        assert!(converts(&p, "comments"));
+    }
+
+    /// An api key table with a unique token, referenced by nobody, keyed to tenants.
+    fn tokens() -> Schema {
+        schema(vec![
+            tenants(),
+            child("api_keys").col("token_hash", "text").key(
+                KeyKind::Unique,
+                "api_keys_token_hash_key",
+                &["token_hash"],
+            ),
+            child("tickets"),
+        ])
+    }
+
+    #[test]
+    fn unique_without_tenant_widen_keep_local_or_drop_constraint() {
+        let s = tokens();
+        let p = run(&s);
+        // Undecided: the table holds back tenants (its key) and every table colocated with it.
+        assert!(!converts(&p, "tenants") && !converts(&p, "tickets"));
+        assert_eq!(p.decisions[0].kind, DecisionKind::UniqueWithoutTenant);
+        assert_eq!(
+            p.decisions[0].cases[0].constraint.as_deref(),
+            Some("api_keys_token_hash_key")
+        );
+        assert_eq!(p.decisions[0].unblocks, 3, "{:?}", p.decisions);
+
+        let p = plan(
+            &s,
+            &decided(&[(DecisionKind::UniqueWithoutTenant, Choice::Widen)]),
+        );
+        assert!(converts(&p, "api_keys") && converts(&p, "tenants"));
+        assert!(script(&s, &p).contains(
+            "ADD CONSTRAINT \"api_keys_token_hash_key\" UNIQUE (\"tenant\", \"token_hash\")"
+        ));
+
+        let p = plan(
+            &s,
+            &decided(&[(DecisionKind::UniqueWithoutTenant, Choice::KeepLocal)]),
+        );
+        assert!(!converts(&p, "api_keys") && converts(&p, "tenants") && converts(&p, "tickets"));
+        let fixed = p.fixed.as_deref().unwrap();
+        let api = fixed.table(&q("api_keys")).unwrap();
+        assert_eq!((api.role, api.blocked), (Role::Local, false));
+        assert!(
+            api.reason
+                .starts_with("kept local by decision unique-without-tenant = keep-local"),
+            "{}",
+            api.reason
+        );
+        // Its key to tenants goes, so no plain table keeps a key into a distributed one.
+        let sql = script(&s, &p);
+        assert!(sql.contains("ALTER TABLE \"public\".\"api_keys\" DROP CONSTRAINT IF EXISTS \"api_keys_tenant_fkey\";"), "{sql}");
+        assert!(!sql.contains("api_keys_token_hash_key"), "{sql}");
+        assert_closed(p.fixed_schema.as_deref().unwrap(), fixed);
+
+        let p = plan(
+            &s,
+            &decided(&[(DecisionKind::UniqueWithoutTenant, Choice::DropConstraint)]),
+        );
+        assert!(converts(&p, "api_keys"));
+        assert!(script(&s, &p).contains("ALTER TABLE \"public\".\"api_keys\" DROP CONSTRAINT IF EXISTS \"api_keys_token_hash_key\";"));
+    }
+
+    #[test]
+    fn an_exception_for_a_table_or_a_constraint_wins_over_the_kind() {
+        let mut s = tokens();
+        s.add(
+            child("accounts")
+                .col("external_id", "text")
+                .key(
+                    KeyKind::Unique,
+                    "accounts_external_id_key",
+                    &["external_id"],
+                )
+                .0,
+        );
+        let mut config = decided(&[(DecisionKind::UniqueWithoutTenant, Choice::Widen)]);
+        config.decisions.except.push(Exception {
+            kind: DecisionKind::UniqueWithoutTenant,
+            table: "api_keys".into(),
+            constraint: Some("api_keys_token_hash_key".into()),
+            choice: Choice::KeepLocal,
+            reason: "looked up by a bare token".into(),
+        });
+        let p = plan(&s, &config);
+        let fixed = p.fixed.as_deref().unwrap();
+        assert_eq!(fixed.table(&q("api_keys")).unwrap().role, Role::Local);
+        assert!(converts(&p, "accounts"), "the kind's choice for the others");
+        let by = &p
+            .fixes
+            .iter()
+            .find(|f| f.table == q("api_keys"))
+            .unwrap()
+            .by;
+        assert!(
+            by.label().contains("distribution.decisions.except[0]")
+                && by.label().contains("looked up by a bare token"),
+            "{}",
+            by.label()
+        );
+    }
+
+    #[test]
+    fn triggers_drop_keep_unsafe_or_keep_local() {
+        let mut audited = child("audited").0;
+        audited.triggers.push(Trigger {
+            name: "stamp".into(),
+            definition: "CREATE TRIGGER stamp BEFORE UPDATE ON public.audited FOR EACH ROW EXECUTE FUNCTION stamp()".into(),
+        });
+        let s = schema(vec![tenants(), T(audited)]);
+        assert_eq!(run(&s).decisions[0].kind, DecisionKind::Triggers);
+
+        let p = plan(&s, &decided(&[(DecisionKind::Triggers, Choice::Drop)]));
+        assert!(converts(&p, "audited"));
+        assert!(
+            script(&s, &p).contains("DROP TRIGGER IF EXISTS \"stamp\" ON \"public\".\"audited\";")
+        );
+        let undo =
+            crate::plan::fixsql::script(&s, p.fixed_schema.as_deref().unwrap(), &p.fixes).down;
+        assert!(
+            undo.iter()
+                .any(|(_, sql)| sql.starts_with("CREATE TRIGGER stamp")),
+            "{undo:?}"
+        );
+
+        let p = plan(
+            &s,
+            &decided(&[(DecisionKind::Triggers, Choice::KeepUnsafe)]),
+        );
+        assert!(converts(&p, "audited"));
+        assert!(!script(&s, &p).contains("DROP TRIGGER"));
+        let fixed = p.fixed.as_deref().unwrap();
+        assert!(fixed
+            .findings
+            .iter()
+            .any(|f| f.code == Code::HasTriggers && f.severity == Severity::Warning));
+
+        let p = plan(&s, &decided(&[(DecisionKind::Triggers, Choice::KeepLocal)]));
+        assert!(!converts(&p, "audited") && converts(&p, "tenants"));
+    }
+
+    #[test]
+    fn tenant_column_type_convert_or_keep_local() {
+        let s = schema(vec![
+            tenants(),
+            tbl("legacy")
+                .col("tenant", "character varying(36)")
+                .col("id", "bigint")
+                .pk(&["tenant", "id"]),
+        ]);
+        assert_eq!(run(&s).decisions[0].kind, DecisionKind::TenantColumnType);
+        let p = plan(
+            &s,
+            &decided(&[(DecisionKind::TenantColumnType, Choice::Convert)]),
+        );
+        assert!(converts(&p, "legacy"));
+        assert!(script(&s, &p).contains("ALTER TABLE \"public\".\"legacy\" ALTER COLUMN \"tenant\" TYPE uuid USING \"tenant\"::uuid;"));
+        let p = plan(
+            &s,
+            &decided(&[(DecisionKind::TenantColumnType, Choice::KeepLocal)]),
+        );
+        assert!(!converts(&p, "legacy") && converts(&p, "tenants"));
+    }
+
+    /// jobs (tenant, surrogate id) <- job_notes (no tenant) <- note_files (no tenant).
+    fn tenantless_children() -> Schema {
+        schema(vec![
+            tenants(),
+            tbl("jobs").tenant().pk(&["id"]).fk(
+                "jobs_tenant_fkey",
+                &["tenant"],
+                "tenants",
+                &["tenant"],
+            ),
+            tbl("job_notes")
+                .col("id", "bigint")
+                .default("id", "nextval('job_notes_id_seq'::regclass)")
+                .col("job_id", "bigint")
+                .pk(&["id"])
+                .fk("job_notes_job_fkey", &["job_id"], "jobs", &["id"]),
+            tbl("note_files")
+                .col("id", "bigint")
+                .default("id", "nextval('note_files_id_seq'::regclass)")
+                .col("note_id", "bigint")
+                .pk(&["id"])
+                .fk("note_files_note_fkey", &["note_id"], "job_notes", &["id"]),
+        ])
+    }
+
+    #[test]
+    fn tenant_less_children_two_levels_deep_get_the_tenant_column_filled_from_their_parents() {
+        let s = tenantless_children();
+        let p = run(&s);
+        assert_eq!(p.decisions[0].kind, DecisionKind::TenantLessChild);
+        assert!(!converts(&p, "jobs"));
+
+        let p = plan(
+            &s,
+            &decided(&[(DecisionKind::TenantLessChild, Choice::AddTenantColumn)]),
+        );
+        for t in ["tenants", "jobs", "job_notes", "note_files"] {
+            assert!(
+                converts(&p, t),
+                "{t}: {:?}",
+                p.fixed.as_deref().unwrap().findings
+            );
+        }
+        let fixed = p.fixed.as_deref().unwrap();
+        assert_eq!(
+            fixed.table(&q("note_files")).unwrap().column.as_deref(),
+            Some("tenant")
+        );
+        // The grandchild is filled after its parent got its column.
+        let sql = script(&s, &p);
+        let notes = sql
+            .find("UPDATE \"public\".\"job_notes\" c SET \"tenant\" = p.\"tenant\"")
+            .unwrap();
+        let files = sql
+            .find("UPDATE \"public\".\"note_files\" c SET \"tenant\" = p.\"tenant\"")
+            .unwrap();
+        assert!(notes < files, "{sql}");
+        assert!(
+            sql.contains("FROM \"public\".\"jobs\" p\n    WHERE p.\"id\" = c.\"job_id\""),
+            "{sql}"
+        );
+        let not_null = sql
+            .find("ALTER TABLE \"public\".\"note_files\" ALTER COLUMN \"tenant\" SET NOT NULL")
+            .unwrap();
+        assert!(files < not_null);
+        // Keys rebuilt with the tenant, and the children's keys re-created with it, last.
+        assert!(sql.contains("ADD CONSTRAINT \"note_files_note_fkey\" FOREIGN KEY (\"tenant\", \"note_id\") REFERENCES \"public\".\"job_notes\" (\"tenant\", \"id\");"), "{sql}");
+        let model = p.fixed_schema.as_deref().unwrap();
+        assert!(crate::plan::fixsql::script(&s, model, &p.fixes).batched);
+        let again = run(model);
+        assert!(!again.has_problems(), "{:?}", again.findings);
+        assert!(p.fix_rounds >= 3, "a round per level: {}", p.fix_rounds);
+
+        let p = plan(
+            &s,
+            &decided(&[(DecisionKind::TenantLessChild, Choice::ReferenceDropKey)]),
+        );
+        let fixed = p.fixed.as_deref().unwrap();
+        assert_eq!(fixed.table(&q("job_notes")).unwrap().role, Role::Reference);
+        assert!(converts(&p, "jobs"));
+        let p = plan(
+            &s,
+            &decided(&[(DecisionKind::TenantLessChild, Choice::LocalDropKey)]),
+        );
+        let fixed = p.fixed.as_deref().unwrap();
+        assert_eq!(fixed.table(&q("job_notes")).unwrap().role, Role::Local);
+        assert!(converts(&p, "jobs"));
+        assert_closed(p.fixed_schema.as_deref().unwrap(), fixed);
+    }
+
+    #[test]
+    fn a_table_kept_local_by_configuration_drops_its_keys_by_decision() {
+        let s = schema(vec![tenants(), child("billing_events"), child("tickets")]);
+        let config = DistributionConfig {
+            local: vec![Forced::Name("billing_events".into())],
+            ..Default::default()
+        };
+        let p = plan(&s, &config);
+        assert_eq!(
+            p.decisions[0].kind,
+            DecisionKind::LocalReferencesDistributed
+        );
+        let mut config = config;
+        config.decisions =
+            decided(&[(DecisionKind::LocalReferencesDistributed, Choice::DropKeys)]).decisions;
+        let p = plan(&s, &config);
+        assert!(converts(&p, "tenants") && converts(&p, "tickets"));
+        assert!(script(&s, &p).contains("DROP CONSTRAINT IF EXISTS \"billing_events_tenant_fkey\""));
+    }
+
+    #[test]
+    fn open_decisions_are_ranked_by_the_tables_they_unblock() {
+        // One trigger on a leaf table; a natural key on a table that a chain hangs off.
+        let mut leaf = child("leaf").0;
+        leaf.triggers.push(Trigger {
+            name: "t".into(),
+            definition: "CREATE TRIGGER t ...".into(),
+        });
+        let mut tables = vec![
+            tenants(),
+            T(leaf),
+            tbl("hub")
+                .col("tenant", "uuid")
+                .col("code", "text")
+                .pk(&["code"])
+                .fk("hub_tenant_fkey", &["tenant"], "tenants", &["tenant"]),
+        ];
+        for i in 0..4 {
+            tables.push(child(&format!("spoke{i}")).col("code", "text").fk(
+                &format!("spoke{i}_hub_fkey"),
+                &["code"],
+                "hub",
+                &["code"],
+            ));
+        }
+        let s = schema(tables);
+        let p = run(&s);
+        let mut kinds: Vec<DecisionKind> = p.decisions.iter().map(|d| d.kind).collect();
+        kinds.sort();
+        assert_eq!(
+            kinds,
+            [DecisionKind::UniqueWithoutTenant, DecisionKind::Triggers],
+            "{:?}",
+            p.decisions
+        );
+        // Ranked by the tables each holds back; one foreign-key component: neither alone
+        // unblocks anything, both together unblock all 7 tables.
+        let held = |d: &OpenDecision| d.cases.iter().map(|c| c.holds).sum::<usize>();
+        assert!(
+            held(&p.decisions[0]) >= held(&p.decisions[1]),
+            "{:?}",
+            p.decisions
+        );
+        assert_eq!(
+            (p.decisions[0].unblocks, p.decisions[1].unblocks),
+            (0, 7),
+            "{:?}",
+            p.decisions
+        );
+        // Both decided: everything converts.
+        let p = plan(
+            &s,
+            &decided(&[
+                (DecisionKind::UniqueWithoutTenant, Choice::Widen),
+                (DecisionKind::Triggers, Choice::Drop),
+            ]),
+        );
+        assert!(p.decisions.is_empty());
+        for t in s.tables.keys() {
+            assert!(converts(&p, &t.name), "{t}");
+        }
+    }
+
+    #[test]
+    fn a_choice_that_cannot_be_taken_and_a_name_that_does_not_exist_are_warnings() {
+        let s = schema(vec![
+            tenants(),
+            child("assets")
+                .key(KeyKind::Exclusion, "assets_excl", &["tenant"])
+                .col("code", "text"),
+        ]);
+        let mut config = decided(&[]);
+        config.decisions.except.push(Exception {
+            kind: DecisionKind::UniqueWithoutTenant,
+            table: "nosuch".into(),
+            constraint: None,
+            choice: Choice::Widen,
+            reason: "typo".into(),
+        });
+        config.decisions.except.push(Exception {
+            kind: DecisionKind::UniqueWithoutTenant,
+            table: "assets".into(),
+            constraint: Some("assets_nosuch".into()),
+            choice: Choice::Widen,
+            reason: "typo".into(),
+        });
+        let p = plan(&s, &config);
+        let warnings: Vec<&str> = p
+            .findings
+            .iter()
+            .filter(|f| f.severity == Severity::Warning)
+            .map(|f| f.message.as_str())
+            .collect();
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.contains("except[0] names public.nosuch, which does not exist")),
+            "{warnings:?}"
+        );
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.contains("except[1] names constraint assets_nosuch of public.assets")),
+            "{warnings:?}"
+        );
+
+        // Widening an exclusion constraint is not something a fix can do.
+        let s = schema(vec![
+            tenants(),
+            child("slots")
+                .col("room", "text")
+                .key(KeyKind::Exclusion, "slots_excl", &["room"]),
+        ]);
+        let p = plan(
+            &s,
+            &decided(&[(DecisionKind::UniqueWithoutTenant, Choice::Widen)]),
+        );
+        assert!(
+            p.findings.iter().any(|f| f.severity == Severity::Warning
+                && f.message.contains(
+                    "chooses widen for public.slots (slots_excl), which cannot be taken here"
+                )),
+            "{:?}",
+            p.findings
+        );
+        assert!(!converts(&p, "slots"));
+    }
 }

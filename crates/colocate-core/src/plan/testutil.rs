@@ -29,7 +29,9 @@ impl T {
     /// The tenant column and a surrogate `id` (a sequence hands it out).
     pub(crate) fn tenant(self) -> T {
         let seq = format!("nextval('{}_id_seq'::regclass)", self.0.name.name);
-        self.col("tenant", "uuid").col("id", "bigint").default("id", &seq)
+        self.col("tenant", "uuid")
+            .col("id", "bigint")
+            .default("id", &seq)
     }
     /// A column's default expression.
     pub(crate) fn default(mut self, name: &str, expr: &str) -> T {

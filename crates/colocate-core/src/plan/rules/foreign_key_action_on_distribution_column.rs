@@ -149,14 +149,19 @@ mod tests {
         );
         // NO ACTION only where Citus refuses: the delete action stays.
         let case = f.decision.as_ref().unwrap();
-        let Ok([Change::RecreateForeignKey {
-            on_delete,
-            on_update,
-            ..
-        }]) = case.changes(Choice::NoAction)
+        let Ok(
+            [Change::RecreateForeignKey {
+                on_delete,
+                on_update,
+                ..
+            }],
+        ) = case.changes(Choice::NoAction)
         else {
             panic!("{case:?}")
         };
-        assert_eq!((*on_delete, *on_update), (FkAction::Cascade, FkAction::NoAction));
+        assert_eq!(
+            (*on_delete, *on_update),
+            (FkAction::Cascade, FkAction::NoAction)
+        );
     }
 }

@@ -43,7 +43,9 @@ fn check(ctx: &Context, t: &Table, out: &mut Vec<Finding>) {
             target.keys.iter().any(|k| {
                 let mut cols = k.column_names();
                 cols.sort_unstable();
-                k.predicate.is_none() && k.kind != crate::schema::KeyKind::Exclusion && cols == wanted
+                k.predicate.is_none()
+                    && k.kind != crate::schema::KeyKind::Exclusion
+                    && cols == wanted
             })
         });
         let finding = Finding::new(

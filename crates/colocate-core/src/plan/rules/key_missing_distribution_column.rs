@@ -163,7 +163,11 @@ mod tests {
             case.choices,
             [Choice::Widen, Choice::KeepLocal, Choice::DropConstraint]
         );
-        assert!(serial.message.contains("is not a surrogate id"), "{}", serial.message);
+        assert!(
+            serial.message.contains("is not a surrogate id"),
+            "{}",
+            serial.message
+        );
         let excl = p
             .findings
             .iter()

@@ -28,7 +28,9 @@ fn check(ctx: &Context, t: &Table, out: &mut Vec<Finding>) {
             table: t.name.clone(),
             key: fk.name.clone(),
         };
-        let forced = ctx.reason(&t.name).is_some_and(|r| r.starts_with("forced by") || r.starts_with("kept ") || r.starts_with("made "));
+        let forced = ctx.reason(&t.name).is_some_and(|r| {
+            r.starts_with("forced by") || r.starts_with("kept ") || r.starts_with("made ")
+        });
         let (message, case) = match ctx.tenant_column(&t.name) {
             // A table with a tenant column is reference or local only because configuration
             // says so: say that; keeping it so means dropping the key.

@@ -112,7 +112,8 @@ impl<'p> Context<'p> {
             role: Role::Local,
         }];
         for fk in &t.foreign_keys {
-            if fk.ref_table != t.name && self.role(&fk.ref_table).is_some_and(|r| r.is_distributed())
+            if fk.ref_table != t.name
+                && self.role(&fk.ref_table).is_some_and(|r| r.is_distributed())
             {
                 out.push(Change::DropForeignKey {
                     table: t.name.clone(),
@@ -129,10 +130,16 @@ impl<'p> Context<'p> {
     /// first), or where the key is an expression index or an exclusion constraint.
     pub(super) fn widen(&self, t: &Table, k: &Key, col: &str) -> Result<Vec<Change>, String> {
         if k.kind == KeyKind::Exclusion {
-            return Err("an exclusion constraint is rebuilt by hand (`tenant WITH =`, with btree_gist)".into());
+            return Err(
+                "an exclusion constraint is rebuilt by hand (`tenant WITH =`, with btree_gist)"
+                    .into(),
+            );
         }
         if k.columns.iter().any(Option::is_none) {
-            return Err("an index on expressions is re-created by hand, with the tenant column first".into());
+            return Err(
+                "an index on expressions is re-created by hand, with the tenant column first"
+                    .into(),
+            );
         }
         let mut out = vec![Change::WidenKey {
             table: t.name.clone(),
@@ -162,11 +169,17 @@ impl<'p> Context<'p> {
     /// The changes that give tenant-less `t` the tenant column of the parent one of its
     /// foreign keys points at, filled from the parent row: the first such key by name, so every
     /// finding of the table proposes the same one.
-    pub(super) fn add_tenant_column(&self, t: &Table, _fk: &ForeignKey) -> Result<Vec<Change>, String> {
+    pub(super) fn add_tenant_column(
+        &self,
+        t: &Table,
+        _fk: &ForeignKey,
+    ) -> Result<Vec<Change>, String> {
         let mut keys: Vec<&ForeignKey> = t.foreign_keys.iter().collect();
         keys.sort_by(|a, b| a.name.cmp(&b.name));
         for fk in keys {
-            if fk.ref_table == t.name || !self.role(&fk.ref_table).is_some_and(|r| r.is_distributed()) {
+            if fk.ref_table == t.name
+                || !self.role(&fk.ref_table).is_some_and(|r| r.is_distributed())
+            {
                 continue;
             }
             let Some(parent) = self.schema.table(&fk.ref_table) else {
@@ -179,7 +192,11 @@ impl<'p> Context<'p> {
                 continue;
             };
             if t.column(pc).is_some() {
-                return Err(format!("{} has a column {} already", t.name, display_col(pc)));
+                return Err(format!(
+                    "{} has a column {} already",
+                    t.name,
+                    display_col(pc)
+                ));
             }
             return Ok(vec![Change::AddTenantColumn {
                 table: t.name.clone(),
