@@ -4,8 +4,11 @@
 //! directory when the variable is unset (so a plain `cargo test` works after
 //! `scripts/pg-test-cluster start`). Tests that need Citus ask [`citus_available`] and skip with a
 //! printed reason when it is absent; tests that run real knex ask [`skip_without_knex`].
+//! [`synth`] generates large multi-tenant schemas with blockers in real proportions, and the
+//! facts to check a plan against.
 
 pub mod proxy;
+pub mod synth;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
