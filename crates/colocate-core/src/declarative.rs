@@ -44,6 +44,10 @@ pub enum DeclarativeStep {
         tables: Vec<QualifiedName>,
         /// Shards of the new colocation group (only where the file distributes the root).
         shard_count: Option<u32>,
+        /// Tables converted keeping their triggers, with `citus.enable_unsafe_triggers` (a
+        /// `triggers = keep-unsafe` decision written down): this step's, and those of the other
+        /// steps of the set, whose triggers must not hold this step's tables back.
+        unsafe_triggers: Vec<QualifiedName>,
     },
 }
 
@@ -90,6 +94,8 @@ struct DistributeSection {
     colocate_with: Option<String>,
     tables: Vec<String>,
     shard_count: Option<u32>,
+    #[serde(default)]
+    unsafe_triggers: Vec<String>,
 }
 
 impl DeclarativeStep {
@@ -173,11 +179,17 @@ impl DeclarativeStep {
                 "[distribute] shard_count must be at least 1",
             ));
         }
+        let unsafe_triggers = d
+            .unsafe_triggers
+            .iter()
+            .map(|t| QualifiedName::parse(t, "public"))
+            .collect();
         Ok(DeclarativeStep::Distribute {
             column: d.column,
             colocate_with,
             tables,
             shard_count: d.shard_count,
+            unsafe_triggers,
         })
     }
 
@@ -221,6 +233,7 @@ impl DeclarativeStep {
                 column,
                 tables,
                 shard_count,
+                unsafe_triggers,
                 ..
             } => {
                 let root = self.root()?;
@@ -246,11 +259,26 @@ impl DeclarativeStep {
                         },
                     );
                 }
+                let decisions = crate::decision::Decisions {
+                    by_kind: Default::default(),
+                    except: unsafe_triggers
+                        .iter()
+                        .map(|t| crate::decision::Exception {
+                            kind: crate::decision::DecisionKind::Triggers,
+                            table: config_name(t),
+                            constraint: None,
+                            choice: crate::decision::Choice::KeepUnsafe,
+                            reason: "listed in unsafe_triggers of a declarative distribute step"
+                                .into(),
+                        })
+                        .collect(),
+                };
                 Some(DistributionConfig {
                     root: config_name(root),
                     columns: vec![column.clone()],
                     shard_count: *shard_count,
                     tables: overrides,
+                    decisions,
                     ..DistributionConfig::default()
                 })
             }
@@ -340,6 +368,7 @@ impl DeclarativeStep {
                 colocate_with,
                 tables,
                 shard_count,
+                unsafe_triggers,
             } => {
                 let mut out = format!("[distribute]\ncolumn = {}\n", toml_string(column));
                 if let Some(root) = colocate_with {
@@ -352,6 +381,12 @@ impl DeclarativeStep {
                     out.push_str(&format!("shard_count = {n}\n"));
                 }
                 out.push_str(&format!("tables = {}\n", toml_list(tables)));
+                if !unsafe_triggers.is_empty() {
+                    out.push_str(&format!(
+                        "unsafe_triggers = {}\n",
+                        toml_list(unsafe_triggers)
+                    ));
+                }
                 out
             }
         }
@@ -487,6 +522,7 @@ mod tests {
                 colocate_with: Some(q("tenants")),
                 tables: vec![q("users"), q("teams")],
                 shard_count: None,
+                unsafe_triggers: Vec::new(),
             }
         );
         assert_eq!(d.root(), Some(&q("tenants")));
@@ -606,12 +642,14 @@ mod tests {
                 colocate_with: Some(q("tenants")),
                 tables: vec![q("a"), q("b"), q("c"), q("s.d")],
                 shard_count: None,
+                unsafe_triggers: vec![q("s.d")],
             },
             DeclarativeStep::Distribute {
                 column: "tenant".into(),
                 colocate_with: None,
                 tables: vec![q("tenants")],
                 shard_count: Some(32),
+                unsafe_triggers: Vec::new(),
             },
         ];
         for s in steps {

@@ -114,6 +114,10 @@ pub const CONVERSION_SETTINGS: [Setting; 2] = [SEQUENTIAL, NO_LOCAL_REFERENCE_KE
 /// implicit transaction.
 pub const PARALLEL_MODE: &str = "SET LOCAL citus.multi_shard_modify_mode TO 'parallel'; ";
 
+/// What precedes `create_distributed_table` for a table that keeps its triggers by decision
+/// (`triggers = keep-unsafe`): sent with it as one query, like [`PARALLEL_MODE`].
+pub const UNSAFE_TRIGGERS: &str = "SET LOCAL citus.enable_unsafe_triggers TO on; ";
+
 /// Which colocation group a distributed table joins.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Colocation {
@@ -136,6 +140,8 @@ pub struct Distribute {
     /// With `create_distributed_table_concurrently` (`apply --online`), writes flowing during
     /// the copy.
     pub concurrently: Option<Concurrently>,
+    /// Converted keeping its triggers, with `citus.enable_unsafe_triggers` (a decision).
+    pub unsafe_triggers: bool,
 }
 
 /// What a concurrent conversion needs around it: Citus first turns the table into a Citus
@@ -259,8 +265,16 @@ impl Action {
                     }
                     out
                 }
-                None if d.parallel => format!("{PARALLEL_MODE}{}", d.call()),
-                None => d.call(),
+                None => format!(
+                    "{}{}{}",
+                    if d.unsafe_triggers {
+                        UNSAFE_TRIGGERS
+                    } else {
+                        ""
+                    },
+                    if d.parallel { PARALLEL_MODE } else { "" },
+                    d.call()
+                ),
             },
             Action::RestoreForeignKey { table, key } => {
                 restore_key_sql(&table.sql(), &key.name, &key.definition)
@@ -437,6 +451,7 @@ pub(crate) mod tests {
             shard_count: None,
             parallel: false,
             concurrently: None,
+            unsafe_triggers: false,
         }
     }
 

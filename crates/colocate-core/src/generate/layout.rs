@@ -116,6 +116,20 @@ impl<'a> Selection<'a> {
         self.tables.get(t).and_then(|p| p.column.as_deref())
     }
 
+    /// Whether `t` converts keeping its triggers (`triggers = keep-unsafe`).
+    pub(super) fn unsafe_triggers(&self, t: &QualifiedName) -> bool {
+        self.tables.get(t).is_some_and(|p| p.unsafe_triggers)
+    }
+
+    /// Every table of the plan that converts keeping its triggers.
+    pub(super) fn all_unsafe_triggers(&self) -> Vec<QualifiedName> {
+        self.tables
+            .values()
+            .filter(|p| p.unsafe_triggers)
+            .map(|p| p.name.clone())
+            .collect()
+    }
+
     /// The fixes the set applies, with their ids.
     pub(super) fn applied_fixes(&self) -> Vec<(FixId, &'a Fix)> {
         self.fixes.clone()

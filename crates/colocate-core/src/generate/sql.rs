@@ -227,7 +227,12 @@ impl Writer<'_> {
                     .unwrap_or_else(|| "'default'".into())
             ),
         };
-        let call = format!("{}{call}", conversion_settings("    "));
+        let unsafe_triggers = if self.sel.unsafe_triggers(t) {
+            "PERFORM set_config('citus.enable_unsafe_triggers', 'on', true);\n    "
+        } else {
+            ""
+        };
+        let call = format!("{}{unsafe_triggers}{call}", conversion_settings("    "));
         let already = match role {
             Role::Reference => format!("{t} is already a reference table"),
             _ => format!("{t} is already distributed"),

@@ -29,6 +29,7 @@ impl Writer<'_> {
                     colocate_with: if alone { None } else { root_name },
                     tables: tables.clone(),
                     shard_count: if *root { self.shard_count } else { None },
+                    unsafe_triggers: self.sel.all_unsafe_triggers(),
                 }
             }
             File::Fixes => unreachable!("the fixes are a .sql migration"),

@@ -53,6 +53,7 @@ pub(super) fn table_plans(
                 },
                 partitions: t.partitions.clone(),
                 fixable: false,
+                unsafe_triggers: false,
             }
         })
         .collect()
@@ -144,6 +145,8 @@ pub(super) fn diff(
             findings.push(Finding {
                 decision: None,
                 automatic: None,
+                fixed_by: None,
+                subject: None,
                 code,
                 severity: Severity::Conflict,
                 table: t.name.clone(),

@@ -118,6 +118,12 @@ pub struct Finding {
     /// The changes that fix it without a decision (they keep what the schema means).
     #[serde(skip)]
     pub(crate) automatic: Option<Vec<Change>>,
+    /// Who decided the fix that `generate --with-fixes` writes for it, when one does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fixed_by: Option<By>,
+    /// The key or foreign key the finding is about, when it is about one.
+    #[serde(skip)]
+    pub(crate) subject: Option<String>,
 }
 
 /// One case of a decision: the kind, the table (the finding's), the constraint when the case is
@@ -180,7 +186,15 @@ impl Finding {
             waits_for: None,
             decision: None,
             automatic: None,
+            fixed_by: None,
+            subject: None,
         }
+    }
+
+    /// About this key or foreign key.
+    pub(crate) fn about(mut self, key: &str) -> Finding {
+        self.subject = Some(key.to_string());
+        self
     }
 
     /// Fixed without a decision by `changes`.
@@ -270,6 +284,9 @@ pub struct TablePlan {
     /// Blocked now, and converted once the fixes run (`generate --with-fixes`).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub fixable: bool,
+    /// Converted keeping its triggers, with `citus.enable_unsafe_triggers` (a decision).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub unsafe_triggers: bool,
 }
 
 /// A group of tables placed together.
@@ -476,10 +493,50 @@ pub fn plan(schema: &Schema, config: &DistributionConfig) -> Plan {
     for t in &mut current.tables {
         t.fixable = t.blocked && converts(&t.name);
     }
+    annotate_fixed(schema, &mut current.findings, &current.fixes);
     current.decisions = resolve::open_decisions(schema, config, &resolution, &fixed.findings);
     current.fixed = Some(Box::new(fixed));
     current.fixed_schema = Some(Box::new(resolution.model));
     current
+}
+
+/// Each blocker of the schema as it is that a written fix answers says which, with its SQL: the
+/// fix of the same table and code, or one that changes the key the blocker names.
+fn annotate_fixed(schema: &Schema, findings: &mut [Finding], fixes: &[Fix]) {
+    for f in findings.iter_mut() {
+        if f.severity != Severity::Blocker || f.code.waits_for_another_table() {
+            continue;
+        }
+        let named = f
+            .subject
+            .as_deref()
+            .or(f.decision.as_ref().and_then(|c| c.constraint.as_deref()));
+        let touches = |c: &Change| match (c, named) {
+            (
+                Change::WidenKey { table, key, .. }
+                | Change::DropKey { table, key }
+                | Change::RecreateForeignKey { table, key, .. }
+                | Change::DropForeignKey { table, key },
+                Some(n),
+            ) => *table == f.table && key == n,
+            _ => false,
+        };
+        let found = fixes
+            .iter()
+            .find(|x| x.table == f.table && x.code == f.code)
+            .or_else(|| fixes.iter().find(|x| x.changes.iter().any(touches)));
+        let Some(fix) = found else { continue };
+        let mut lines = vec![crate::sqltext::comment(&fix.by.label())];
+        lines.extend(
+            fix.changes
+                .iter()
+                .flat_map(|c| fixsql::change_sql(schema, c))
+                .map(|s| format!("{s};")),
+        );
+        f.fix = Some(lines.join("\n"));
+        f.manual = false;
+        f.fixed_by = Some(fix.by.clone());
+    }
 }
 
 fn sort_findings(findings: &mut [Finding]) {
@@ -499,6 +556,9 @@ fn plan_of(schema: &Schema, config: &DistributionConfig, decided: &change::Decid
         .collect();
     describe_fixes(schema, &mut findings);
     let mut tables = live::table_plans(schema, &classes, &blocked);
+    for t in &mut tables {
+        t.unsafe_triggers = decided.unsafe_triggers.contains(&t.name);
+    }
     live::diff(classes.root.as_ref(), &mut tables, &mut findings);
     sort_findings(&mut findings);
     let steps = steps::steps(schema, config, &graph, &classes, &tables);

@@ -122,6 +122,7 @@ pub(super) fn steps(
                     shard_count: config.shard_count,
                     parallel,
                     concurrently: None,
+                    unsafe_triggers: t.unsafe_triggers,
                 }),
                 Reason::Root,
             ),
@@ -136,6 +137,7 @@ pub(super) fn steps(
                     shard_count: None,
                     parallel,
                     concurrently: None,
+                    unsafe_triggers: t.unsafe_triggers,
                 }),
                 Reason::Distributed {
                     column,

@@ -6,7 +6,10 @@ use std::fmt::Write as _;
 
 use colocate_core::plan::{Finding, Plan, Severity};
 
-use super::plan::{blockers_of, citus_line, fix_label, summary};
+use super::plan::{
+    blockers_of, citus_line, decision_lines, decisions_heading, fix_label, fix_lines,
+    fixes_heading, summary,
+};
 
 /// Text as Markdown shows it literally, on one line (a table cell stays one cell).
 fn text(s: &str) -> String {
@@ -59,6 +62,28 @@ pub fn markdown(p: &Plan) -> String {
                 text(&codes.join(", ")),
                 waits
             );
+        }
+        out.push('\n');
+    }
+    if !p.decisions.is_empty() {
+        let _ = writeln!(
+            out,
+            "#### Decisions needed\n\n{}\n",
+            text(&decisions_heading(p))
+        );
+        for (i, d) in p.decisions.iter().enumerate() {
+            let lines = decision_lines(d, i);
+            let _ = writeln!(out, "- **{}**", text(&lines[0]));
+            for l in &lines[1..] {
+                let _ = writeln!(out, "  - {}", text(l.trim()));
+            }
+        }
+        out.push('\n');
+    }
+    if !p.fixes.is_empty() {
+        let _ = writeln!(out, "#### Fixes\n\n{}\n", text(&fixes_heading(p)));
+        for (what, by) in fix_lines(p) {
+            let _ = writeln!(out, "- {} ({})", text(&what), text(&by));
         }
         out.push('\n');
     }

@@ -79,11 +79,102 @@ pub(super) fn blockers_of<'p>(
 pub(super) fn fix_label(f: &Finding) -> &'static str {
     if f.waits_for.is_some() {
         "what clears it"
+    } else if f.fixed_by.is_some() {
+        "fixed by `generate --with-fixes`"
     } else if f.manual {
         "suggested fix (needs a decision)"
     } else {
         "fix"
     }
+}
+
+/// The fixes, one line each (what changes) with who decided it, in the order found.
+pub(super) fn fix_lines(p: &Plan) -> Vec<(String, String)> {
+    p.fixes
+        .iter()
+        .map(|f| {
+            let what: Vec<String> = f.changes.iter().map(|c| c.to_string()).collect();
+            (
+                format!("{} [{}]: {}", f.table, f.code, what.join("; ")),
+                f.by.label(),
+            )
+        })
+        .collect()
+}
+
+/// The heading of the fixes: how many, and what they unblock.
+pub(super) fn fixes_heading(p: &Plan) -> String {
+    let unblocked = p.tables.iter().filter(|t| t.fixable).count();
+    format!(
+        "{}: `colocate generate --with-fixes` writes them; {} convert once they ran",
+        colocate_core::words::count_as(p.fixes.len(), "fix", "fixes"),
+        count(unblocked, "blocked table")
+    )
+}
+
+/// The heading of the open decisions: how many, and what deciding them all unblocks.
+pub(super) fn decisions_heading(p: &Plan) -> String {
+    let cases: usize = p.decisions.iter().map(|d| d.cases.len()).sum();
+    let all = p.decisions.last().map(|d| d.unblocks).unwrap_or(0);
+    format!(
+        "{} ({}) to take in colocate.toml [distribution.decisions]; deciding {} unblocks {}",
+        count(p.decisions.len(), "decision"),
+        count(cases, "case"),
+        if p.decisions.len() == 1 {
+            "it"
+        } else {
+            "them all"
+        },
+        count(all, "table")
+    )
+}
+
+/// One open decision as lines: the kind with what it unblocks, its first cases, its choices.
+pub(super) fn decision_lines(d: &colocate_core::plan::OpenDecision, above: usize) -> Vec<String> {
+    const SHOWN: usize = 5;
+    let mut out = vec![format!(
+        "{}: {}{}",
+        d.kind,
+        count(d.cases.len(), "case"),
+        if above == 0 {
+            format!("; deciding it unblocks {}", count(d.unblocks, "table"))
+        } else {
+            format!(
+                "; with the {} above, unblocks {}",
+                count(above, "decision"),
+                count(d.unblocks, "table")
+            )
+        }
+    )];
+    for c in d.cases.iter().take(SHOWN) {
+        out.push(format!(
+            "  {}{} (holds back {})",
+            c.table,
+            c.constraint
+                .as_deref()
+                .map(|k| format!(" {}", colocate_core::plan::display_col(k)))
+                .unwrap_or_default(),
+            count(c.holds, "table")
+        ));
+    }
+    if d.cases.len() > SHOWN {
+        out.push(format!("  and {} more", d.cases.len() - SHOWN));
+    }
+    out.push(format!(
+        "  choices: {}",
+        d.kind
+            .choices()
+            .iter()
+            .map(|(c, what)| format!("{c} ({what})"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    ));
+    out.push(format!(
+        "  e.g. {} = {{ choice = \"{}\", reason = \"...\" }}",
+        d.kind,
+        d.kind.choices()[0].0
+    ));
+    out
 }
 
 pub fn human_text(p: &Plan) -> String {
@@ -129,7 +220,14 @@ pub fn human_text(p: &Plan) -> String {
     if !blocked.is_empty() {
         let _ = writeln!(out, "\nBLOCKED ({})", blocked.len());
         // A table that only waits for another one names the table whose blockers hold it back.
-        let mut t = table(&["TABLE", "WOULD BE", "COLUMN", "BLOCKERS", "WAITS FOR"]);
+        let mut t = table(&[
+            "TABLE",
+            "WOULD BE",
+            "COLUMN",
+            "BLOCKERS",
+            "WAITS FOR",
+            "ONCE FIXED",
+        ]);
         for r in blocked {
             let (codes, waits_for) = blockers_of(p, r);
             let waits_for = waits_for.map(|q| q.to_string()).unwrap_or_default();
@@ -139,6 +237,7 @@ pub fn human_text(p: &Plan) -> String {
                 Cell::new(r.column.clone().unwrap_or_default()),
                 Cell::new(codes.join(", ")),
                 Cell::new(waits_for),
+                Cell::new(if r.fixable { "converts" } else { "" }),
             ]);
         }
         push_table(&mut out, &t);
@@ -162,6 +261,21 @@ pub fn human_text(p: &Plan) -> String {
                     let _ = writeln!(out, "      {line}");
                 }
             }
+        }
+    }
+    if !p.decisions.is_empty() {
+        let _ = writeln!(out, "\nDECISIONS NEEDED: {}", decisions_heading(p));
+        for (i, d) in p.decisions.iter().enumerate() {
+            for line in decision_lines(d, i) {
+                let _ = writeln!(out, "  {line}");
+            }
+        }
+    }
+    if !p.fixes.is_empty() {
+        let _ = writeln!(out, "\nFIXES: {}", fixes_heading(p));
+        for (what, by) in fix_lines(p) {
+            let _ = writeln!(out, "  {what}");
+            let _ = writeln!(out, "    {by}");
         }
     }
     if !p.unenforced.is_empty() {
@@ -401,7 +515,7 @@ pub fn apply_human(r: &colocate_pg::apply::ApplyReport) {
     let unenforced = r.unenforced.len();
     let settled = if !blocked.is_empty() {
         format!(
-            "{} blocked table{} stay{} as {} (`colocate plan` lists the blockers and their fixes)",
+            "{} blocked table{} stay{} as {} (`colocate plan` lists the blockers, their fixes and the decisions they need, ranked by what each unblocks)",
             blocked.len(),
             if blocked.len() == 1 { "" } else { "s" },
             if blocked.len() == 1 { "s" } else { "" },

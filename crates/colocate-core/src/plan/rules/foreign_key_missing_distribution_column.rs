@@ -72,7 +72,8 @@ fn check(ctx: &Context, t: &Table, out: &mut Vec<Finding>) {
             ),
             None,
             !target_has_key,
-        );
+        )
+        .about(&fk.name);
         out.push(if target_has_key {
             finding.fixed_by(vec![change])
         } else {
