@@ -1,0 +1,336 @@
+//! Decisions as configuration through the binary, on fixtures/decisions-schema (a field-service
+//! schema whose every Citus blocker needs a fix, most of them a decision): with a `colocate.toml`
+//! of decisions only, `generate --with-fixes` then `migrate` (sql and toml sets, single node and a
+//! coordinator with two workers) places every table where the team expects it
+//! (fixtures/decisions-schema/expected.toml, written by hand), `check` exits 0, a second
+//! `migrate` and `apply` run nothing, and integrity holds: deleting a tenant that still has rows is
+//! refused as on plain PostgreSQL, and a new tenant can insert down a chain of tables, through
+//! the tenant columns the fixes added. Without the decisions, the same path and `apply
+//! --skip-blocked` never leave a key from a plain table into a distributed one.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use colocate_testkit::skip_without_citus;
+use common::Project;
+use serde_json::Value;
+
+fn fixture(file: &str) -> String {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fixtures/decisions-schema")
+        .join(file);
+    std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+/// The fixture's configuration, reading migrations from `migrations`, with or without its
+/// `[distribution.decisions]` (and its exceptions).
+fn config(decisions: bool) -> String {
+    let text = fixture("colocate.toml");
+    let text = if decisions {
+        text
+    } else {
+        let cut = text
+            .find("[distribution.decisions]")
+            .expect("the fixture's decisions section");
+        text[..cut].to_string()
+    };
+    format!("migration_dirs = [\"migrations\"]\n{text}")
+}
+
+fn project(decisions: bool, workers: bool) -> Project {
+    let p = Project::new();
+    if workers {
+        p.db.citus_with_workers();
+    }
+    p.db.connect()
+        .batch_execute(&fixture("schema.sql"))
+        .expect("schema loads");
+    std::fs::write(p.root().join("colocate.toml"), config(decisions)).unwrap();
+    std::fs::create_dir_all(p.root().join("migrations")).unwrap();
+    p
+}
+
+/// The role expected.toml gives every table: `schema.name` -> role.
+fn expected() -> BTreeMap<String, String> {
+    let v: toml::Value = toml::from_str(&fixture("expected.toml")).unwrap();
+    v["tables"]
+        .as_table()
+        .unwrap()
+        .iter()
+        .map(|(t, e)| (t.clone(), e["role"].as_str().unwrap().to_string()))
+        .collect()
+}
+
+/// The role every table has in Citus now: root and distributed are hash-distributed (the root
+/// is told apart by expected.toml), reference, or local (not in Citus metadata).
+fn placed(p: &Project) -> BTreeMap<String, String> {
+    let citus = p.citus_tables();
+    p.tables_in(&["public"])
+        .into_iter()
+        .filter(|t| !t.starts_with("public.colocate_"))
+        .map(|t| {
+            let role = match citus.get(&t).map(|c| c.method.as_str()) {
+                Some("h") if t == "public.tenants" => "root",
+                Some("h") => "distributed",
+                Some("n") => "reference",
+                _ => "local",
+            };
+            (t, role.to_string())
+        })
+        .collect()
+}
+
+/// Keys the journal has open (the extension's row only records that a set created it).
+fn open_keys(p: &Project) -> Vec<String> {
+    p.journal_open()
+        .into_iter()
+        .filter(|r| !r.starts_with("extension "))
+        .collect()
+}
+
+fn generate_and_migrate(p: &Project, format: &str) {
+    let g = p.colocate(
+        &[],
+        &[
+            "generate",
+            "--with-fixes",
+            "--format",
+            format,
+            "--out",
+            "migrations",
+        ],
+    );
+    assert_eq!(g.code, Some(0), "{}", g.all());
+    let m = p.colocate(&[], &["migrate", "-q"]);
+    assert_eq!(m.code, Some(0), "{}", m.all());
+}
+
+/// Deleting a tenant that still has rows is refused (as plain PostgreSQL refuses it), and a new
+/// tenant can insert down customers -> jobs -> job_notes -> job_note_attachments, the last two
+/// through the tenant columns the fixes added.
+fn integrity_holds(p: &Project) {
+    let mut c = p.db.connect();
+    let tenant: String = c
+        .query_one(
+            "SELECT t.tenant::text FROM tenants t WHERE EXISTS (SELECT 1 FROM jobs j WHERE j.tenant = t.tenant) ORDER BY 1 LIMIT 1",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    let refused = c
+        .batch_execute(&format!(
+            "DELETE FROM tenants WHERE tenant = '{tenant}'::uuid"
+        ))
+        .expect_err("a tenant with rows cannot be deleted");
+    assert_eq!(
+        refused.code(),
+        Some(&postgres::error::SqlState::FOREIGN_KEY_VIOLATION),
+        "{refused}"
+    );
+    let new = "00000000-0000-4000-8000-00000000abcd";
+    // One row of each, copied from an existing tenant's with the tenant replaced.
+    // The server quotes every name (quote_ident); the tenant column's value is replaced, and
+    // the optional references to rows the new tenant does not have are left empty.
+    let nulls: Vec<String> = vec!["site_id".into(), "assignee_id".into()];
+    let copy = |c: &mut postgres::Client, table: &str, filter: &str| {
+        let row = c
+            .query_one(
+                "SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum), \
+                        string_agg(CASE WHEN a.attname = 'tenant' THEN quote_literal($2) || '::uuid' \
+                                        WHEN a.attname = ANY ($3) THEN 'NULL' \
+                                        ELSE quote_ident(a.attname) END, ', ' ORDER BY a.attnum) \
+                 FROM pg_attribute a WHERE a.attrelid = $1::text::regclass \
+                 AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''",
+                &[&table, &new, &nulls],
+            )
+            .unwrap();
+        let (list, values): (String, String) = (row.get(0), row.get(1));
+        c.batch_execute(&format!(
+            "INSERT INTO {table} ({list}) OVERRIDING SYSTEM VALUE SELECT {values} FROM {table} WHERE {filter} LIMIT 1"
+        ))
+        .unwrap_or_else(|e| panic!("a new tenant's row in {table}: {e:?}"));
+    };
+    copy(&mut c, "tenants", &format!("tenant = '{tenant}'::uuid"));
+    let job: i64 = c
+        .query_one(
+            &format!(
+                "SELECT j.id FROM jobs j JOIN job_notes n ON n.tenant = j.tenant AND n.job_id = j.id \
+                 JOIN job_note_attachments a ON a.tenant = n.tenant AND a.note_id = n.id \
+                 WHERE j.tenant = '{tenant}'::uuid ORDER BY 1 LIMIT 1"
+            ),
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    let customer: String = c
+        .query_one(
+            &format!(
+                "SELECT customer_id::text FROM jobs WHERE tenant = '{tenant}'::uuid AND id = {job}"
+            ),
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    copy(
+        &mut c,
+        "customers",
+        &format!("tenant = '{tenant}'::uuid AND id::text = '{customer}'"),
+    );
+    for (table, filter) in [
+        ("jobs", format!("tenant = '{tenant}'::uuid AND id = {job}")),
+        (
+            "job_notes",
+            format!("tenant = '{tenant}'::uuid AND job_id = {job}"),
+        ),
+    ] {
+        copy(&mut c, table, &filter);
+    }
+    let note: i64 = c
+        .query_one(
+            &format!("SELECT id FROM job_notes WHERE tenant = '{new}'::uuid LIMIT 1"),
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    copy(
+        &mut c,
+        "job_note_attachments",
+        &format!("tenant = '{tenant}'::uuid AND note_id = {note}"),
+    );
+    assert_eq!(
+        p.count(&format!(
+            "SELECT count(*) FROM job_note_attachments WHERE tenant = '{new}'::uuid"
+        )),
+        1
+    );
+}
+
+/// The whole path with the fixture's decisions, on a database with or without workers.
+fn decided_path(format: &str, workers: bool) {
+    let p = project(true, workers);
+    let plan = p.colocate(&[], &["plan", "--format", "json"]);
+    let v: Value =
+        serde_json::from_str(&plan.stdout).unwrap_or_else(|e| panic!("{e}: {}", plan.all()));
+    assert!(
+        v.get("decisions").is_none(),
+        "every decision is taken: {}",
+        v["decisions"]
+    );
+    assert!(!v["fixes"].as_array().unwrap().is_empty());
+    generate_and_migrate(&p, format);
+    assert_eq!(
+        placed(&p),
+        expected(),
+        "every table where the team expects it"
+    );
+    let check = p.colocate(&[], &["check"]);
+    assert_eq!(check.code, Some(0), "{}", check.all());
+    let again = p.colocate(&[], &["migrate"]);
+    assert_eq!(again.code, Some(0), "{}", again.all());
+    assert!(again.stdout.contains("nothing to apply"), "{}", again.all());
+    let apply = p.colocate(&[], &["apply"]);
+    assert_eq!(apply.code, Some(0), "{}", apply.all());
+    assert!(
+        apply.stdout.contains("nothing to apply") && apply.stdout.contains("no DDL was run"),
+        "{}",
+        apply.all()
+    );
+    assert_eq!(p.keys_into_distributed(), Vec::<String>::new());
+    assert_eq!(open_keys(&p), Vec::<String>::new());
+    // The backfill filled every row of the large tenant-less child.
+    assert_eq!(
+        p.count("SELECT count(*) FROM job_notes WHERE tenant IS NULL"),
+        0
+    );
+    assert_eq!(p.count("SELECT count(*) FROM job_notes"), 60_000);
+    integrity_holds(&p);
+}
+
+#[test]
+fn citus_single_node_decisions_only_generate_sql_then_migrate_converges() {
+    if skip_without_citus("citus_single_node_decisions_only_generate_sql_then_migrate_converges") {
+        return;
+    }
+    decided_path("sql", false);
+}
+
+#[test]
+fn citus_workers_decisions_only_generate_sql_then_migrate_converges() {
+    if skip_without_citus("citus_workers_decisions_only_generate_sql_then_migrate_converges") {
+        return;
+    }
+    decided_path("sql", true);
+}
+
+#[test]
+fn citus_workers_decisions_only_generate_toml_then_migrate_converges() {
+    if skip_without_citus("citus_workers_decisions_only_generate_toml_then_migrate_converges") {
+        return;
+    }
+    decided_path("toml", true);
+}
+
+/// Without the decisions, `plan` ranks what is open, and neither the generated path nor
+/// `apply --skip-blocked` leaves a key from a plain table into a distributed one.
+fn undecided(workers: bool) {
+    let p = project(false, workers);
+    let plan = p.colocate(&[], &["plan", "--format", "json"]);
+    let v: Value = serde_json::from_str(&plan.stdout).unwrap();
+    let open: Vec<&str> = v["decisions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["kind"].as_str().unwrap())
+        .collect();
+    for kind in [
+        "unique-without-tenant",
+        "key-action-on-tenant",
+        "triggers",
+        "tenant-column-type",
+        "tenant-less-child",
+        "local-references-distributed",
+    ] {
+        assert!(open.contains(&kind), "{kind} is open: {open:?}");
+    }
+    let human = p.colocate(&[], &["plan"]);
+    assert!(
+        human.stdout.contains("DECISIONS NEEDED: 6 decisions"),
+        "{}",
+        human.stdout
+    );
+
+    generate_and_migrate(&p, "sql");
+    assert_eq!(p.keys_into_distributed(), Vec::<String>::new());
+    assert_eq!(open_keys(&p), Vec::<String>::new());
+    let skip = p.colocate(&[], &["apply", "--skip-blocked"]);
+    assert!(
+        skip.code == Some(0) || skip.code == Some(1),
+        "{}",
+        skip.all()
+    );
+    assert!(
+        !skip.all().contains("matches the plan"),
+        "never says so while tables stay blocked: {}",
+        skip.all()
+    );
+    assert_eq!(p.keys_into_distributed(), Vec::<String>::new());
+    assert_eq!(open_keys(&p), Vec::<String>::new());
+}
+
+#[test]
+fn citus_single_node_without_decisions_no_key_is_left_unenforced() {
+    if skip_without_citus("citus_single_node_without_decisions_no_key_is_left_unenforced") {
+        return;
+    }
+    undecided(false);
+}
+
+#[test]
+fn citus_workers_without_decisions_no_key_is_left_unenforced() {
+    if skip_without_citus("citus_workers_without_decisions_no_key_is_left_unenforced") {
+        return;
+    }
+    undecided(true);
+}
