@@ -255,6 +255,8 @@ impl Classifier<'_> {
             ));
         }
         self.reference_what_citus_tables_reach();
+        self.reference_catalogs_joined_without_keys();
+        self.reference_what_citus_tables_reach();
         // A root without a tenant column cannot anchor anything.
         if let Some(root) = self.out.root.clone() {
             if !self.out.columns.contains_key(&root) {
@@ -294,6 +296,70 @@ impl Classifier<'_> {
                 );
                 work.push(fk.ref_table.clone());
             }
+        }
+    }
+
+    /// Catalogs no foreign key points at, made reference tables from other evidence the database
+    /// holds, each with its reason: a view that joins the catalog with a distributed table
+    /// (queries join them on every node), or a distributed table's column that matches the
+    /// catalog's one-column primary key by name (`country_code` for `countries (code)`,
+    /// `currency_id` for `currencies (id)`) and type. Only a catalog with no foreign key of its
+    /// own (a reference table may only reference reference tables) and no tenant column.
+    fn reference_catalogs_joined_without_keys(&mut self) {
+        let schema = self.schema;
+        let distributed = |r: &BTreeMap<QualifiedName, Role>, q: &QualifiedName| {
+            r.get(q).is_some_and(|r| r.is_distributed())
+        };
+        let mut found: Vec<(QualifiedName, String)> = Vec::new();
+        for t in schema.tables.values() {
+            if self.out.roles.contains_key(&t.name)
+                || !t.foreign_keys.is_empty()
+                || self.out.tenant_columns.contains_key(&t.name)
+            {
+                continue;
+            }
+            let by_view = schema.views.iter().find_map(|v| {
+                if !v.depends_on.contains(&t.name) {
+                    return None;
+                }
+                let other = v
+                    .depends_on
+                    .iter()
+                    .find(|d| distributed(&self.out.roles, d))?;
+                Some(format!(
+                    "no tenant column and no key points at it, but view {} joins it with {other}",
+                    v.name
+                ))
+            });
+            let by_column = || {
+                let [Some(key)] = t.primary_key()?.columns.as_slice() else {
+                    return None;
+                };
+                let key_type = &t.column(key)?.type_name;
+                let names = catalog_column_names(&t.name.name, key);
+                schema.tables.values().find_map(|o| {
+                    if !distributed(&self.out.roles, &o.name) {
+                        return None;
+                    }
+                    let c = o
+                        .columns
+                        .iter()
+                        .find(|c| names.contains(&c.name) && &c.type_name == key_type)?;
+                    Some(format!(
+                        "no tenant column and no key points at it, but {}.{} matches its key {} by name and type",
+                        o.name,
+                        display_col(&c.name),
+                        display_col(key)
+                    ))
+                })
+            };
+            if let Some(why) = by_view.or_else(by_column) {
+                found.push((t.name.clone(), why));
+            }
+        }
+        for (q, why) in found {
+            self.out.roles.insert(q.clone(), Role::Reference);
+            self.out.reasons.insert(q, why);
         }
     }
 
@@ -580,5 +646,102 @@ mod tests {
         ]);
         let p = run(&s);
         assert_ne!(p.table(&q("notes")).unwrap().role, Role::Distributed);
+    }
+}
+
+/// The column names a table refers to catalog `table (key)` by: `<singular>_<key>` and
+/// `<table>_<key>` (`countries (code)`: `country_code`, `countries_code`).
+fn catalog_column_names(table: &str, key: &str) -> Vec<String> {
+    let singular = if let Some(stem) = table.strip_suffix("ies") {
+        format!("{stem}y")
+    } else if let Some(stem) = table
+        .strip_suffix("ses")
+        .or_else(|| table.strip_suffix("xes"))
+        .or_else(|| table.strip_suffix("ches"))
+        .or_else(|| table.strip_suffix("shes"))
+    {
+        format!("{stem}{}", &table[stem.len()..table.len() - 2])
+    } else if let Some(stem) = table.strip_suffix('s') {
+        stem.to_string()
+    } else {
+        table.to_string()
+    };
+    vec![format!("{singular}_{key}"), format!("{table}_{key}")]
+}
+
+#[cfg(test)]
+mod inference_tests {
+    use super::catalog_column_names;
+    use crate::plan::testutil::*;
+
+    #[test]
+    fn catalog_names_singular() {
+        assert_eq!(catalog_column_names("countries", "code")[0], "country_code");
+        assert_eq!(
+            catalog_column_names("job_statuses", "code")[0],
+            "job_status_code"
+        );
+        assert_eq!(catalog_column_names("currencies", "id")[0], "currency_id");
+        assert_eq!(catalog_column_names("boxes", "id")[0], "box_id");
+        assert_eq!(
+            catalog_column_names("priorities", "code")[0],
+            "priority_code"
+        );
+        assert_eq!(catalog_column_names("units", "code")[0], "unit_code");
+    }
+
+    #[test]
+    fn catalogs_without_keys_pointing_at_them_are_reference_from_views_and_matching_columns() {
+        let mut s = schema(vec![
+            tenants(),
+            child("customers").col("country_code", "character(2)"),
+            child("jobs").col("status", "text"),
+            tbl("countries").col("code", "character(2)").pk(&["code"]),
+            tbl("job_statuses").col("code", "text").pk(&["code"]),
+            // The type differs: no match.
+            tbl("regions").col("code", "integer").pk(&["code"]),
+            // A catalog with a key of its own is left alone.
+            tbl("units")
+                .col("code", "text")
+                .pk(&["code"])
+                .col("kind", "text")
+                .fk("units_kind_fkey", &["kind"], "unit_kinds", &["kind"]),
+            tbl("unit_kinds").col("kind", "text").pk(&["kind"]),
+        ]);
+        s.tables
+            .get_mut(&q("customers"))
+            .unwrap()
+            .columns
+            .push(Column::new("region_code", "text", false));
+        s.views.push(crate::schema::View {
+            name: q("job_board"),
+            materialized: false,
+            depends_on: vec![q("jobs"), q("job_statuses")],
+        });
+        let p = run(&s);
+        let role = |n: &str| p.table(&q(n)).unwrap().role;
+        assert_eq!(role("countries"), Role::Reference);
+        assert!(p
+            .table(&q("countries"))
+            .unwrap()
+            .reason
+            .contains("public.customers.country_code matches its key code by name and type"));
+        assert_eq!(role("job_statuses"), Role::Reference);
+        assert!(p
+            .table(&q("job_statuses"))
+            .unwrap()
+            .reason
+            .contains("view public.job_board joins it with public.jobs"));
+        assert_eq!(role("regions"), Role::Local);
+        assert_eq!(role("units"), Role::Local);
+        // Configuration wins.
+        let config = DistributionConfig {
+            local: vec![Forced::Name("countries".into())],
+            ..Default::default()
+        };
+        assert_eq!(
+            plan(&s, &config).table(&q("countries")).unwrap().role,
+            Role::Local
+        );
     }
 }

@@ -300,6 +300,22 @@ pub struct OpenDecision {
     pub unblocks: usize,
     /// The choices, in the kind's order.
     pub choices: Vec<Choice>,
+    /// The choice the evidence points at, with why, where there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recommended: Option<(Choice, &'static str)>,
+}
+
+/// What the schema itself says about a kind: a unique key on a natural value (a token, an
+/// e-mail, a provider's id) is how the application finds a row before it knows the tenant, so
+/// the table is looked up across tenants: local keeps that working.
+fn recommended(kind: DecisionKind) -> Option<(Choice, &'static str)> {
+    match kind {
+        DecisionKind::UniqueWithoutTenant => Some((
+            Choice::KeepLocal,
+            "a unique natural value is how the application finds a row before it knows the tenant",
+        )),
+        _ => None,
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -354,6 +370,7 @@ pub(super) fn open_decisions(
                 cases,
                 unblocks: 0,
                 choices: kind.choices().iter().map(|(c, _)| *c).collect(),
+                recommended: recommended(kind),
             }
         })
         .collect();

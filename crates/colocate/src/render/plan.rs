@@ -169,6 +169,9 @@ pub(super) fn decision_lines(d: &colocate_core::plan::OpenDecision, above: usize
             .collect::<Vec<_>>()
             .join("; ")
     ));
+    if let Some((choice, why)) = &d.recommended {
+        out.push(format!("  recommended: {choice} ({why})"));
+    }
     out.push(format!(
         "  e.g. {} = {{ choice = \"{}\", reason = \"...\" }}",
         d.kind,
