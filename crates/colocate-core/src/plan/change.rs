@@ -130,7 +130,11 @@ impl Change {
                 if let Some(k) = t.keys.iter_mut().find(|k| &k.name == key) {
                     if !k.includes(column) {
                         k.columns.insert(0, Some(column.clone()));
-                        k.definition = key_definition(k);
+                        // An index on expressions keeps the server's definition, from which
+                        // its rebuild is written.
+                        if k.columns.iter().all(Option::is_some) {
+                            k.definition = key_definition(k);
+                        }
                     }
                 }
             }

@@ -60,10 +60,38 @@ fn key_cols(k: &Key) -> Vec<String> {
     k.columns.iter().flatten().cloned().collect()
 }
 
-/// Statements that make key `k` of `t` be as `k` says (dropping what is there by its name).
+/// A unique index on expressions, as the server prints it (`CREATE UNIQUE INDEX x ON s.t USING
+/// btree (lower(email))`), with `column` first among what it indexes; `None` when the text is
+/// not of that shape.
+pub fn widened_index(definition: &str, column: &str) -> Option<String> {
+    let using = definition.find(" USING ")?;
+    let open = using + definition[using..].find('(')?;
+    Some(format!(
+        "{}{}, {}",
+        &definition[..=open],
+        escape_identifier(column),
+        &definition[open + 1..]
+    ))
+}
+
+/// Statements that make key `k` of `t` be as `k` says (dropping what is there by its name); an
+/// index on expressions from its own definition, with the column the model put first.
 fn key_sql(t: &QualifiedName, k: &Key) -> Vec<String> {
     let name = escape_identifier(&k.name);
     let cols = idents(&key_cols(k));
+    if k.kind == KeyKind::UniqueIndex && k.columns.iter().any(Option::is_none) {
+        // An index on expressions: its own definition, with the tenant column first. The model
+        // keeps the column at the front of the key's columns.
+        if let Some(Some(col)) = k.columns.first() {
+            let before = Key {
+                columns: k.columns[1..].to_vec(),
+                ..k.clone()
+            };
+            if let Some(def) = widened_index(&before.definition, col) {
+                return vec![drop_key(t, k), def];
+            }
+        }
+    }
     match k.kind {
         KeyKind::UniqueIndex => vec![
             format!(
@@ -483,4 +511,22 @@ pub fn script(before: &Schema, after: &Schema, fixes: &[Fix]) -> Script {
     }
     s.down = down;
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_index_on_expressions_is_widened_from_its_own_definition() {
+        assert_eq!(
+            widened_index(
+                "CREATE UNIQUE INDEX t_email_key ON public.t USING btree (lower(email)) WHERE (deleted_at IS NULL)",
+                "Tenant Id"
+            )
+            .as_deref(),
+            Some("CREATE UNIQUE INDEX t_email_key ON public.t USING btree (\"Tenant Id\", lower(email)) WHERE (deleted_at IS NULL)")
+        );
+        assert_eq!(widened_index("UNIQUE (x)", "tenant"), None);
+    }
 }

@@ -135,7 +135,9 @@ impl<'p> Context<'p> {
                     .into(),
             );
         }
-        if k.columns.iter().any(Option::is_none) {
+        if k.columns.iter().any(Option::is_none)
+            && crate::plan::fixsql::widened_index(&k.definition, col).is_none()
+        {
             return Err(
                 "an index on expressions is re-created by hand, with the tenant column first"
                     .into(),
