@@ -927,11 +927,26 @@ mod tests {
             definition: "CREATE TRIGGER stamp ...".into(),
         });
         s.add(exports);
+        // A key on a surrogate id: widened without a decision.
+        let mut notes = t("notes", &tenant, &["id"]);
+        notes.columns[1].identity = Some('d');
+        s.add(notes);
         let config = DistributionConfig {
             local: vec![Forced::WithReason {
                 table: "schema_migrations".into(),
                 reason: Some("the old runner's history".into()),
             }],
+            // One trigger decided for its table; the other stays an open decision.
+            decisions: colocate_core::decision::Decisions {
+                by_kind: Default::default(),
+                except: vec![colocate_core::decision::Exception {
+                    kind: colocate_core::decision::DecisionKind::Triggers,
+                    table: "project_exports".into(),
+                    constraint: None,
+                    choice: colocate_core::decision::Choice::Drop,
+                    reason: "the export job stamps its rows itself".into(),
+                }],
+            },
             ..Default::default()
         };
         plan(&s, &config)
