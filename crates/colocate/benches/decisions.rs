@@ -206,7 +206,7 @@ fn main() {
     let mut out = String::new();
     out.push_str(&format!(
         "decisions bench: synth::schema({tables}, 1): {} tenant tables ({} by tenant_id); blockers: {} keys lacking the tenant ({} on natural values), {} foreign keys lacking it, {} refused key actions, {} triggers, {} varchar tenant columns, {} tenant-less children; cascade depth {}\n",
-        f.tenant_tables.len() + f.tenant_id_tables.len(),
+        f.tenant_tables.len(),
         f.tenant_id_tables.len(),
         f.key_lacking_tenant_surrogate.len() + f.key_lacking_tenant_natural.len(),
         f.key_lacking_tenant_natural.len(),

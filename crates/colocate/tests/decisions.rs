@@ -230,6 +230,20 @@ fn decided_path(format: &str, workers: bool) {
     let again = p.colocate(&[], &["migrate"]);
     assert_eq!(again.code, Some(0), "{}", again.all());
     assert!(again.stdout.contains("nothing to apply"), "{}", again.all());
+    // The chain covers the whole plan now: generating again writes nothing.
+    let g = p.colocate(
+        &[],
+        &[
+            "generate",
+            "--with-fixes",
+            "--format",
+            format,
+            "--out",
+            "migrations",
+        ],
+    );
+    assert_eq!(g.code, Some(0), "{}", g.all());
+    assert!(!g.all().contains("wrote"), "{}", g.all());
     let apply = p.colocate(&[], &["apply"]);
     assert_eq!(apply.code, Some(0), "{}", apply.all());
     assert!(
@@ -333,4 +347,134 @@ fn citus_workers_without_decisions_no_key_is_left_unenforced() {
         return;
     }
     undecided(true);
+}
+
+/// Start `migrate` and kill it (SIGKILL) once `applied` migrations are recorded, or when it ends
+/// first.
+fn kill_migrate_after(p: &Project, applied_at_least: i64) {
+    let mut child = std::process::Command::new(common::BIN);
+    for var in common::CONNECTION_ENV {
+        child.env_remove(var);
+    }
+    let mut child = child
+        .current_dir(p.root())
+        .arg("--database-url")
+        .arg(p.db.url())
+        .args(["migrate", "-q"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Killed once the root's file is recorded (fixes, extension, reference tables, root).
+    let t0 = std::time::Instant::now();
+    loop {
+        let applied = if p.table_exists("public.colocate_migrations") {
+            p.count("SELECT count(*) FROM colocate_migrations")
+        } else {
+            0
+        };
+        if applied >= applied_at_least || t0.elapsed() > std::time::Duration::from_secs(120) {
+            break;
+        }
+        if let Ok(Some(_)) = child.try_wait() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// A `migrate` of the decided set killed part way (after the fixes, the extension, the reference
+/// tables and the root ran): any key it leaves from a table still plain into one it distributed
+/// is reported by `check` (`foreign-key-into-distributed`), never silent, and the next `migrate`
+/// finishes the job with every key enforced.
+#[test]
+fn citus_workers_killed_decided_migrate_is_reported_and_the_next_run_converges() {
+    if skip_without_citus(
+        "citus_workers_killed_decided_migrate_is_reported_and_the_next_run_converges",
+    ) {
+        return;
+    }
+    let p = project(true, true);
+    let g = p.colocate(
+        &[],
+        &[
+            "generate",
+            "--with-fixes",
+            "--format",
+            "sql",
+            "--out",
+            "migrations",
+        ],
+    );
+    assert_eq!(g.code, Some(0), "{}", g.all());
+    kill_migrate_after(&p, 4);
+    let left = p.keys_into_distributed();
+    eprintln!("keys into distributed tables after the kill: {left:?}");
+    if !left.is_empty() {
+        let check = p.colocate(&[], &["check", "--format", "json"]);
+        assert_eq!(check.code, Some(1), "{}", check.all());
+        let v: Value = serde_json::from_str(&check.stdout).unwrap();
+        let reported: Vec<String> = v["drift"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| d["code"] == "foreign-key-into-distributed")
+            .map(|d| {
+                format!(
+                    "{}.{}",
+                    d["table"]["schema"].as_str().unwrap(),
+                    d["table"]["name"].as_str().unwrap()
+                )
+            })
+            .collect();
+        for key in &left {
+            let table = key.rsplit_once('.').map(|(t, _)| t).unwrap();
+            let table = if table.contains('.') {
+                table.to_string()
+            } else {
+                format!("public.{table}")
+            };
+            assert!(
+                reported.contains(&table),
+                "{key} is reported by check: {reported:?}"
+            );
+        }
+    }
+    let again = p.colocate(&[], &["migrate", "-q"]);
+    assert_eq!(again.code, Some(0), "{}", again.all());
+    assert_eq!(p.keys_into_distributed(), Vec::<String>::new());
+    assert_eq!(open_keys(&p), Vec::<String>::new());
+    assert_eq!(placed(&p), expected());
+    let check = p.colocate(&[], &["check"]);
+    assert_eq!(check.code, Some(0), "{}", check.all());
+}
+
+/// Without decisions, a `migrate` of the generated set killed part way leaves no key from a
+/// plain table into a distributed one, and neither does the run after it.
+#[test]
+fn citus_workers_killed_undecided_migrate_leaves_no_key_unenforced() {
+    if skip_without_citus("citus_workers_killed_undecided_migrate_leaves_no_key_unenforced") {
+        return;
+    }
+    let p = project(false, true);
+    let g = p.colocate(
+        &[],
+        &[
+            "generate",
+            "--with-fixes",
+            "--format",
+            "sql",
+            "--out",
+            "migrations",
+        ],
+    );
+    assert_eq!(g.code, Some(0), "{}", g.all());
+    kill_migrate_after(&p, 2);
+    assert_eq!(p.keys_into_distributed(), Vec::<String>::new());
+    let again = p.colocate(&[], &["migrate", "-q"]);
+    assert_eq!(again.code, Some(0), "{}", again.all());
+    assert_eq!(p.keys_into_distributed(), Vec::<String>::new());
+    assert_eq!(open_keys(&p), Vec::<String>::new());
 }

@@ -484,7 +484,9 @@ pub fn plan(schema: &Schema, config: &DistributionConfig) -> Plan {
                 })
                 .cloned()
                 .collect();
-            (!changes.is_empty()).then(|| Fix {
+            // A decision that only places a table (kept local, converted keeping its
+            // triggers) changes nothing in the database: the table's reason says it.
+            changes.iter().any(Change::is_ddl).then(|| Fix {
                 changes,
                 ..fix.clone()
             })
