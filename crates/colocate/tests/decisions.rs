@@ -90,7 +90,7 @@ fn open_keys(p: &Project) -> Vec<String> {
         .collect()
 }
 
-fn generate_and_migrate(p: &Project, format: &str) {
+fn generate(p: &Project, format: &str) -> common::Run {
     let g = p.colocate(
         &[],
         &[
@@ -103,6 +103,11 @@ fn generate_and_migrate(p: &Project, format: &str) {
         ],
     );
     assert_eq!(g.code, Some(0), "{}", g.all());
+    g
+}
+
+fn generate_and_migrate(p: &Project, format: &str) {
+    generate(p, format);
     let m = p.colocate(&[], &["migrate", "-q"]);
     assert_eq!(m.code, Some(0), "{}", m.all());
 }
@@ -231,18 +236,7 @@ fn decided_path(format: &str, workers: bool) {
     assert_eq!(again.code, Some(0), "{}", again.all());
     assert!(again.stdout.contains("nothing to apply"), "{}", again.all());
     // The chain covers the whole plan now: generating again writes nothing.
-    let g = p.colocate(
-        &[],
-        &[
-            "generate",
-            "--with-fixes",
-            "--format",
-            format,
-            "--out",
-            "migrations",
-        ],
-    );
-    assert_eq!(g.code, Some(0), "{}", g.all());
+    let g = generate(&p, format);
     assert!(!g.all().contains("wrote"), "{}", g.all());
     let apply = p.colocate(&[], &["apply"]);
     assert_eq!(apply.code, Some(0), "{}", apply.all());
@@ -397,18 +391,7 @@ fn citus_workers_killed_decided_migrate_is_reported_and_the_next_run_converges()
         return;
     }
     let p = project(true, true);
-    let g = p.colocate(
-        &[],
-        &[
-            "generate",
-            "--with-fixes",
-            "--format",
-            "sql",
-            "--out",
-            "migrations",
-        ],
-    );
-    assert_eq!(g.code, Some(0), "{}", g.all());
+    generate(&p, "sql");
     kill_migrate_after(&p, 4);
     let left = p.keys_into_distributed();
     eprintln!("keys into distributed tables after the kill: {left:?}");
@@ -459,18 +442,7 @@ fn citus_workers_killed_undecided_migrate_leaves_no_key_unenforced() {
         return;
     }
     let p = project(false, true);
-    let g = p.colocate(
-        &[],
-        &[
-            "generate",
-            "--with-fixes",
-            "--format",
-            "sql",
-            "--out",
-            "migrations",
-        ],
-    );
-    assert_eq!(g.code, Some(0), "{}", g.all());
+    generate(&p, "sql");
     kill_migrate_after(&p, 2);
     assert_eq!(p.keys_into_distributed(), Vec::<String>::new());
     let again = p.colocate(&[], &["migrate", "-q"]);

@@ -84,9 +84,13 @@ const TABLES: &[&str] = &[
     "audit_events",
 ];
 
+/// Tokens are natural values: widening their key is a decision, taken here.
 const CONFIG: &str = r#"
 [distribution]
 columns = ["tenant", "tenant_id"]
+
+[distribution.decisions]
+unique-without-tenant = { choice = "widen", reason = "tokens are looked up with their tenant" }
 "#;
 
 /// The same, with the table that needs a decision kept local on purpose: `check` passes once
@@ -95,6 +99,9 @@ const CONFIG_AUDIT_LOCAL: &str = r#"
 [distribution]
 columns = ["tenant", "tenant_id"]
 local = [{ table = "audit_events", reason = "its trigger awaits a product decision" }]
+
+[distribution.decisions]
+unique-without-tenant = { choice = "widen", reason = "tokens are looked up with their tenant" }
 "#;
 
 /// A project with the base migration applied.

@@ -39,9 +39,13 @@ CREATE TABLE notes (tenant uuid NOT NULL, id bigint NOT NULL, user_id bigint NOT
 INSERT INTO notes SELECT tenant, 1, 1, 'hello' FROM tenants;
 "#;
 
+/// Tokens are natural values: widening their key is a decision, taken here.
 const CONFIG: &str = r#"
 [distribution]
 columns = ["tenant"]
+
+[distribution.decisions]
+unique-without-tenant = { choice = "widen", reason = "tokens are looked up with their tenant" }
 "#;
 
 fn project() -> Project {

@@ -124,7 +124,7 @@ fn plain_postgres_plan_shows_roles_and_check_says_citus_is_absent() {
 fn plan_exits_1_and_prints_fixes_for_blockers() {
     let p = project();
     p.db.connect()
-        .batch_execute("CREATE TABLE tokens (tenant uuid NOT NULL, token text PRIMARY KEY)")
+        .batch_execute("CREATE TABLE tokens (tenant uuid NOT NULL, token uuid PRIMARY KEY DEFAULT gen_random_uuid())")
         .unwrap();
     let r = colocate(&p, &["plan"]).expect(1);
     assert!(r.stdout.contains("[key-missing-distribution-column] primary key tokens_pkey (token) does not include distribution column tenant"), "{}", r.stdout);

@@ -120,6 +120,31 @@ impl Change {
         }
     }
 
+    /// For a re-created foreign key: `fk` as the change makes it (its definition too).
+    pub(crate) fn recreated(&self, fk: &ForeignKey) -> Option<ForeignKey> {
+        let Change::RecreateForeignKey {
+            columns,
+            ref_columns,
+            on_delete,
+            on_update,
+            on_delete_columns,
+            ..
+        } = self
+        else {
+            return None;
+        };
+        let mut new = ForeignKey {
+            columns: columns.clone(),
+            ref_columns: ref_columns.clone(),
+            on_delete: *on_delete,
+            on_update: *on_update,
+            on_delete_columns: on_delete_columns.clone(),
+            ..fk.clone()
+        };
+        new.definition = fk_definition(&new);
+        Some(new)
+    }
+
     /// Make the change in the model. A change whose object is gone already does nothing.
     pub(crate) fn apply(&self, schema: &mut Schema, decided: &mut Decided) {
         let Some(t) = schema.tables.get_mut(self.table()) else {
@@ -139,22 +164,11 @@ impl Change {
                 }
             }
             Change::DropKey { key, .. } => t.keys.retain(|k| &k.name != key),
-            Change::RecreateForeignKey {
-                key,
-                columns,
-                ref_columns,
-                on_delete,
-                on_update,
-                on_delete_columns,
-                ..
-            } => {
+            Change::RecreateForeignKey { key, .. } => {
                 if let Some(fk) = t.foreign_keys.iter_mut().find(|f| &f.name == key) {
-                    fk.columns = columns.clone();
-                    fk.ref_columns = ref_columns.clone();
-                    fk.on_delete = *on_delete;
-                    fk.on_update = *on_update;
-                    fk.on_delete_columns = on_delete_columns.clone();
-                    fk.definition = fk_definition(fk);
+                    if let Some(new) = self.recreated(fk) {
+                        *fk = new;
+                    }
                 }
             }
             Change::DropForeignKey { key, .. } => t.foreign_keys.retain(|f| &f.name != key),

@@ -240,31 +240,12 @@ pub fn change_sql(before: &Schema, c: &Change) -> Vec<String> {
             .and_then(|t| t.keys.iter().find(|k| &k.name == key))
             .map(|k| vec![drop_key(table, k)])
             .unwrap_or_default(),
-        Change::RecreateForeignKey {
-            table,
-            key,
-            columns,
-            ref_columns,
-            on_delete,
-            on_update,
-            on_delete_columns,
-        } => {
-            let Some(fk) = before
-                .table(table)
-                .and_then(|t| t.foreign_keys.iter().find(|f| &f.name == key))
-            else {
-                return Vec::new();
-            };
-            let fk = ForeignKey {
-                columns: columns.clone(),
-                ref_columns: ref_columns.clone(),
-                on_delete: *on_delete,
-                on_update: *on_update,
-                on_delete_columns: on_delete_columns.clone(),
-                ..fk.clone()
-            };
-            vec![drop_fk(table, key), fk_sql(table, &fk)]
-        }
+        Change::RecreateForeignKey { table, key, .. } => before
+            .table(table)
+            .and_then(|t| t.foreign_keys.iter().find(|f| &f.name == key))
+            .and_then(|fk| c.recreated(fk))
+            .map(|fk| vec![drop_fk(table, key), fk_sql(table, &fk)])
+            .unwrap_or_default(),
         Change::DropForeignKey { table, key } => vec![drop_fk(table, key)],
         Change::DropTriggers { table, triggers } => triggers
             .iter()

@@ -102,7 +102,7 @@ SELECT c.attrelid AS table_oid,
        c.attgenerated = 's' AS generated,
        COALESCE(h.ok, false) AS hashable,
        COALESCE(coll.collisdeterministic, true) AS deterministic_collation,
-       pg_get_expr(ad.adbin, ad.adrelid) AS default_expr
+       CASE WHEN c.attgenerated = '' THEN pg_get_expr(ad.adbin, ad.adrelid) END AS default_expr
 FROM cols c
 LEFT JOIN hashable h ON h.oid = c.atttypid
 LEFT JOIN pg_collation coll ON coll.oid = c.attcollation
