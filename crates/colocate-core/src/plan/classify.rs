@@ -307,12 +307,22 @@ impl Classifier<'_> {
     /// own (a reference table may only reference reference tables) and no tenant column.
     fn reference_catalogs_joined_without_keys(&mut self) {
         let schema = self.schema;
-        let distributed = |r: &BTreeMap<QualifiedName, Role>, q: &QualifiedName| {
-            r.get(q).is_some_and(|r| r.is_distributed())
-        };
+        let roles = &self.out.roles;
+        let distributed = |q: &QualifiedName| roles.get(q).is_some_and(|r| r.is_distributed());
+        // Each column of a distributed table, by name and type, once: the first table that has
+        // it (in name order). Linear in columns, so the lookups below are too.
+        let mut columns: std::collections::HashMap<(&str, &str), &QualifiedName> =
+            std::collections::HashMap::new();
+        for t in schema.tables.values().filter(|t| distributed(&t.name)) {
+            for c in &t.columns {
+                columns
+                    .entry((c.name.as_str(), c.type_name.as_str()))
+                    .or_insert(&t.name);
+            }
+        }
         let mut found: Vec<(QualifiedName, String)> = Vec::new();
         for t in schema.tables.values() {
-            if self.out.roles.contains_key(&t.name)
+            if roles.contains_key(&t.name)
                 || !t.foreign_keys.is_empty()
                 || self.out.tenant_columns.contains_key(&t.name)
             {
@@ -322,10 +332,7 @@ impl Classifier<'_> {
                 if !v.depends_on.contains(&t.name) {
                     return None;
                 }
-                let other = v
-                    .depends_on
-                    .iter()
-                    .find(|d| distributed(&self.out.roles, d))?;
+                let other = v.depends_on.iter().find(|d| distributed(d))?;
                 Some(format!(
                     "no tenant column and no key points at it, but view {} joins it with {other}",
                     v.name
@@ -335,23 +342,17 @@ impl Classifier<'_> {
                 let [Some(key)] = t.primary_key()?.columns.as_slice() else {
                     return None;
                 };
-                let key_type = &t.column(key)?.type_name;
-                let names = catalog_column_names(&t.name.name, key);
-                schema.tables.values().find_map(|o| {
-                    if !distributed(&self.out.roles, &o.name) {
-                        return None;
-                    }
-                    let c = o
-                        .columns
-                        .iter()
-                        .find(|c| names.contains(&c.name) && &c.type_name == key_type)?;
-                    Some(format!(
-                        "no tenant column and no key points at it, but {}.{} matches its key {} by name and type",
-                        o.name,
-                        display_col(&c.name),
-                        display_col(key)
-                    ))
-                })
+                let key_type = t.column(key)?.type_name.as_str();
+                catalog_column_names(&t.name.name, key)
+                    .iter()
+                    .find_map(|name| {
+                        let other = columns.get(&(name.as_str(), key_type))?;
+                        Some(format!(
+                            "no tenant column and no key points at it, but {other}.{} matches its key {} by name and type",
+                            display_col(name),
+                            display_col(key)
+                        ))
+                    })
             };
             if let Some(why) = by_view.or_else(by_column) {
                 found.push((t.name.clone(), why));

@@ -431,8 +431,13 @@ impl Plan {
             .any(|f| f.severity != Severity::Warning)
     }
 
+    /// The plan of one table. Tables are in name order (the schema's), so this is a binary
+    /// search; a plan put together otherwise is searched through.
     pub fn table(&self, name: &QualifiedName) -> Option<&TablePlan> {
-        self.tables.iter().find(|t| &t.name == name)
+        match self.tables.binary_search_by(|t| t.name.cmp(name)) {
+            Ok(i) => Some(&self.tables[i]),
+            Err(_) => self.tables.iter().find(|t| &t.name == name),
+        }
     }
 
     /// The work left: steps that convert a table (not settings or the extension).
