@@ -45,6 +45,7 @@ pub(super) fn classify(
         schema,
         config,
         decided,
+        root_key_names: Default::default(),
         decisions: config.decisions(),
         out: Classification {
             root: None,
@@ -56,6 +57,7 @@ pub(super) fn classify(
         findings,
     };
     c.resolve_root();
+    c.find_root_key_names();
     c.check_config();
     c.classify();
     c.out
@@ -66,6 +68,8 @@ struct Classifier<'a> {
     config: &'a DistributionConfig,
     /// Roles decided in `distribution.decisions` (kept local, made a reference table).
     decided: &'a Decided,
+    /// The column names tables reference a root without a candidate column by.
+    root_key_names: std::collections::BTreeSet<String>,
     decisions: BTreeMap<QualifiedName, Decision>,
     out: Classification,
     findings: &'a mut Vec<Finding>,
@@ -164,7 +168,26 @@ impl Classifier<'_> {
         let mut to_root = t.foreign_keys.iter().filter(|fk| {
             &fk.ref_table == root && fk.columns.len() == 1 && fk.ref_columns == [key.clone()]
         });
-        let fk = to_root.next()?;
+        let Some(fk) = to_root.next() else {
+            // No key to the root, but a column of the name (and type) other tables reference
+            // it by: a "teamId" a fix added and filled from the parent row, or one the
+            // application never declared a key for.
+            let key_type = root_table.column(key).map(|c| c.type_name.as_str());
+            let mut named = t.columns.iter().filter(|c| {
+                self.root_key_names.contains(&c.name) && Some(c.type_name.as_str()) == key_type
+            });
+            let c = named.next()?;
+            if named.next().is_some() {
+                return None;
+            }
+            return Some((
+                c.name.clone(),
+                format!(
+                    "has column {}, by which other tables reference the root",
+                    display_col(&c.name)
+                ),
+            ));
+        };
         if to_root.next().is_some() {
             // Two keys to the root: which one names the tenant is a decision.
             return None;
@@ -177,6 +200,37 @@ impl Classifier<'_> {
                 fk.name
             ),
         ))
+    }
+
+    /// The names of the columns tables reference the root's one-column primary key by, when
+    /// the root has none of the candidate columns (see [`Classifier::by_root_key`]): once per
+    /// classification, so that looking a table up stays linear.
+    fn find_root_key_names(&mut self) {
+        let Some(root) = self.out.root.as_ref() else {
+            return;
+        };
+        let Some(root_table) = self.schema.table(root) else {
+            return;
+        };
+        if self
+            .config
+            .columns
+            .iter()
+            .any(|c| root_table.column(c).is_some())
+        {
+            return;
+        }
+        let Some([Some(key)]) = root_table.primary_key().map(|k| k.columns.as_slice()) else {
+            return;
+        };
+        for t in self.schema.tables.values() {
+            for fk in &t.foreign_keys {
+                if &fk.ref_table == root && fk.columns.len() == 1 && fk.ref_columns == [key.clone()]
+                {
+                    self.root_key_names.insert(fk.columns[0].clone());
+                }
+            }
+        }
     }
 
     fn classify(&mut self) {
@@ -674,6 +728,44 @@ fn catalog_column_names(table: &str, key: &str) -> Vec<String> {
 mod inference_tests {
     use super::catalog_column_names;
     use crate::plan::testutil::*;
+
+    #[test]
+    fn a_column_named_as_other_tables_reference_a_root_by_its_key_is_the_tenant_column() {
+        let s = schema(vec![
+            tbl("teams").col("id", "uuid").pk(&["id"]),
+            tbl("users")
+                .col("id", "uuid")
+                .col("teamId", "uuid")
+                .pk(&["id"])
+                .fk("users_team_fkey", &["teamId"], "teams", &["id"]),
+            // A "teamId" a fix added (or the application never declared a key for).
+            tbl("notes")
+                .col("id", "uuid")
+                .col("teamId", "uuid")
+                .pk(&["id"]),
+            // Another type: not the tenant.
+            tbl("legacy")
+                .col("id", "uuid")
+                .col("teamId", "text")
+                .pk(&["id"]),
+        ]);
+        let config = DistributionConfig {
+            root: "teams".into(),
+            ..Default::default()
+        };
+        let p = plan(&s, &config);
+        let notes = p.table(&q("notes")).unwrap();
+        assert_eq!(notes.role, Role::Distributed);
+        assert_eq!(notes.column.as_deref(), Some("teamId"));
+        assert!(
+            notes
+                .reason
+                .contains("by which other tables reference the root"),
+            "{}",
+            notes.reason
+        );
+        assert_eq!(p.table(&q("legacy")).unwrap().role, Role::Local);
+    }
 
     #[test]
     fn catalog_names_singular() {

@@ -804,6 +804,38 @@ mod tests {
     }
 
     #[test]
+    fn a_tenant_less_child_takes_the_tenant_through_its_not_null_key() {
+        // Its author key is nullable (and first by name): rows without an author would have no
+        // parent to take the tenant from; its document key is NOT NULL.
+        let s = schema(vec![
+            tenants(),
+            child("docs"),
+            child("authors"),
+            tbl("comments")
+                .col("id", "bigint")
+                .default("id", "nextval('comments_id_seq'::regclass)")
+                .col("author_id", "bigint")
+                .nullable("author_id")
+                .col("doc_id", "bigint")
+                .pk(&["id"])
+                .fk("comments_a_author_fkey", &["author_id"], "authors", &["id"])
+                .fk("comments_b_doc_fkey", &["doc_id"], "docs", &["id"]),
+        ]);
+        let p = plan(
+            &s,
+            &decided(&[(DecisionKind::TenantLessChild, Choice::AddTenantColumn)]),
+        );
+        let via: Vec<&str> = changes(&p)
+            .into_iter()
+            .filter_map(|c| match c {
+                Change::AddTenantColumn { via, .. } => Some(via.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(via, ["comments_b_doc_fkey"]);
+    }
+
+    #[test]
     fn a_table_kept_local_by_configuration_drops_its_keys_by_decision() {
         let s = schema(vec![tenants(), child("billing_events"), child("tickets")]);
         let config = DistributionConfig {

@@ -64,7 +64,7 @@ fn check(ctx: &Context, t: &Table, out: &mut Vec<Finding>) {
                     DecisionKind::TenantLessChild,
                     Some(&fk.name),
                     vec![
-                        (Choice::AddTenantColumn, ctx.add_tenant_column(t, fk)),
+                        (Choice::AddTenantColumn, ctx.add_tenant_column(t)),
                         (
                             Choice::ReferenceDropKey,
                             Ok(vec![

@@ -169,15 +169,17 @@ impl<'p> Context<'p> {
     }
 
     /// The changes that give tenant-less `t` the tenant column of the parent one of its
-    /// foreign keys points at, filled from the parent row: the first such key by name, so every
-    /// finding of the table proposes the same one.
-    pub(super) fn add_tenant_column(
-        &self,
-        t: &Table,
-        _fk: &ForeignKey,
-    ) -> Result<Vec<Change>, String> {
+    /// foreign keys points at, filled from the parent row (see below for which key).
+    pub(super) fn add_tenant_column(&self, t: &Table) -> Result<Vec<Change>, String> {
+        // A key whose columns are all NOT NULL first: every row then has a parent to take the
+        // tenant from. Then by name, so every finding of the table proposes the same key.
+        let nullable = |fk: &ForeignKey| {
+            fk.columns
+                .iter()
+                .any(|c| t.column(c).is_none_or(|c| !c.not_null))
+        };
         let mut keys: Vec<&ForeignKey> = t.foreign_keys.iter().collect();
-        keys.sort_by(|a, b| a.name.cmp(&b.name));
+        keys.sort_by(|a, b| (nullable(a), &a.name).cmp(&(nullable(b), &b.name)));
         for fk in keys {
             if fk.ref_table == t.name
                 || !self.role(&fk.ref_table).is_some_and(|r| r.is_distributed())
