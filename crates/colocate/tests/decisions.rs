@@ -64,10 +64,6 @@ impl Fixture {
     }
 }
 
-fn fixture(file: &str) -> String {
-    FIELD.file(file)
-}
-
 /// The fixture's configuration, reading migrations from `migrations`, with or without its
 /// `[distribution.decisions]` (and its exceptions).
 fn config(f: &Fixture, decisions: bool) -> String {
