@@ -44,6 +44,9 @@ const CONFIG: &str = r#"
 root = "tenants"
 columns = ["tenant"]
 shard_count = 4
+
+[distribution.decisions]
+unique-without-tenant = { choice = "widen", reason = "an SSO entity id is configured per tenant" }
 "#;
 
 const BASE: &str = "server/migrations";
@@ -54,7 +57,8 @@ const CITUS: &str = "ee/server/migrations/citus";
 /// files interleave, and knex_migrations' ids show that knex ran them in this order. A tenants
 /// root with a comment (which `undistribute_table` loses), a lookup table, tenant tables with
 /// composite keys and keys between them, a `bigserial` as knex's `bigIncrements` makes, a local
-/// table, and one blocker with an automatic fix: a unique key without the tenant.
+/// table, and one blocker whose fix the configuration decides: a unique key without the tenant
+/// on a natural value (widened by decision).
 const CHAIN: &[(&str, &str, &str, &str)] = &[
     (
         BASE,
