@@ -219,9 +219,8 @@ $colocate_fill$",
     )
 }
 
-/// One change as statements, for `plan` to show next to its blocker (the whole set is
-/// written by [`script`]). A rebuilt key drops the foreign keys that use it first; they are
-/// re-created by the changes after it.
+/// One change as statements (a re-created foreign key: its drop, then its add). Several
+/// changes in an order that runs: [`changes_sql`]; the whole set: [`script`].
 pub fn change_sql(before: &Schema, c: &Change) -> Vec<String> {
     match c {
         Change::WidenKey { table, key, column } => {
@@ -284,6 +283,26 @@ pub fn change_sql(before: &Schema, c: &Change) -> Vec<String> {
         ],
         Change::SetRole { .. } | Change::UnsafeTriggers { .. } => Vec::new(),
     }
+}
+
+/// One fix's changes as statements, in an order that runs: the foreign keys they re-create or
+/// drop come off first and the re-created ones go back last, so a key they use can be rebuilt
+/// in between. For `plan` to show next to a blocker (the whole set is written by [`script`]).
+pub fn changes_sql(before: &Schema, changes: &[Change]) -> Vec<String> {
+    let (mut off, mut body, mut on) = (Vec::new(), Vec::new(), Vec::new());
+    for c in changes {
+        let sql = change_sql(before, c);
+        match c {
+            Change::RecreateForeignKey { .. } => {
+                let mut it = sql.into_iter();
+                off.extend(it.next());
+                on.extend(it);
+            }
+            Change::DropForeignKey { .. } => off.extend(sql),
+            _ => body.extend(sql),
+        }
+    }
+    off.into_iter().chain(body).chain(on).collect()
 }
 
 /// The fixes as one script in phases, and its undo. `before` is the schema as it is, `after`

@@ -535,9 +535,8 @@ fn annotate_fixed(schema: &Schema, findings: &mut [Finding], fixes: &[Fix]) {
         let Some(fix) = found else { continue };
         let mut lines = vec![crate::sqltext::comment(&fix.by.label())];
         lines.extend(
-            fix.changes
-                .iter()
-                .flat_map(|c| fixsql::change_sql(schema, c))
+            fixsql::changes_sql(schema, &fix.changes)
+                .into_iter()
                 .map(|s| format!("{s};")),
         );
         f.fix = Some(lines.join("\n"));
@@ -593,24 +592,8 @@ fn plan_of(schema: &Schema, config: &DistributionConfig, decided: &change::Decid
 fn describe_fixes(schema: &Schema, findings: &mut [Finding]) {
     for f in findings {
         if let Some(changes) = &f.automatic {
-            // Foreign keys off first and back last, so a key they use can be rebuilt.
-            let (mut off, mut body, mut on) = (Vec::new(), Vec::new(), Vec::new());
-            for c in changes {
-                let sql = fixsql::change_sql(schema, c);
-                match c {
-                    Change::RecreateForeignKey { .. } => {
-                        let mut it = sql.into_iter();
-                        off.extend(it.next());
-                        on.extend(it);
-                    }
-                    Change::DropForeignKey { .. } => off.extend(sql),
-                    _ => body.extend(sql),
-                }
-            }
-            let sql: Vec<String> = off
+            let sql: Vec<String> = fixsql::changes_sql(schema, changes)
                 .into_iter()
-                .chain(body)
-                .chain(on)
                 .map(|s| format!("{s};"))
                 .collect();
             f.fix = Some(sql.join("\n"));

@@ -613,6 +613,39 @@ mod tests {
     }
 
     #[test]
+    fn a_decided_fix_shows_next_to_its_blocker_in_an_order_that_runs() {
+        // A natural key widened by decision, with a foreign key that uses it.
+        let s = schema(vec![
+            tenants(),
+            child("codes")
+                .col("code", "text")
+                .key(KeyKind::Unique, "codes_code_key", &["code"]),
+            child("uses")
+                .col("code", "text")
+                .fk("uses_code_fkey", &["code"], "codes", &["code"]),
+        ]);
+        let p = plan(
+            &s,
+            &decided(&[(DecisionKind::UniqueWithoutTenant, Choice::Widen)]),
+        );
+        let f = p
+            .findings
+            .iter()
+            .find(|f| f.code == Code::KeyMissingDistributionColumn)
+            .unwrap();
+        assert!(matches!(f.fixed_by, Some(By::Decision { .. })), "{f:?}");
+        let fix = f.fix.as_deref().unwrap();
+        let off = fix
+            .find("ALTER TABLE \"public\".\"uses\" DROP CONSTRAINT IF EXISTS \"uses_code_fkey\";")
+            .unwrap();
+        let key = fix.find("UNIQUE (\"tenant\", \"code\")").unwrap();
+        let on = fix
+            .find("ADD CONSTRAINT \"uses_code_fkey\" FOREIGN KEY")
+            .unwrap();
+        assert!(off < key && key < on, "{fix}");
+    }
+
+    #[test]
     fn an_exception_for_a_table_or_a_constraint_wins_over_the_kind() {
         let mut s = tokens();
         s.add(
