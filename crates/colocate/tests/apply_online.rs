@@ -342,15 +342,8 @@ fn citus_two_workers_resumed_online_run_does_not_compare_rows_of_tables_converte
     };
     let tables = p.tables_in(&["public"]);
     let keys = p.foreign_keys(&tables);
-    let mut child = std::process::Command::new(common::BIN);
-    for var in common::CONNECTION_ENV {
-        child.env_remove(var);
-    }
-    let mut child = child
-        .current_dir(p.root())
-        .arg("--database-url")
-        .arg(p.db.url())
-        .args(ONLINE)
+    let mut child = p
+        .process(ONLINE)
         .stdout(std::process::Stdio::null())
         .stderr(std::fs::File::create(p.root().join("first-run.log")).unwrap())
         .spawn()

@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::{create_table, migration, Project, UP};
@@ -602,21 +602,15 @@ fn slow_set(p: &Project) {
 
 /// `colocate migrate` as a plain child process, so two can run at once.
 fn spawn_migrate(p: &Project, extra: &[&str]) -> std::process::Child {
-    let mut cmd = Command::new(common::BIN);
-    for var in common::CONNECTION_ENV {
-        cmd.env_remove(var);
-    }
-    cmd.current_dir(p.root())
-        .arg("--database-url")
-        .arg(p.db.url())
-        .arg("--dir")
-        .arg(p.root().join("m"))
-        .arg("migrate")
-        .args(extra)
+    let dir = p.root().join("m");
+    let mut args = vec!["--dir", dir.to_str().unwrap(), "migrate"];
+    args.extend_from_slice(extra);
+    p.process(&args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    cmd.spawn().expect("spawn colocate")
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn colocate")
 }
 
 fn finish(child: std::process::Child) -> common::Run {

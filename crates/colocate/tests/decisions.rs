@@ -429,15 +429,8 @@ fn citus_workers_without_decisions_no_key_is_left_unenforced() {
 /// Start `migrate` and kill it (SIGKILL) once `applied` migrations are recorded, or when it ends
 /// first.
 fn kill_migrate_after(p: &Project, applied_at_least: i64) {
-    let mut child = std::process::Command::new(common::BIN);
-    for var in common::CONNECTION_ENV {
-        child.env_remove(var);
-    }
-    let mut child = child
-        .current_dir(p.root())
-        .arg("--database-url")
-        .arg(p.db.url())
-        .args(["migrate", "-q"])
+    let mut child = p
+        .process(&["migrate", "-q"])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()

@@ -205,6 +205,21 @@ impl Project {
         cmd
     }
 
+    /// `colocate --database-url URL ARGS...` as a plain process in the project directory,
+    /// without the connection settings of the environment: for a run to start, kill or race
+    /// (the caller chooses its stdio).
+    pub fn process(&self, args: &[&str]) -> std::process::Command {
+        let mut cmd = std::process::Command::new(BIN);
+        for var in CONNECTION_ENV {
+            cmd.env_remove(var);
+        }
+        cmd.current_dir(self.root())
+            .arg("--database-url")
+            .arg(self.db.url())
+            .args(args);
+        cmd
+    }
+
     /// Run `colocate --database-url URL --dir D... ARGS...`, dirs given relative to the project.
     pub fn colocate(&self, dirs: &[&str], args: &[&str]) -> Run {
         let mut cmd = self.cmd();
