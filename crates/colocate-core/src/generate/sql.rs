@@ -357,11 +357,43 @@ END",
             }
             out
         };
+        // A script that commits the fill batch by batch runs outside a transaction: what must
+        // hold together (keys off, rebuilt, back) is then one block, so a failure there (a row
+        // whose key breaks) leaves every key as it was, and so is the undo.
+        let together = |lines: &[(Vec<String>, String)]| {
+            let mut comments = Vec::new();
+            let mut body = Vec::new();
+            for (comment, sql) in lines {
+                comments.extend(comment.iter().cloned());
+                if !sql.is_empty() {
+                    body.push(format!("  {sql};"));
+                }
+            }
+            let mut out = Vec::new();
+            if !comments.is_empty() {
+                out.push(Item::Comment(comments));
+            }
+            if !body.is_empty() {
+                out.push(Item::Statement(crate::plpgsql::do_block(&format!(
+                    "BEGIN\n{}\nEND",
+                    body.join("\n")
+                ))));
+            }
+            out
+        };
+        let (up, down) = if script.batched {
+            let (free, keyed) = script.up.split_at(script.atomic_from.min(script.up.len()));
+            let mut up = to_items(free);
+            up.extend(together(keyed));
+            (up, together(&script.down))
+        } else {
+            (to_items(&script.up), to_items(&script.down))
+        };
         let mut file = SqlFile {
             header,
             transaction: !script.batched,
-            up: to_items(&script.up),
-            down: to_items(&script.down),
+            up,
+            down,
         };
         let mut manual: Vec<Item> = Vec::new();
         for fs in self.sel.problems.values() {

@@ -25,6 +25,10 @@ pub struct Script {
     pub down: Vec<(Vec<String>, String)>,
     /// It fills added columns in batches, committing each: it runs outside a transaction.
     pub batched: bool,
+    /// Where in `up` the statements start that must hold together: a key is never left off
+    /// when one of them fails. Run as one block when the script is batched (in a transaction
+    /// otherwise, the whole script is one).
+    pub atomic_from: usize,
 }
 
 fn fk_sql(t: &QualifiedName, fk: &ForeignKey) -> String {
@@ -346,9 +350,7 @@ pub fn script(before: &Schema, after: &Schema, fixes: &[Fix]) -> Script {
             _ => {}
         }
     }
-    for ((t, k), f) in &fks {
-        note(*f, &mut s.up, drop_fk(t, k));
-    }
+    // Triggers and types first, then the added columns filled: none of it needs a key off.
     for (f, c) in &changes {
         if let Change::DropTriggers { .. } | Change::ConvertColumn { .. } = c {
             for sql in change_sql(before, c) {
@@ -356,19 +358,22 @@ pub fn script(before: &Schema, after: &Schema, fixes: &[Fix]) -> Script {
             }
         }
     }
-    let mut not_null = Vec::new();
+    let mut keyed = Vec::new();
     for (f, c) in &changes {
         if let Change::AddTenantColumn { .. } = c {
             s.batched = true;
             let mut sql = change_sql(before, c);
-            not_null.push(sql.pop().unwrap_or_default());
+            keyed.push((Vec::new(), sql.pop().unwrap_or_default()));
             for st in sql {
                 note(*f, &mut s.up, st);
             }
         }
     }
-    for sql in not_null {
-        s.up.push((Vec::new(), sql));
+    // Then what must hold together (one block where the script commits batch by batch): the
+    // columns NOT NULL, the foreign keys off, the keys rebuilt, the foreign keys back.
+    s.atomic_from = s.up.len();
+    for ((t, k), f) in &fks {
+        note(*f, &mut keyed, drop_fk(t, k));
     }
     for ((t, k), f) in &keys {
         let model = after
@@ -377,7 +382,7 @@ pub fn script(before: &Schema, after: &Schema, fixes: &[Fix]) -> Script {
         match model {
             Some(m) => {
                 for sql in key_sql(t, m) {
-                    note(*f, &mut s.up, sql);
+                    note(*f, &mut keyed, sql);
                 }
             }
             None => {
@@ -385,7 +390,7 @@ pub fn script(before: &Schema, after: &Schema, fixes: &[Fix]) -> Script {
                     .table(t)
                     .and_then(|x| x.keys.iter().find(|y| &y.name == k))
                 {
-                    note(*f, &mut s.up, drop_key(t, b));
+                    note(*f, &mut keyed, drop_key(t, b));
                 }
             }
         }
@@ -395,9 +400,10 @@ pub fn script(before: &Schema, after: &Schema, fixes: &[Fix]) -> Script {
             .table(t)
             .and_then(|x| x.foreign_keys.iter().find(|y| &y.name == k))
         {
-            note(*f, &mut s.up, fk_sql(t, fk));
+            note(*f, &mut keyed, fk_sql(t, fk));
         }
     }
+    s.up.extend(keyed);
     for (f, c) in &changes {
         if !c.is_ddl() {
             s.up.push((
